@@ -1,0 +1,59 @@
+"""Published architectures shipped as arch files inside the package."""
+
+import os
+from typing import Dict, Tuple, Union
+
+from autonl_tf.arch import codec
+
+_DIR = os.path.join(os.path.dirname(__file__), "presets")
+
+#: name -> (file name, what it is).
+PRESETS: Dict[str, Tuple[str, str]] = {
+    "autonl-s": ("autonl-s.txt", "AutoNL-S (Li et al. 2020): 267M MACs, 4.4M params, 76.5% top-1"),
+    "autonl-l": ("autonl-l.txt", "AutoNL-L (Li et al. 2020): 353M MACs, 5.6M params, 77.7% top-1"),
+    "mobilenet-v2": ("mobilenet-v2.txt", "MobileNetV2 1.0 macro (Sandler et al. 2018): ~300M MACs"),
+}
+
+
+def preset_path(name: str) -> str:
+  if name not in PRESETS:
+    raise ValueError(f"unknown arch preset '{name}'; known: {', '.join(sorted(PRESETS))}")
+  return os.path.join(_DIR, PRESETS[name][0])
+
+
+def load(arch: Union[str, os.PathLike, codec.Arch]) -> codec.Arch:
+  """Loads an arch from a preset name, an arch file path, or passes an `Arch`.
+
+  A sequence of `BlockSpec`s or of block strings is accepted too.
+
+  Raises:
+    ValueError: unknown preset name, unreadable file or malformed contents,
+      with the file name in the message.
+  """
+  if isinstance(arch, codec.Arch):
+    return arch
+  if isinstance(arch, (list, tuple)):
+    if all(isinstance(b, codec.BlockSpec) for b in arch):
+      return codec.parse_arch(codec.format_arch(codec.Arch(blocks=tuple(arch))))
+    if all(isinstance(b, str) for b in arch):
+      return codec.parse_arch("\n".join(arch))
+    raise TypeError("arch sequence must hold BlockSpec objects or block strings")
+  if not isinstance(arch, (str, os.PathLike)):
+    raise TypeError(f"arch must be a preset name, a path or an Arch, got {type(arch).__name__}")
+  name = os.fspath(arch)
+  if name in PRESETS:
+    path = preset_path(name)
+  elif os.path.exists(name):
+    path = name
+  else:
+    raise ValueError(f"arch '{name}' is neither a preset ({', '.join(sorted(PRESETS))}) "
+                     "nor an existing arch file")
+  try:
+    with open(path, "r", encoding="utf-8") as f:
+      text = f.read()
+  except (OSError, UnicodeDecodeError) as e:
+    raise ValueError(f"cannot read arch file '{path}': {e}") from None
+  try:
+    return codec.parse_arch(text)
+  except ValueError as e:
+    raise ValueError(f"{path}: {e}") from None

@@ -1,0 +1,289 @@
+"""MBConv (inverted residual) block with optional squeeze-excitation, mixed
+kernels, drop-connect and a LightNL after the projection (DESIGN.md section 2)."""
+
+import keras
+import tensorflow as tf
+
+from autonl_tf import constants
+from autonl_tf import flops
+from autonl_tf.arch import codec
+from autonl_tf.layers.lightnl import LightNL
+
+_PACKAGE = "autonl_tf"
+
+
+def _split(x, groups):
+  return tf.split(x, flops.split_channels(x.shape[-1], groups), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class MixedDepthwiseConv2D(keras.layers.Layer):
+  """Depthwise conv whose channels are split into groups with their own
+  kernel sizes (MixNet's MDConv); one kernel size is a plain depthwise conv.
+
+  The split gives each group `C // G` channels and the remainder to the first
+  group, as MixNet and the official AutoNL code do.
+
+  Args:
+    kernel_sizes: list of odd kernel sizes, one per channel group.
+    strides: int or (sh, sw).
+    **kwargs: base layer arguments.
+  """
+
+  def __init__(self, kernel_sizes=(3,), strides=1, **kwargs):
+    super().__init__(**kwargs)
+    self.kernel_sizes = [int(k) for k in kernel_sizes]
+    self.strides = tuple(strides) if isinstance(strides, (list, tuple)) else (int(strides),) * 2
+
+  def build(self, input_shape):
+    channels = flops.split_channels(int(input_shape[-1]), len(self.kernel_sizes))
+    self.convs = []
+    for i, (k, c) in enumerate(zip(self.kernel_sizes, channels)):
+      conv = keras.layers.DepthwiseConv2D(
+          k, strides=self.strides, padding="same", use_bias=False,
+          depthwise_initializer=constants.conv_initializer(), name=f"dw_{i}_k{k}")
+      conv.build(tuple(input_shape[:-1]) + (c,))
+      self.convs.append(conv)
+
+  def call(self, inputs):
+    if len(self.convs) == 1:
+      return self.convs[0](inputs)
+    parts = _split(inputs, len(self.convs))
+    return tf.concat([conv(p) for conv, p in zip(self.convs, parts)], axis=-1)
+
+  def compute_output_shape(self, input_shape):
+    n, h, w, c = input_shape
+    out = lambda size, s: None if size is None else flops.same_out_size(size, s)
+    return (n, out(h, self.strides[0]), out(w, self.strides[1]), c)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(kernel_sizes=list(self.kernel_sizes), strides=list(self.strides))
+    return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class GroupedConv2D(keras.layers.Layer):
+  """Conv without bias whose input and output channels are split into groups,
+  one kernel size per group (the `a` / `p` lists of an arch string).
+
+  Args:
+    filters: output channels.
+    kernel_sizes: list of kernel sizes, one per group.
+    **kwargs: base layer arguments.
+  """
+
+  def __init__(self, filters, kernel_sizes=(1,), **kwargs):
+    super().__init__(**kwargs)
+    self.filters = int(filters)
+    self.kernel_sizes = [int(k) for k in kernel_sizes]
+
+  def build(self, input_shape):
+    groups = len(self.kernel_sizes)
+    cins = flops.split_channels(int(input_shape[-1]), groups)
+    couts = flops.split_channels(self.filters, groups)
+    self.convs = []
+    for i, (k, ci, co) in enumerate(zip(self.kernel_sizes, cins, couts)):
+      conv = keras.layers.Conv2D(
+          co, k, padding="same", use_bias=False,
+          kernel_initializer=constants.conv_initializer(),
+          name="conv" if groups == 1 else f"conv_{i}_k{k}")
+      conv.build(tuple(input_shape[:-1]) + (ci,))
+      self.convs.append(conv)
+
+  def call(self, inputs):
+    if len(self.convs) == 1:
+      return self.convs[0](inputs)
+    parts = _split(inputs, len(self.convs))
+    return tf.concat([conv(p) for conv, p in zip(self.convs, parts)], axis=-1)
+
+  def compute_output_shape(self, input_shape):
+    return tuple(input_shape[:-1]) + (self.filters,)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(filters=self.filters, kernel_sizes=list(self.kernel_sizes))
+    return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class SqueezeExcite(keras.layers.Layer):
+  """Squeeze-excitation: `x * sigmoid(W2 swish(W1 GAP(x) + b1) + b2)`.
+
+  Args:
+    reduced_filters: width of the bottleneck (MnasNet: `max(1, int(in * se))`
+      of the *block* input channels).
+    **kwargs: base layer arguments.
+  """
+
+  def __init__(self, reduced_filters, **kwargs):
+    super().__init__(**kwargs)
+    self.reduced_filters = int(reduced_filters)
+
+  def build(self, input_shape):
+    c = int(input_shape[-1])
+    self.se_reduce = keras.layers.Conv2D(
+        self.reduced_filters, 1, kernel_initializer=constants.conv_initializer(),
+        name="se_reduce")
+    self.se_expand = keras.layers.Conv2D(
+        c, 1, kernel_initializer=constants.conv_initializer(), name="se_expand")
+    self.se_reduce.build((None, 1, 1, c))
+    self.se_expand.build((None, 1, 1, self.reduced_filters))
+
+  def call(self, inputs):
+    s = tf.reduce_mean(inputs, axis=[1, 2], keepdims=True)
+    s = self.se_expand(tf.nn.silu(self.se_reduce(s)))
+    return inputs * tf.sigmoid(s)
+
+  def compute_output_shape(self, input_shape):
+    return input_shape
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(reduced_filters=self.reduced_filters)
+    return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class DropConnect(keras.layers.Layer):
+  """Per-example drop of a residual branch (MnasNet's `drop_connect`).
+
+  In training each example's branch is kept with probability `1 - rate` and
+  divided by `1 - rate`; at inference it passes unchanged. (keras-cv's
+  `StochasticDepth` scales at inference instead, which changes exported
+  weights' meaning, so the MnasNet form is kept.)
+
+  Args:
+    rate: drop probability in [0, 1).
+    **kwargs: base layer arguments.
+  """
+
+  def __init__(self, rate=0.0, seed=None, **kwargs):
+    super().__init__(**kwargs)
+    if not 0 <= rate < 1:
+      raise ValueError(f"drop-connect rate must be in [0, 1), got {rate}")
+    self.rate = float(rate)
+    self.seed = seed
+    self.seed_generator = keras.random.SeedGenerator(seed)
+
+  def call(self, inputs, training=None):
+    if not training or self.rate == 0:
+      return inputs
+    keep = 1.0 - self.rate
+    shape = [tf.shape(inputs)[0]] + [1] * (inputs.shape.rank - 1)
+    mask = keras.random.uniform(shape, seed=self.seed_generator, dtype=inputs.dtype)
+    return inputs * tf.floor(keep + mask) / tf.cast(keep, inputs.dtype)
+
+  def compute_output_shape(self, input_shape):
+    return input_shape
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(rate=self.rate, seed=self.seed)
+    return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class MBConv(keras.layers.Layer):
+  """MnasNet inverted-residual block with an optional LightNL.
+
+  [1x1 expand conv + BN + swish, when expand ratio != 1] -> depthwise kxk
+  (stride s, mixed kernels for a `k3.5.7` list) + BN + swish -> [SE] -> 1x1
+  project conv + BN -> [LightNL(r, s)] -> [drop-connect + residual, when
+  stride 1, in == out channels and not `noskip`].
+
+  Args:
+    block: the block as an arch string with `r1` (see `autonl_tf.arch`), e.g.
+      `r1_k5_s22_e6_i40_o80_se0.25_nonlocal0.25-2`.
+    drop_connect_rate: drop-connect probability of the residual branch.
+    bn_momentum: batch-norm momentum.
+    bn_epsilon: batch-norm epsilon.
+    **kwargs: base layer arguments.
+
+  Call arguments:
+    inputs: `[N, H, W, in_filters]` tensor.
+    training: BN / drop-connect mode.
+  """
+
+  def __init__(self, block, drop_connect_rate=0.0, bn_momentum=constants.BN_MOMENTUM,
+               bn_epsilon=constants.BN_EPSILON, **kwargs):
+    super().__init__(**kwargs)
+    spec = codec.parse_block(block) if isinstance(block, str) else block
+    if spec.repeats != 1:
+      raise ValueError(f"MBConv builds one block; expand repeats first (got r{spec.repeats})")
+    self.spec = spec
+    self.block = codec.format_block(spec)
+    self.drop_connect_rate = float(drop_connect_rate)
+    self.bn_momentum = bn_momentum
+    self.bn_epsilon = bn_epsilon
+
+  @property
+  def has_residual(self):
+    s = self.spec
+    return s.id_skip and s.strides == (1, 1) and s.in_filters == s.out_filters
+
+  def build(self, input_shape):
+    s = self.spec
+    if input_shape[-1] != s.in_filters:
+      raise ValueError(f"block '{self.block}' expects {s.in_filters} input channels, "
+                       f"got shape {tuple(input_shape)}")
+    bn = lambda name, gamma="ones": constants.batch_norm(
+        name, gamma, self.bn_momentum, self.bn_epsilon)
+    expanded = s.in_filters * s.expand_ratio
+    shape = tuple(input_shape)
+    exp_shape = shape[:-1] + (expanded,)
+    self.expand_conv = self.expand_bn = None
+    if s.expand_ratio != 1:
+      self.expand_conv = GroupedConv2D(expanded, s.expand_kernel_sizes, name="expand_conv")
+      self.expand_bn = bn("expand_bn")
+      self.expand_conv.build(shape)
+      self.expand_bn.build(exp_shape)
+    self.dw_conv = MixedDepthwiseConv2D(s.kernel_sizes, s.strides, name="dw_conv")
+    self.dw_conv.build(exp_shape)
+    dw_shape = self.dw_conv.compute_output_shape(exp_shape)
+    self.dw_bn = bn("dw_bn")
+    self.dw_bn.build(dw_shape)
+    self.se = None
+    if s.has_se:
+      self.se = SqueezeExcite(flops.se_reduced_filters(s.in_filters, s.se_ratio), name="se")
+      self.se.build(dw_shape)
+    self.project_conv = GroupedConv2D(s.out_filters, s.project_kernel_sizes, name="project_conv")
+    self.project_conv.build(dw_shape)
+    out_shape = dw_shape[:-1] + (s.out_filters,)
+    self.project_bn = bn("project_bn")
+    self.project_bn.build(out_shape)
+    self.nl = None
+    if s.has_nonlocal:
+      self.nl = LightNL(s.nl_ratio, s.nl_stride, self.bn_momentum, self.bn_epsilon, name="nl")
+      self.nl.build(out_shape)
+    self.drop = None
+    if self.has_residual and self.drop_connect_rate > 0:
+      self.drop = DropConnect(self.drop_connect_rate, name="drop")
+
+  def call(self, inputs, training=None):
+    x = inputs
+    if self.expand_conv is not None:
+      x = tf.nn.silu(self.expand_bn(self.expand_conv(x), training=training))
+    x = tf.nn.silu(self.dw_bn(self.dw_conv(x), training=training))
+    if self.se is not None:
+      x = self.se(x)
+    x = self.project_bn(self.project_conv(x), training=training)
+    if self.nl is not None:
+      x = self.nl(x, training=training)
+    if self.has_residual:
+      if self.drop is not None:
+        x = self.drop(x, training=training)
+      x = x + inputs
+    return x
+
+  def compute_output_shape(self, input_shape):
+    n, h, w, _ = input_shape
+    sh, sw = self.spec.strides
+    out = lambda size, st: None if size is None else flops.same_out_size(size, st)
+    return (n, out(h, sh), out(w, sw), self.spec.out_filters)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(block=self.block, drop_connect_rate=self.drop_connect_rate,
+                  bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon)
+    return config

@@ -1,0 +1,93 @@
+"""Builds the MnasNet-style AutoNL network from an architecture."""
+
+import os
+from typing import Sequence, Union
+
+import keras
+import tensorflow as tf
+
+from autonl_tf import arch as arch_lib
+from autonl_tf import constants
+from autonl_tf.layers.mbconv import MBConv
+
+
+def _check_input_shape(input_shape):
+  if len(input_shape) != 3:
+    raise ValueError(f"input_shape must be (height, width, 3), got {tuple(input_shape)}")
+  h, w, c = input_shape
+  if c != 3:
+    raise ValueError(f"input_shape must have 3 (RGB) channels, got {c} in {tuple(input_shape)}")
+  if h is None or w is None or int(h) < 1 or int(w) < 1:
+    raise ValueError("input_shape needs a static, positive height and width (LightNL picks its "
+                     f"product order from them), got {tuple(input_shape)}")
+  return int(h), int(w), 3
+
+
+def build_model(arch: Union[str, os.PathLike, arch_lib.Arch, Sequence],
+                input_shape=(224, 224, 3), num_classes: int = 1000,
+                dropout_rate: float = constants.DROPOUT_RATE,
+                drop_connect_rate: float = 0.0,
+                bn_momentum: float = constants.BN_MOMENTUM,
+                bn_epsilon: float = constants.BN_EPSILON,
+                name: str = "autonl") -> keras.Model:
+  """Returns a functional `keras.Model` for `arch` (DESIGN.md section 2).
+
+  stem (3x3 conv, stride 2, BN, swish) -> MBConv blocks (`block_<i>`) ->
+  head (1x1 conv to 1280, BN, swish, global pool, dropout, dense logits).
+
+  Args:
+    arch: a preset name (`autonl-s`, `autonl-l`, `mobilenet-v2`), the path of
+      an arch file, an `Arch`, or a sequence of block strings / `BlockSpec`s.
+    input_shape: (height, width, 3); any size works, e.g. 32x32 for CIFAR.
+      The model expects images normalised with the ImageNet mean/std.
+    num_classes: width of the classifier.
+    dropout_rate: dropout before the classifier.
+    drop_connect_rate: maximum drop-connect rate, scaled linearly with depth
+      (block i of n uses `rate * i / n`, as MnasNet / EfficientNet).
+    bn_momentum: batch-norm momentum.
+    bn_epsilon: batch-norm epsilon.
+    name: model name.
+
+  Returns:
+    a `keras.Model` mapping `[N, H, W, 3]` float images to `[N, num_classes]`
+    logits.
+  """
+  arch = arch_lib.load(arch)
+  input_shape = _check_input_shape(input_shape)
+  if int(num_classes) < 1:
+    raise ValueError(f"num_classes must be positive, got {num_classes}")
+  if not 0 <= dropout_rate < 1:
+    raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate}")
+  bn = lambda n: constants.batch_norm(n, momentum=bn_momentum, epsilon=bn_epsilon)
+
+  inputs = keras.Input(shape=input_shape, name="images")
+  x = keras.layers.Conv2D(
+      arch.stem_filters, 3, strides=arch.stem_stride, padding="same", use_bias=False,
+      kernel_initializer=constants.conv_initializer(), name="stem_conv")(inputs)
+  x = keras.layers.Activation("swish", name="stem_swish")(bn("stem_bn")(x))
+  blocks = arch_lib.expand_blocks(arch)
+  for i, spec in enumerate(blocks):
+    x = MBConv(spec, drop_connect_rate=drop_connect_rate * i / len(blocks),
+               bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, name=f"block_{i}")(x)
+  x = keras.layers.Conv2D(
+      arch.head_filters, 1, use_bias=False,
+      kernel_initializer=constants.conv_initializer(), name="head_conv")(x)
+  x = keras.layers.Activation("swish", name="head_swish")(bn("head_bn")(x))
+  x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+  if dropout_rate > 0:
+    x = keras.layers.Dropout(dropout_rate, name="dropout")(x)
+  outputs = keras.layers.Dense(
+      int(num_classes), kernel_initializer=constants.dense_initializer(),
+      name="logits")(x)
+  return keras.Model(inputs, outputs, name=name)
+
+
+def arch_of(model: keras.Model) -> arch_lib.Arch:
+  """Recovers the `Arch` of a model made by `build_model` (e.g. a reloaded one)."""
+  blocks = [layer.spec for layer in model.layers if isinstance(layer, MBConv)]
+  if not blocks:
+    raise ValueError(f"model '{model.name}' has no MBConv blocks")
+  stem = model.get_layer("stem_conv")
+  head = model.get_layer("head_conv")
+  return arch_lib.Arch(blocks=tuple(blocks), stem_stride=stem.strides[0],
+                       stem_filters=stem.filters, head_filters=head.filters)
