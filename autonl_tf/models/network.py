@@ -83,7 +83,8 @@ def build_model(arch: Union[str, os.PathLike, arch_lib.Arch, Sequence],
 
 
 def arch_of(model: keras.Model) -> arch_lib.Arch:
-  """Recovers the `Arch` of a model made by `build_model` (e.g. a reloaded one)."""
+  """Recovers the `Arch` of a model made by `build_model` (e.g. a reloaded one),
+  one `r1` line per built block."""
   blocks = [layer.spec for layer in model.layers if isinstance(layer, MBConv)]
   if not blocks:
     raise ValueError(f"model '{model.name}' has no MBConv blocks")

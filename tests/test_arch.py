@@ -1,0 +1,166 @@
+"""Architecture strings: parsing, formatting, presets and errors (pure Python)."""
+
+import dataclasses
+
+import pytest
+
+from autonl_tf import arch
+
+
+def test_every_token_parses():
+  spec = arch.parse_block("r2_k3.5.7_a1.1_p1.1_s22_e6_i40_o80_se0.25_noskip_sw_nonlocal0.125-2")
+  assert spec == arch.BlockSpec(
+      repeats=2, kernel_sizes=(3, 5, 7), strides=(2, 2), expand_ratio=6, in_filters=40,
+      out_filters=80, se_ratio=0.25, id_skip=False, swish=True, expand_kernel_sizes=(1, 1),
+      project_kernel_sizes=(1, 1), nl_ratio=0.125, nl_stride=2)
+
+
+@pytest.mark.parametrize("token,ratio,stride", [
+    ("nonlocal", 1.0, 1), ("nonlocal0.25", 0.25, 1), ("nonlocal0.125-2", 0.125, 2),
+    ("nonlocal.5-2", 0.5, 2), ("nonlocal1", 1.0, 1)])
+def test_nonlocal_token_forms(token, ratio, stride):
+  spec = arch.parse_block(f"r1_k3_s11_e3_i16_o16_{token}")
+  assert (spec.nl_ratio, spec.nl_stride) == (ratio, stride)
+
+
+def test_example_from_the_docs():
+  spec = arch.parse_block("r1_k5_s22_e6_i40_o80_se0.25_nonlocal0.25-2")
+  assert (spec.kernel_sizes, spec.strides, spec.se_ratio, spec.nl_ratio, spec.nl_stride) == (
+      (5,), (2, 2), 0.25, 0.25, 2)
+  assert not spec.swish and spec.id_skip
+  assert arch.format_block(spec) == "r1_k5_s22_e6_i40_o80_se0.25_nonlocal0.25-2"
+
+
+@pytest.mark.parametrize("line", [
+    "r1_k3_s11_e1_i32_o16",
+    "r2_k3.5.7_a1.1_p1.1_s22_e6_i40_o80_se0.25_noskip_sw_nonlocal0.125-2",
+    "r1_k5_s21_e3_i8_o8_nonlocal1.0",
+    "r3_k7_p1.3_s11_e6_i16_o16_se0.5_nonlocal0.5",
+])
+def test_canonical_lines_round_trip(line):
+  spec = arch.parse_block(line)
+  assert arch.format_block(spec) == line
+  assert arch.parse_block(arch.format_block(spec)) == spec
+
+
+@pytest.mark.parametrize("name", ["autonl-s", "autonl-l", "mobilenet-v2"])
+def test_presets_round_trip(name):
+  a = arch.load(name)
+  assert arch.parse_arch(arch.format_arch(a)) == a
+  with open(arch.preset_path(name)) as f:
+    block_lines = [l.strip() for l in f if l.strip() and not l.startswith("#")]
+  assert [arch.format_block(b) for b in a.blocks] == block_lines
+
+
+def test_published_block_tables():
+  s = arch.expand_blocks(arch.load("autonl-s"))
+  l = arch.expand_blocks(arch.load("autonl-l"))
+  assert len(s) == 18 and len(l) == 21
+  # DESIGN.md section 2, AutoNL-S: expand, out, kernel, stride, r, s, se per block.
+  table_s = [(1, 16, 3, 1, 0, 1, 0), (3, 24, 3, 2, .25, 1, 0), (3, 24, 3, 1, 0, 1, 0),
+             (3, 40, 5, 2, .25, 1, 0), (3, 40, 3, 1, .25, 2, 0), (3, 40, 3, 1, 0, 1, 0),
+             (6, 80, 5, 2, .25, 1, .25), (3, 80, 3, 1, 0, 1, .5), (3, 80, 3, 1, 0, 1, .5),
+             (6, 96, 5, 1, .25, 1, .25)] + [(3, 96, 3, 1, 0, 1, .5)] * 3 + [
+             (6, 192, 5, 2, .25, 1, .25)] + [(3, 192, 5, 1, 0, 1, .5)] * 3 + [
+             (6, 320, 5, 1, .25, 1, .5)]
+  got = [(b.expand_ratio, b.out_filters, b.kernel_sizes[0], b.strides[0], b.nl_ratio,
+          b.nl_stride, b.se_ratio) for b in s]
+  assert got == table_s
+  nl_l = [(b.out_filters, b.nl_ratio, b.nl_stride) for b in l if b.has_nonlocal]
+  assert nl_l == [(24, .25, 1), (24, .25, 2), (40, .25, 1), (40, .25, 2), (40, .25, 2),
+                  (40, .25, 2), (80, .25, 1), (80, .125, 2), (96, .25, 1), (96, .25, 2),
+                  (192, .25, 1), (192, .125, 1), (192, .125, 1), (320, .25, 1)]
+
+
+def test_expand_blocks_repeats():
+  a = arch.parse_arch("r3_k3_s22_e6_i16_o24\n")
+  blocks = arch.expand_blocks(a)
+  assert [(b.strides, b.in_filters, b.repeats) for b in blocks] == [
+      ((2, 2), 16, 1), ((1, 1), 24, 1), ((1, 1), 24, 1)]
+
+
+def test_directive_and_comments():
+  text = "# a searched net\n#! stem_stride=1 head_filters=640\n\nr1_k3_s11_e1_i32_o16\n"
+  a = arch.parse_arch(text)
+  assert (a.stem_stride, a.stem_filters, a.head_filters) == (1, 32, 640)
+  assert arch.parse_arch(arch.format_arch(a)) == a
+  assert arch.format_arch(a).startswith("#! stem_stride=1 head_filters=640\n")
+
+
+def test_specs_are_immutable():
+  spec = arch.parse_block("r1_k3_s11_e1_i32_o16")
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    spec.repeats = 2
+
+
+def _error(text):
+  with pytest.raises(ValueError) as info:
+    arch.parse_arch(text)
+  return str(info.value)
+
+
+GOOD = "r1_k3_s11_e1_i32_o16"
+
+
+@pytest.mark.parametrize("bad,token,why", [
+    ("r1_k3_s11_e1_i16_o16_x5", "x5", "unknown token"),
+    ("r1_k3_s11_e1_i16_o16_skip", "skip", "unknown token"),
+    ("r1_k3_s11_e1_i16_o16_nonlocalX", "nonlocalX", "expected nonlocal"),
+    ("r1_k3_s2_e1_i16_o16", "s2", "two digits"),
+    ("r1_k3_s222_e1_i16_o16", "s222", "two digits"),
+    ("r1_k3_s20_e1_i16_o16", "s20", "positive"),
+    ("r0_k3_s11_e1_i16_o16", "r0", "positive"),
+    ("r1_k3_s11_e0_i16_o16", "e0", "positive"),
+    ("r1_k3_s11_e1_i16_o-4", "o-4", "positive integer"),
+    ("r1_k0_s11_e1_i16_o16", "k0", "positive"),
+    ("r1_k3..5_s11_e1_i16_o16", "k3..5", "dot-separated"),
+    ("r1_k4_s11_e1_i16_o16", "k4", "even"),
+    ("r1_k3_s11_e1_i16_o16_se1.5", "se1.5", "outside (0, 1]"),
+    ("r1_k3_s11_e1_i16_o16_se0", "se0", "outside (0, 1]"),
+    ("r1_k3_s11_e1_i16_o16_nonlocal0", "nonlocal0", "outside (0, 1]"),
+    ("r1_k3_s11_e1_i16_o16_nonlocal2.0", "nonlocal2.0", "outside (0, 1]"),
+    ("r1_k3_s11_e1_i16_o16_nonlocal0.25-0", "nonlocal0.25-0", "positive"),
+    ("r1_k3_k5_s11_e1_i16_o16", "k5", "given twice"),
+])
+def test_malformed_token_names_line_and_token(bad, token, why):
+  message = _error(f"{GOOD}\n" + bad.replace("i16", "i16") + "\n")
+  assert message.startswith("line 2:"), message
+  assert f"'{token}'" in message and why in message, message
+
+
+@pytest.mark.parametrize("missing", ["r", "k", "s", "e", "i", "o"])
+def test_missing_token(missing):
+  tokens = {"r": "r1", "k": "k3", "s": "s11", "e": "e1", "i": "i32", "o": "o16"}
+  del tokens[missing]
+  message = _error("_".join(tokens.values()))
+  assert message.startswith("line 1:") and f"missing the '{missing}' token" in message
+
+
+def test_inconsistent_channels():
+  message = _error("r1_k3_s11_e1_i32_o16\n# comment\nr1_k3_s22_e6_i24_o24\n")
+  assert message.startswith("line 3:") and "'i24'" in message and "o16" in message
+
+
+def test_empty_and_bad_directive():
+  assert "no block lines" in _error("# only a comment\n")
+  assert "'depth=2'" in _error("#! depth=2\n" + GOOD)
+
+
+def test_load_errors(tmp_path):
+  with pytest.raises(ValueError, match="neither a preset"):
+    arch.load("autonl-xl")
+  bad = tmp_path / "arch.txt"
+  bad.write_text("r1_k3_s11_e1_i32_o16\nr1_k3_s11_e1_i16_o16_bogus\n")
+  with pytest.raises(ValueError, match=r"arch.txt: line 2: bad token 'bogus'"):
+    arch.load(str(bad))
+  binary = tmp_path / "arch.bin"
+  binary.write_bytes(b"\xff\xfe\x00")
+  with pytest.raises(ValueError, match="cannot read arch file"):
+    arch.load(str(binary))
+
+
+def test_load_from_sequences():
+  lines = ["r1_k3_s11_e1_i32_o16", "r2_k3_s22_e6_i16_o24"]
+  a = arch.load(lines)
+  assert arch.load(list(a.blocks)) == a
+  assert arch.format_arch(a) == "\n".join(lines) + "\n"

@@ -1,0 +1,212 @@
+"""LightNL, NonLocal and MBConv parts against independent NumPy references."""
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import np_ref
+from autonl_tf import flops
+from autonl_tf.layers import (DropConnect, GroupedConv2D, LightNL, MBConv,
+                              MixedDepthwiseConv2D, NonLocal, SqueezeExcite,
+                              lightnl_aggregate)
+
+RNG = np.random.default_rng(0)
+LIGHTNL_SHAPES = [(3, 3, 128), (7, 7, 16), (5, 6, 40)]
+RATIOS = [1.0, 0.5, 0.25, 0.125]
+
+
+def randomize(layer, rng=RNG):
+  """Random non-trivial values for every weight; BN variances stay positive."""
+  for w in layer.weights:
+    shape = tuple(w.shape)
+    if "variance" in w.path:
+      w.assign(rng.uniform(0.5, 1.5, shape).astype("float32"))
+    else:
+      w.assign(rng.normal(0, 0.5, shape).astype("float32"))
+
+
+def bn_params(bn):
+  return [bn.gamma.numpy(), bn.beta.numpy(), bn.moving_mean.numpy(), bn.moving_variance.numpy()]
+
+
+def test_lightnl_grid_covers_both_orders():
+  # The shapes below must exercise both product orders for every (r, s).
+  for ratio, stride in itertools.product(RATIOS, [1, 2]):
+    orders = {flops.use_order_a(*shape, ratio, stride) for shape in LIGHTNL_SHAPES}
+    assert orders == {True, False}, (ratio, stride)
+
+
+@pytest.mark.parametrize("ratio,stride,shape",
+                         list(itertools.product(RATIOS, [1, 2], LIGHTNL_SHAPES)))
+def test_lightnl_matches_numpy(ratio, stride, shape):
+  x = RNG.normal(size=(2,) + shape).astype("float32")
+  layer = LightNL(ratio, stride)
+  layer.build(x.shape)
+  randomize(layer)
+  got = layer(x, training=False).numpy()
+  want = np_ref.lightnl(x.astype(np.float64), ratio, stride, layer.nl_dw.kernel.numpy(),
+                        *bn_params(layer.nl_bn))
+  assert layer.order_a == flops.use_order_a(*shape, ratio, stride)
+  np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("ratio,stride,shape",
+                         list(itertools.product(RATIOS, [1, 2], LIGHTNL_SHAPES)))
+def test_lightnl_orders_agree(ratio, stride, shape):
+  x = tf.constant(RNG.normal(size=(2,) + shape).astype("float32"))
+  a = lightnl_aggregate(x, ratio, stride, order_a=True).numpy()
+  b = lightnl_aggregate(x, ratio, stride, order_a=False).numpy()
+  np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(a, np_ref.lightnl_y(x.numpy().astype(np.float64), ratio, stride, "B"),
+                             rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_fresh_lightnl_and_nonlocal_are_identity(training):
+  x = RNG.normal(size=(2, 6, 5, 16)).astype("float32")
+  for layer in (LightNL(0.25, 2), NonLocal()):
+    np.testing.assert_array_equal(layer(x, training=training).numpy(), x)
+
+
+def test_lightnl_rejects_bad_arguments():
+  with pytest.raises(ValueError, match="ratio must be in"):
+    LightNL(ratio=1.5)
+  with pytest.raises(ValueError, match="stride"):
+    LightNL(ratio=0.5, stride=0)
+  with pytest.raises(ValueError, match="4-D"):
+    LightNL(0.5).build((None, 8, 8))
+  with pytest.raises(ValueError, match="leaves no query channel"):
+    LightNL(0.125).build((None, 8, 8, 4))
+
+
+def test_nonlocal_matches_numpy():
+  x = RNG.normal(size=(2, 4, 5, 8)).astype("float32")
+  layer = NonLocal()
+  layer.build(x.shape)
+  randomize(layer)
+  k = lambda conv: conv.kernel.numpy()[0, 0]
+  want = np_ref.nonlocal_block(
+      x.astype(np.float64), k(layer.theta), layer.theta.bias.numpy(), k(layer.phi),
+      layer.phi.bias.numpy(), k(layer.g), layer.g.bias.numpy(), k(layer.out_conv),
+      *bn_params(layer.out_bn))
+  np.testing.assert_allclose(layer(x, training=False).numpy(), want, rtol=1e-4, atol=1e-4)
+  assert sum(int(np.prod(w.shape)) for w in layer.trainable_weights) == flops.nonlocal_params(8)
+
+
+@pytest.mark.parametrize("kernels,stride,channels", [((3,), 1, 8), ((3, 5, 7), 2, 11), ((5, 3), 1, 7)])
+def test_mixed_depthwise_matches_numpy(kernels, stride, channels):
+  x = RNG.normal(size=(2, 9, 7, channels)).astype("float32")
+  layer = MixedDepthwiseConv2D(kernels, stride)
+  layer.build(x.shape)
+  randomize(layer)
+  parts, start = [], 0
+  for conv, c in zip(layer.convs, np_ref.split_channels(channels, len(kernels))):
+    parts.append(np_ref.depthwise(x[..., start:start + c].astype(np.float64),
+                                  conv.kernel.numpy(), stride))
+    start += c
+  np.testing.assert_allclose(layer(x).numpy(), np.concatenate(parts, -1), rtol=1e-4, atol=1e-4)
+  # The remainder channels go to the first group, as MixNet does.
+  assert layer.convs[0].kernel.shape[2] == np_ref.split_channels(channels, len(kernels))[0]
+
+
+def test_grouped_conv_matches_numpy():
+  x = RNG.normal(size=(1, 5, 5, 7)).astype("float32")
+  layer = GroupedConv2D(9, (1, 3))
+  layer.build(x.shape)
+  randomize(layer)
+  (c0, c1), (o0, o1) = np_ref.split_channels(7, 2), np_ref.split_channels(9, 2)
+  want = np.concatenate([np_ref.conv(x[..., :c0], layer.convs[0].kernel.numpy()),
+                         np_ref.conv(x[..., c0:], layer.convs[1].kernel.numpy())], -1)
+  assert want.shape[-1] == o0 + o1
+  np.testing.assert_allclose(layer(x).numpy(), want, rtol=1e-4, atol=1e-4)
+
+
+def test_squeeze_excite_matches_numpy():
+  x = RNG.normal(size=(2, 4, 4, 12)).astype("float32")
+  layer = SqueezeExcite(3)
+  layer.build(x.shape)
+  randomize(layer)
+  s = x.mean(axis=(1, 2), keepdims=True)
+  s = np_ref.swish(s @ layer.se_reduce.kernel.numpy()[0, 0] + layer.se_reduce.bias.numpy())
+  s = s @ layer.se_expand.kernel.numpy()[0, 0] + layer.se_expand.bias.numpy()
+  np.testing.assert_allclose(layer(x).numpy(), x * np_ref.sigmoid(s), rtol=1e-4, atol=1e-5)
+
+
+def test_drop_connect():
+  x = np.ones((400, 2, 2, 3), "float32")
+  layer = DropConnect(0.25, seed=3)
+  np.testing.assert_array_equal(layer(x, training=False).numpy(), x)
+  y = layer(x, training=True).numpy()
+  per_example = y.reshape(400, -1)
+  # Each example is wholly dropped (0) or kept and scaled by 1/(1-rate).
+  values = np.unique(per_example)
+  assert len(values) == 2 and values[0] == 0
+  np.testing.assert_allclose(values[1], 1 / 0.75, rtol=1e-6)
+  assert np.all(per_example.min(1) == per_example.max(1))
+  kept = (per_example[:, 0] > 0).mean()
+  assert 0.65 < kept < 0.85
+
+
+@pytest.mark.parametrize("block,hw", [
+    ("r1_k5_s22_e6_i8_o16_se0.25_nonlocal0.25", (9, 8)),
+    ("r1_k3.5_s11_e3_i8_o8_se0.5_nonlocal0.5-2", (7, 7)),
+    ("r1_k3_s11_e1_i8_o8", (5, 5)),
+    ("r1_k3_a1.1_p1.1_s11_e3_i8_o8_noskip", (4, 6)),
+])
+def test_mbconv_matches_numpy(block, hw):
+  x = RNG.normal(size=(2,) + hw + (8,)).astype("float32")
+  layer = MBConv(block)
+  layer.build(x.shape)
+  randomize(layer)
+  s = layer.spec
+  y = x.astype(np.float64)
+  if layer.expand_conv is not None:
+    parts, start = [], 0
+    for conv, c in zip(layer.expand_conv.convs, np_ref.split_channels(8, len(layer.expand_conv.convs))):
+      parts.append(np_ref.conv(y[..., start:start + c], conv.kernel.numpy()))
+      start += c
+    y = np_ref.swish(np_ref.bn(np.concatenate(parts, -1), *bn_params(layer.expand_bn)))
+  parts, start = [], 0
+  for conv, c in zip(layer.dw_conv.convs, np_ref.split_channels(y.shape[-1], len(s.kernel_sizes))):
+    parts.append(np_ref.depthwise(y[..., start:start + c], conv.kernel.numpy(), s.strides[0]))
+    start += c
+  y = np_ref.swish(np_ref.bn(np.concatenate(parts, -1), *bn_params(layer.dw_bn)))
+  if layer.se is not None:
+    se = y.mean(axis=(1, 2), keepdims=True)
+    se = np_ref.swish(se @ layer.se.se_reduce.kernel.numpy()[0, 0] + layer.se.se_reduce.bias.numpy())
+    y = y * np_ref.sigmoid(se @ layer.se.se_expand.kernel.numpy()[0, 0] + layer.se.se_expand.bias.numpy())
+  parts, start = [], 0
+  for conv, c in zip(layer.project_conv.convs, np_ref.split_channels(y.shape[-1], len(layer.project_conv.convs))):
+    parts.append(np_ref.conv(y[..., start:start + c], conv.kernel.numpy()))
+    start += c
+  y = np_ref.bn(np.concatenate(parts, -1), *bn_params(layer.project_bn))
+  if layer.nl is not None:
+    y = np_ref.lightnl(y, s.nl_ratio, s.nl_stride, layer.nl.nl_dw.kernel.numpy(),
+                       *bn_params(layer.nl.nl_bn))
+  if s.id_skip and s.strides == (1, 1) and s.in_filters == s.out_filters:
+    y = y + x
+  np.testing.assert_allclose(layer(x, training=False).numpy(), y, rtol=1e-4, atol=1e-4)
+  n_params = sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
+  assert n_params == flops.count_block(s, *hw).params
+
+
+def test_mbconv_rejects_wrong_channels_and_repeats():
+  with pytest.raises(ValueError, match="expects 8 input channels"):
+    MBConv("r1_k3_s11_e1_i8_o8").build((None, 4, 4, 6))
+  with pytest.raises(ValueError, match="expand repeats"):
+    MBConv("r2_k3_s11_e1_i8_o8")
+
+
+def test_layer_configs_round_trip():
+  layers = [LightNL(0.125, 2, name="nl"), NonLocal(softmax=False), MixedDepthwiseConv2D((3, 5), 2),
+            GroupedConv2D(6, (1, 3)), SqueezeExcite(2), DropConnect(0.1),
+            MBConv("r1_k3.5_a1.1_s22_e6_i8_o16_se0.25_noskip_sw_nonlocal0.25-2", 0.1)]
+  for layer in layers:
+    config = layer.get_config()
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert type(restored) is type(layer) and restored.get_config() == config

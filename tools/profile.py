@@ -1,0 +1,71 @@
+"""Prints the exact MACs and parameters of an architecture, per block.
+
+  python tools/profile.py --arch=autonl-s
+  python tools/profile.py --arch=path/to/arch.txt --input_size=32 --num_classes=10 --format=json
+"""
+
+import json
+import sys
+
+import _bootstrap  # noqa: F401
+from absl import app
+from absl import flags
+
+from autonl_tf import arch as arch_lib
+from autonl_tf import flops
+from flags import common
+
+common.define_arch_flags()
+flags.DEFINE_enum("format", "table", ["table", "json"], "Output format.")
+FLAGS = flags.FLAGS
+
+
+def _kernel(spec):
+  return ".".join(str(k) for k in spec.kernel_sizes)
+
+
+def format_table(name, count) -> str:
+  header = (f"{'#':>3} {'input':>9} {'in':>4} {'out':>4} {'k':>5} {'s':>2} {'e':>2} "
+            f"{'se':>5} {'LightNL':>9} {'MACs':>12} {'params':>10}")
+  lines = [f"arch: {name}  input: {count.input_size[0]}x{count.input_size[1]}  "
+           f"classes: {count.num_classes}", header, "-" * len(header),
+           f"{'':>3} {'stem':>9} {'':>4} {'':>4} {'':>5} {'':>2} {'':>2} {'':>5} {'':>9} "
+           f"{count.stem_macs:>12,} {count.stem_params:>10,}"]
+  for b in count.blocks:
+    s = b.spec
+    nl = f"r{s.nl_ratio:g} s{s.nl_stride}" if s.has_nonlocal else "-"
+    se = f"{s.se_ratio:g}" if s.has_se else "-"
+    lines.append(
+        f"{b.index:>3} {b.in_size[0]:>4}x{b.in_size[1]:<4} {s.in_filters:>4} {s.out_filters:>4} "
+        f"{_kernel(s):>5} {s.strides[0]:>2} {s.expand_ratio:>2} {se:>5} {nl:>9} "
+        f"{b.macs:>12,} {b.params:>10,}")
+  lines.append(f"{'':>3} {'head':>9} {'':>4} {'':>4} {'':>5} {'':>2} {'':>2} {'':>5} {'':>9} "
+               f"{count.head_macs:>12,} {count.head_params:>10,}")
+  lines.append("-" * len(header))
+  lines.append(f"total: {count.macs:,} MACs ({count.macs / 1e6:.1f}M), "
+               f"{count.params:,} params ({count.params / 1e6:.2f}M)")
+  return "\n".join(lines)
+
+
+def main(argv):
+  del argv
+  try:
+    arch = arch_lib.load(FLAGS.arch)
+    if FLAGS.input_size < 1 or FLAGS.num_classes < 1:
+      raise ValueError("--input_size and --num_classes must be positive")
+    count = flops.count(arch, FLAGS.input_size, FLAGS.num_classes)
+  except ValueError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  if FLAGS.format == "json":
+    out = count.as_dict()
+    out["arch"] = FLAGS.arch
+    out["arch_text"] = arch_lib.format_arch(arch)
+    print(json.dumps(out, indent=1))
+  else:
+    print(format_table(FLAGS.arch, count))
+  return 0
+
+
+if __name__ == "__main__":
+  app.run(lambda argv: sys.exit(main(argv)))
