@@ -1,10 +1,45 @@
-"""Flags shared by several tools."""
+"""Flags shared by several tools, and their conversion to library configs."""
+
+import os
 
 from absl import flags
+
+FLAGS = flags.FLAGS
 
 
 def define_arch_flags(default_arch="autonl-s", default_size=224, default_classes=1000):
   flags.DEFINE_string("arch", default_arch,
                       "Architecture: a preset (autonl-s, autonl-l, mobilenet-v2) or an arch file path.")
   flags.DEFINE_integer("input_size", default_size, "Input image height and width.")
-  flags.DEFINE_integer("num_classes", default_classes, "Number of classes.")
+  flags.DEFINE_integer("num_classes", default_classes,
+                       "Number of classes (taken from the dataset when it has them).")
+
+
+def define_data_flags():
+  flags.DEFINE_string("dataset", "imagenet2012",
+                      "TFDS name (imagenet2012, cifar10, fashion_mnist, imagenette, ...), "
+                      "folder:PATH (PATH/<split>/<class>/<image>) or synthetic.")
+  flags.DEFINE_string("data_dir", os.environ.get("TFDS_DATA_DIR"), "TFDS data directory.")
+  flags.DEFINE_float("validation_fraction", 0.1,
+                     "Share of train held out as validation when the dataset has no validation split.")
+  flags.DEFINE_integer("randaugment_layers", 2, "RandAugment ops per image (large images; 0: off).")
+  flags.DEFINE_float("randaugment_magnitude", 0.5, "RandAugment magnitude in [0, 1].")
+  flags.DEFINE_integer("seed", None, "Seed of initialisation, shuffling and augmentation.")
+  flags.DEFINE_bool("deterministic", False, "Reproducible input order (slower).")
+
+
+def data_config_from_flags(num_classes=None):
+  from autonl_tf.data import DataConfig
+  return DataConfig(
+      dataset=FLAGS.dataset,
+      data_dir=os.path.expanduser(FLAGS.data_dir) if FLAGS.data_dir else None,
+      image_size=FLAGS.input_size, num_classes=num_classes,
+      validation_fraction=FLAGS.validation_fraction,
+      randaugment_layers=FLAGS.randaugment_layers,
+      randaugment_magnitude=FLAGS.randaugment_magnitude, seed=FLAGS.seed,
+      deterministic=FLAGS.deterministic)
+
+
+def synthetic_classes():
+  """num_classes only matters for synthetic data; real datasets bring theirs."""
+  return FLAGS.num_classes if FLAGS.dataset == "synthetic" else None

@@ -1,0 +1,8 @@
+"""Input pipelines and preprocessing."""
+
+from autonl_tf.data.pipeline import (FOLDER_PREFIX, SPLITS, SYNTHETIC, DataConfig, DataError,
+                                     DatasetInfo, dataset_info, distributed_dataset,
+                                     make_dataset)
+
+__all__ = ["FOLDER_PREFIX", "SPLITS", "SYNTHETIC", "DataConfig", "DataError", "DatasetInfo",
+           "dataset_info", "distributed_dataset", "make_dataset"]

@@ -1,0 +1,100 @@
+"""Callbacks for long, resumable runs."""
+
+import glob
+import json
+import math
+import os
+import time
+
+import keras
+
+
+def atomic_write_text(path, text):
+  tmp = f"{path}.tmp{os.getpid()}"
+  with open(tmp, "w") as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def atomic_save_model(model, path):
+  """`model.save(path)` through a temporary file renamed into place, so a
+  kill never leaves a half-written file under the final name."""
+  tmp = f"{path[:-len('.keras')]}.tmp{os.getpid()}.keras"
+  model.save(tmp)
+  os.replace(tmp, path)
+
+
+class LossIsNaN(RuntimeError):
+  """Raised when the training loss is NaN/inf; no checkpoint of that epoch is written."""
+
+
+class StopOnNaN(keras.callbacks.TerminateOnNaN):
+  """`TerminateOnNaN` that aborts the epoch at once by raising `LossIsNaN`.
+
+  Keras' own callback only sets `stop_training`, and the epoch-end callbacks
+  (checkpoints, backups) would still save the NaN weights; raising keeps the
+  last good checkpoint as the latest one.
+  """
+
+  def on_batch_end(self, batch, logs=None):
+    loss = (logs or {}).get("loss")
+    if loss is not None and not math.isfinite(float(loss)):
+      raise LossIsNaN(f"training loss became {loss} at batch {batch}; the last good "
+                      "checkpoint is kept")
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+  """Saves weights + optimizer state (EMA included) every epoch as
+  `<directory>/epoch_<NNN>.weights.h5`, atomically, keeping the newest `keep`.
+
+  Only the chief writes (pass `is_chief=False` on other workers).
+  """
+
+  def __init__(self, directory, keep=3, is_chief=True):
+    super().__init__()
+    self.directory = directory
+    self.keep = keep
+    self.is_chief = is_chief
+
+  def on_epoch_end(self, epoch, logs=None):
+    if not self.is_chief:
+      return
+    os.makedirs(self.directory, exist_ok=True)
+    path = os.path.join(self.directory, f"epoch_{epoch + 1:03d}.weights.h5")
+    tmp = os.path.join(self.directory, f".tmp_epoch_{epoch + 1:03d}.weights.h5")
+    self.model.save_weights(tmp)
+    os.replace(tmp, path)
+    for old in sorted(glob.glob(os.path.join(self.directory, "epoch_*.weights.h5")))[:-self.keep]:
+      os.remove(old)
+
+
+def latest_checkpoint(directory):
+  paths = sorted(glob.glob(os.path.join(directory, "epoch_*.weights.h5")))
+  return paths[-1] if paths else None
+
+
+class EpochSummary(keras.callbacks.Callback):
+  """One concise line per epoch: the logs plus wall time, via `log`."""
+
+  def __init__(self, log=print, keys=None):
+    super().__init__()
+    self.log = log
+    self.keys = keys
+    self._start = None
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._start = time.time()
+
+  def on_epoch_end(self, epoch, logs=None):
+    logs = logs or {}
+    keys = self.keys or sorted(logs)
+    parts = []
+    for k in keys:
+      if k in logs:
+        v = float(logs[k])
+        parts.append(f"{k}={v:.4g}" if abs(v) < 1e5 else f"{k}={v:.4e}")
+    self.log(f"epoch {epoch + 1}: " + " ".join(parts) + f" ({time.time() - self._start:.1f}s)")
+
+
+def write_json(path, obj):
+  atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")

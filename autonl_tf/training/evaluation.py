@@ -1,0 +1,77 @@
+"""Evaluation the paper's way: Prec@1 / Prec@5 over a split, printed as the
+official eval script does (`Test: [n/N]  Prec@1 x  Prec@5 y`)."""
+
+import numpy as np
+import tensorflow as tf
+
+
+def topk_correct(logits, labels):
+  """(top-1 hits, top-5 hits) of a batch, as NumPy ints."""
+  logits = np.asarray(logits)
+  labels = np.asarray(labels).reshape(-1)
+  k = min(5, logits.shape[-1])
+  top = np.argsort(-logits, axis=-1, kind="stable")[:, :k]
+  hit = top == labels[:, None]
+  return int(hit[:, 0].sum()), int(hit.any(axis=1).sum())
+
+
+def evaluate(predict_fn, dataset, steps=None, total=None, log=print, log_every=20):
+  """Runs `predict_fn(images) -> logits` over `dataset` of (images, labels).
+
+  Args:
+    predict_fn: callable on a batch of images.
+    dataset: finite tf.data dataset of (images, int labels).
+    steps: stop after this many batches (None: the whole dataset).
+    total: number of examples for the progress lines (None: unknown).
+    log: printer (None: silent).
+    log_every: print a running line every this many batches.
+
+  Returns:
+    {"top1": %, "top5": %, "examples": n}
+  """
+  n = c1 = c5 = 0
+  denominator = total if total is not None else "?"
+  for i, (images, labels) in enumerate(dataset):
+    if steps is not None and i >= steps:
+      break
+    a, b = topk_correct(predict_fn(images), labels)
+    c1, c5, n = c1 + a, c5 + b, n + int(np.shape(labels)[0])
+    if log and (i + 1) % log_every == 0:
+      log(f"Test: [{n}/{denominator}]\tPrec@1 {100 * c1 / n:.3f}\tPrec@5 {100 * c5 / n:.3f}")
+  if n == 0:
+    raise ValueError("evaluation saw no examples")
+  if log:
+    log(f"Test: [{n}/{n}]\tPrec@1 {100 * c1 / n:.1f}\tPrec@5 {100 * c5 / n:.1f}")
+  return {"top1": 100.0 * c1 / n, "top5": 100.0 * c5 / n, "examples": n}
+
+
+def keras_predict_fn(model):
+  fn = tf.function(lambda x: model(x, training=False))
+  return lambda images: fn(images).numpy()
+
+
+def recalibrate_batch_norm(model, dataset, num_batches):
+  """Re-estimates every BN layer's moving statistics as the plain average of
+  its batch statistics over `num_batches` training batches.
+
+  Runs eagerly with each BN's momentum set to i/(i+1) at batch i, which makes
+  the moving average an exact cumulative mean; restores the momenta after.
+  """
+  import keras
+  bns = [l for l in model._flatten_layers() if isinstance(l, keras.layers.BatchNormalization)]
+  saved = [bn.momentum for bn in bns]
+  seen = 0
+  try:
+    for i, (images, _) in enumerate(dataset):
+      if i >= num_batches:
+        break
+      for bn in bns:
+        bn.momentum = i / (i + 1.0)
+      model(images, training=True)
+      seen += 1
+  finally:
+    for bn, m in zip(bns, saved):
+      bn.momentum = m
+  if seen == 0:
+    raise ValueError("BN re-calibration saw no batches")
+  return seen

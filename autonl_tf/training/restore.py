@@ -1,0 +1,99 @@
+"""Loading trained networks for evaluation and export: a `.keras` file, a
+per-epoch checkpoint (`.weights.h5`, EMA weights used when it holds them) or a
+SavedModel directory."""
+
+import os
+from typing import Callable, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from autonl_tf.models.network import build_model
+
+
+class ModelLoadError(ValueError):
+  pass
+
+
+def _checkpoint_optimizer_vars(path):
+  import h5py
+  with h5py.File(path, "r") as f:
+    group = f.get("optimizer/vars")
+    return 0 if group is None else len(group.keys())
+
+
+def load_checkpoint(path, arch, input_size, num_classes, use_ema=True):
+  """Builds `arch` and loads a `.weights.h5` checkpoint written by training.
+
+  When the checkpoint carries the optimizer's weight EMA (RMSProp with
+  momentum and `use_ema`: iterations [+ learning rate] + 3 slots per
+  trainable variable), the EMA values replace the raw weights.
+  """
+  model = build_model(arch, (input_size, input_size, 3), num_classes)
+  n = len(model.trainable_variables)
+  stored = _checkpoint_optimizer_vars(path)
+  # Training uses a schedule (no learning-rate variable); a constant rate adds one.
+  lr = 0.01 if stored == 3 * n + 2 else keras.optimizers.schedules.ExponentialDecay(0.01, 1, 1.0)
+  optimizer = keras.optimizers.RMSprop(learning_rate=lr, momentum=0.9, use_ema=True)
+  optimizer.build(model.trainable_variables)
+  has_ema = use_ema and stored == len(optimizer.variables)
+  if has_ema:
+    model.optimizer = optimizer
+  try:
+    model.load_weights(path, skip_mismatch=False) if has_ema else _load_model_weights_only(model, path)
+  except Exception as e:
+    raise ModelLoadError(f"checkpoint {path} does not fit arch with input {input_size} and "
+                         f"{num_classes} classes: {e}") from None
+  if has_ema:
+    optimizer.finalize_variable_values(model.trainable_variables)
+  model.optimizer = None
+  return model, has_ema
+
+
+def _load_model_weights_only(model, path):
+  import warnings
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # the stored optimizer state has no home here
+    model.load_weights(path)
+
+
+def load_for_inference(path: str, arch: Optional[str] = None, input_size: int = 224,
+                       num_classes: int = 1000):
+  """Returns (predict_fn(images) -> logits ndarray, takes_raw_pixels, description).
+
+  `.keras` files and checkpoints take normalised images; SavedModels exported
+  by `tools/export.py` take 0-255 pixels (their `serving_default` normalises).
+  """
+  if not os.path.exists(path):
+    raise ModelLoadError(f"model {path} does not exist")
+  if os.path.isdir(path):
+    if not tf.saved_model.contains_saved_model(path):
+      raise ModelLoadError(f"{path} is a directory but not a SavedModel")
+    loaded = tf.saved_model.load(path)
+    if "serving_default" not in loaded.signatures:
+      raise ModelLoadError(f"SavedModel {path} has no serving_default signature")
+    serve = loaded.signatures["serving_default"]
+    key = list(serve.structured_input_signature[1].keys())[0]
+    fn = lambda images: serve(**{key: tf.convert_to_tensor(images)})["logits"].numpy()
+    return fn, True, f"SavedModel {path}"
+  if path.endswith(".keras"):
+    try:
+      model = keras.saving.load_model(path, compile=False)
+    except Exception as e:
+      raise ModelLoadError(f"cannot load {path}: {e}") from None
+    return _predict(model), False, f"Keras model {path}"
+  if path.endswith(".weights.h5"):
+    if arch is None:
+      raise ModelLoadError(f"checkpoint {path} holds weights only: pass its --arch")
+    model, has_ema = load_checkpoint(path, arch, input_size, num_classes)
+    return _predict(model), False, f"checkpoint {path} ({'EMA' if has_ema else 'raw'} weights)"
+  raise ModelLoadError(f"don't know how to load {path}: expected a .keras file, a .weights.h5 "
+                       "checkpoint or a SavedModel directory")
+
+
+def _predict(model) -> Callable:
+  fn = tf.function(lambda x: model(x, training=False))
+  out = lambda images: fn(images).numpy()
+  out.model = model
+  return out

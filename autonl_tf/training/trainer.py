@@ -1,0 +1,212 @@
+"""Training with the MnasNet / AutoNL recipe (DESIGN.md section 4) through
+`model.fit`, resumable after a kill."""
+
+import dataclasses
+import json
+import os
+import time
+from typing import Optional, Sequence
+
+import keras
+import tensorflow as tf
+
+from autonl_tf import arch as arch_lib
+from autonl_tf import constants
+from autonl_tf import flops
+from autonl_tf.data import pipeline
+from autonl_tf.models.network import build_model
+from autonl_tf.training import callbacks as cb
+from autonl_tf.training import evaluation
+from autonl_tf.training.losses import SparseLabelSmoothingCrossEntropy, apply_weight_decay
+from autonl_tf.training.schedules import learning_rate_schedule
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """Every setting of a training run; defaults are the paper's ImageNet recipe.
+
+  Attributes:
+    arch: preset name or arch file.
+    data: what to read (`pipeline.DataConfig`).
+    model_dir: where checkpoints, logs, `final.keras` and `metrics.json` go.
+    batch_size: global batch size.
+    epochs: training epochs.
+    steps_per_epoch: None = one pass over the train split.
+    lr_per_256: peak learning rate per 256 images.
+    lr_schedule: `exponential` (0.97 every 2.4 epochs) or `cosine`.
+    warmup_epochs: linear warm-up.
+    lr_decay_rate / lr_decay_epochs: the exponential schedule.
+    rmsprop_rho / momentum / epsilon: RMSProp (0.9, 0.9, 1e-3).
+    label_smoothing: 0.1.
+    weight_decay: 1e-5, L2 on conv/dense kernels only.
+    dropout_rate: before the classifier.
+    drop_connect_rate: stochastic depth, linear in depth.
+    ema_momentum: weight EMA (0 disables); the EMA weights are evaluated.
+    bn_momentum: batch-norm momentum.
+    eval_split: split of the final evaluation.
+    validation_split: split evaluated after each epoch (None: none).
+    validation_steps: batches of the per-epoch validation (None: all).
+    eval_steps: batches of the final evaluation (None: all).
+    jit_compile: XLA-compile the train step.
+    checkpoints_to_keep: per-epoch checkpoints kept.
+    verbose: Keras progress output (0, 1, 2).
+  """
+  arch: str
+  data: pipeline.DataConfig
+  model_dir: str
+  batch_size: int = 256
+  epochs: int = 350
+  steps_per_epoch: Optional[int] = None
+  lr_per_256: float = 0.016
+  lr_schedule: str = "exponential"
+  warmup_epochs: float = 5.0
+  lr_decay_rate: float = 0.97
+  lr_decay_epochs: float = 2.4
+  rmsprop_rho: float = 0.9
+  momentum: float = 0.9
+  epsilon: float = 1e-3
+  label_smoothing: float = 0.1
+  weight_decay: float = 1e-5
+  dropout_rate: float = 0.2
+  drop_connect_rate: float = 0.2
+  ema_momentum: float = 0.9999
+  bn_momentum: float = constants.BN_MOMENTUM
+  eval_split: str = "test"
+  validation_split: Optional[str] = "validation"
+  validation_steps: Optional[int] = None
+  eval_steps: Optional[int] = None
+  jit_compile: bool = False
+  checkpoints_to_keep: int = 3
+  verbose: int = 2
+
+  def to_json(self):
+    d = dataclasses.asdict(self)
+    return json.dumps(d, indent=2, sort_keys=True)
+
+
+def validate(config: TrainConfig):
+  checks = [(config.batch_size >= 1, "batch_size must be positive"),
+            (config.epochs >= 1, "epochs must be positive"),
+            (config.steps_per_epoch is None or config.steps_per_epoch >= 1,
+             "steps_per_epoch must be positive"),
+            (0 <= config.ema_momentum < 1, "ema_momentum must be in [0, 1)"),
+            (0 <= config.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
+            (config.weight_decay >= 0, "weight_decay must be >= 0"),
+            (config.lr_per_256 > 0, "lr_per_256 must be positive")]
+  for ok, message in checks:
+    if not ok:
+      raise ValueError(message)
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int):
+  schedule = learning_rate_schedule(
+      config.lr_schedule, config.lr_per_256, config.batch_size, steps_per_epoch,
+      config.epochs, config.warmup_epochs, config.lr_decay_rate, config.lr_decay_epochs)
+  return keras.optimizers.RMSprop(
+      learning_rate=schedule, rho=config.rmsprop_rho, momentum=config.momentum,
+      epsilon=config.epsilon, use_ema=config.ema_momentum > 0,
+      ema_momentum=config.ema_momentum or 0.99)
+
+
+def build_and_compile(config: TrainConfig, num_classes: int, steps_per_epoch: int):
+  """The model, compiled with the recipe's loss, optimizer and metrics."""
+  arch = arch_lib.load(config.arch)
+  size = config.data.image_size
+  model = build_model(arch, (size, size, 3), num_classes, config.dropout_rate,
+                      config.drop_connect_rate, config.bn_momentum)
+  apply_weight_decay(model, config.weight_decay)
+  model.compile(
+      optimizer=make_optimizer(config, steps_per_epoch),
+      loss=SparseLabelSmoothingCrossEntropy(config.label_smoothing),
+      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+               keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5")],
+      jit_compile=config.jit_compile)
+  return model
+
+
+def is_chief(strategy) -> bool:
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not resolver.cluster_spec().as_dict():
+    return True
+  return resolver.task_type in ("chief", None) or (
+      resolver.task_type == "worker" and resolver.task_id == 0 and
+      "chief" not in resolver.cluster_spec().as_dict())
+
+
+def _examples(split_size, steps, batch_size):
+  """How many examples `steps` batches of an evaluation will see (None: unknown)."""
+  if steps is None:
+    return split_size
+  return steps * batch_size if split_size is None else min(split_size, steps * batch_size)
+
+
+def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None,
+          extra_callbacks: Sequence[keras.callbacks.Callback] = (), log=print) -> dict:
+  """Trains, evaluates with the EMA weights, writes `final.keras` and
+  `metrics.json` into `config.model_dir`. A rerun after a kill resumes from
+  the last completed epoch (BackupAndRestore).
+
+  Returns:
+    the metrics dict written to `metrics.json`.
+  """
+  validate(config)
+  strategy = strategy or tf.distribute.get_strategy()
+  chief = is_chief(strategy)
+  start = time.time()
+  info = pipeline.dataset_info(config.data)
+  num_classes = info.num_classes
+  data = dataclasses.replace(config.data, num_classes=num_classes)
+  if config.steps_per_epoch is None and info.split_sizes["train"] is None:
+    raise ValueError(f"the size of {data.dataset}'s train split is unknown: set steps_per_epoch")
+  steps_per_epoch = config.steps_per_epoch or info.split_sizes["train"] // config.batch_size
+  if steps_per_epoch < 1:
+    raise ValueError(f"the train split has {info.split_sizes['train']} examples, fewer than one "
+                     f"batch of {config.batch_size}")
+  os.makedirs(config.model_dir, exist_ok=True)
+  if chief:
+    cb.atomic_write_text(os.path.join(config.model_dir, "config.json"), config.to_json() + "\n")
+
+  train_ds = pipeline.distributed_dataset(strategy, data, "train", config.batch_size, True)
+  val_ds = None
+  if config.validation_split:
+    val_ds = pipeline.distributed_dataset(strategy, data, config.validation_split,
+                                          config.batch_size, False, drop_remainder=False)
+  with strategy.scope():
+    model = build_and_compile(config, num_classes, steps_per_epoch)
+
+  backup_dir = os.path.join(config.model_dir, "backup")
+  callbacks = [
+      keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True, delete_checkpoint=False),
+      cb.StopOnNaN(),
+      cb.EpochCheckpoint(os.path.join(config.model_dir, "checkpoints"),
+                         config.checkpoints_to_keep, is_chief=chief),
+      keras.callbacks.CSVLogger(os.path.join(config.model_dir, "log.csv"), append=True),
+      keras.callbacks.TensorBoard(os.path.join(config.model_dir, "tensorboard"), write_graph=False),
+      cb.EpochSummary(log, ["loss", "accuracy", "top5", "val_loss", "val_accuracy", "val_top5",
+                            "learning_rate"]),
+  ] + list(extra_callbacks)
+  history = model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
+                      validation_data=val_ds, validation_steps=config.validation_steps,
+                      callbacks=callbacks, verbose=config.verbose)
+  train_time = time.time() - start
+  # fit() ends with optimizer.finalize_variable_values: with EMA on, the model
+  # now holds the EMA weights, and those are what gets evaluated and saved.
+  eval_ds = pipeline.make_dataset(data, config.eval_split, config.batch_size, training=False)
+  total = _examples(info.split_sizes[config.eval_split], config.eval_steps, config.batch_size)
+  result = evaluation.evaluate(evaluation.keras_predict_fn(model), eval_ds, config.eval_steps,
+                               total, log=log)
+  count = flops.count(arch_lib.load(config.arch), data.image_size, num_classes)
+  metrics = {
+      "top1": result["top1"], "top5": result["top5"], "eval_examples": result["examples"],
+      "eval_split": config.eval_split, "dataset": data.dataset,
+      "macs": count.macs, "params": count.params, "epochs": config.epochs,
+      "steps_per_epoch": steps_per_epoch, "optimizer_steps": int(model.optimizer.iterations),
+      "epochs_run_this_session": len(history.epoch), "wall_time_s": round(time.time() - start, 1),
+      "train_time_s": round(train_time, 1), "ema": config.ema_momentum > 0,
+      "input_size": data.image_size, "num_classes": num_classes, "arch": config.arch,
+      "arch_text": arch_lib.format_arch(arch_lib.load(config.arch)),
+  }
+  if chief:
+    cb.atomic_save_model(model, os.path.join(config.model_dir, "final.keras"))
+    cb.write_json(os.path.join(config.model_dir, "metrics.json"), metrics)
+  return metrics
