@@ -96,6 +96,7 @@ def validate(config: TrainConfig):
   for ok, message in checks:
     if not ok:
       raise ValueError(message)
+  arch_lib.load(config.arch)  # a bad arch fails before any data is read
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int):
@@ -182,7 +183,7 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
                          config.checkpoints_to_keep, is_chief=chief),
       keras.callbacks.CSVLogger(os.path.join(config.model_dir, "log.csv"), append=True),
       keras.callbacks.TensorBoard(os.path.join(config.model_dir, "tensorboard"), write_graph=False),
-      cb.EpochSummary(log, ["loss", "accuracy", "top5", "val_loss", "val_accuracy", "val_top5",
+      cb.EpochSummary(log or (lambda _: None), ["loss", "accuracy", "top5", "val_loss", "val_accuracy", "val_top5",
                             "learning_rate"]),
   ] + list(extra_callbacks)
   history = model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch,

@@ -1,0 +1,170 @@
+"""The training recipe: loss goes down, EMA weights are evaluated, weight
+decay skips BN and biases, resume after an interruption, clear errors."""
+
+import csv
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import autonl_tf
+from autonl_tf.data import DataConfig
+from autonl_tf.training import (TrainConfig, WarmupExponentialDecay, apply_weight_decay,
+                                learning_rate_schedule, train)
+from autonl_tf.training import evaluation
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_ARCH = "#! stem_stride=1 head_filters=32\nr1_k3_s11_e1_i8_o8\nr1_k3_s22_e3_i8_o16_se0.25_nonlocal0.5\n"
+
+
+@pytest.fixture
+def tiny_arch(tmp_path):
+  path = tmp_path / "tiny.txt"
+  path.write_text(TINY_ARCH)
+  return str(path)
+
+
+def tiny_config(tiny_arch, model_dir, **kw):
+  base = dict(arch=tiny_arch, data=DataConfig("synthetic", image_size=8, num_classes=4, seed=0),
+              model_dir=str(model_dir), batch_size=16, epochs=3, steps_per_epoch=8,
+              lr_per_256=0.2, warmup_epochs=0, ema_momentum=0.9, drop_connect_rate=0.0,
+              dropout_rate=0.0, validation_split=None, eval_steps=4, verbose=0)
+  base.update(kw)
+  return TrainConfig(**base)
+
+
+def read_log(model_dir):
+  with open(os.path.join(model_dir, "log.csv")) as f:
+    return list(csv.DictReader(f))
+
+
+def test_schedules_by_hand():
+  s = WarmupExponentialDecay(peak=0.1, warmup_steps=10, decay_steps=24, decay_rate=0.97)
+  assert float(s(5)) == pytest.approx(0.05)
+  assert float(s(10)) == pytest.approx(0.1 * 0.97 ** 0)
+  assert float(s(50)) == pytest.approx(0.1 * 0.97 ** 2)
+  # lr per 256 images scales with the batch: 0.016 * 1024/256; 2.4 epochs of 100 steps.
+  s = learning_rate_schedule("exponential", 0.016, 1024, 100, 350, 5)
+  assert (s.peak, s.warmup_steps, s.decay_steps) == (pytest.approx(0.064), 500, pytest.approx(240))
+  c = learning_rate_schedule("cosine", 0.016, 256, 10, 10, 1)
+  assert float(c(10)) == pytest.approx(0.016) and float(c(100)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_weight_decay_skips_bn_and_biases(tiny_arch):
+  model = autonl_tf.build_model(tiny_arch, (8, 8, 3), 4)
+  rng = np.random.default_rng(0)
+  for w in model.weights:
+    w.assign(rng.normal(size=w.shape).astype("float32"))
+  apply_weight_decay(model, 1e-2)
+  # Independent: every variable whose name is a conv/dense kernel, by path.
+  kernels = [w for w in model.trainable_weights if w.path.endswith("kernel")]
+  others = [w for w in model.trainable_weights if not w.path.endswith("kernel")]
+  assert any("gamma" in w.path for w in others) and any("bias" in w.path for w in others)
+  want = 1e-2 / 2 * sum(float(np.sum(np.square(w.numpy()))) for w in kernels)
+  assert float(sum(model.losses)) == pytest.approx(want, rel=1e-5)
+  assert all(w.regularizer is None for w in others)
+
+
+class RecordWeights(keras.callbacks.Callback):
+  def __init__(self):
+    super().__init__()
+    self.history = []
+
+  def on_train_batch_end(self, batch, logs=None):
+    self.history.append([w.numpy().copy() for w in self.model.trainable_weights])
+
+
+def test_loss_decreases_and_ema_weights_are_evaluated(tiny_arch, tmp_path):
+  recorder = RecordWeights()
+  keras.utils.set_random_seed(0)
+  metrics = train(tiny_config(tiny_arch, tmp_path / "run"), extra_callbacks=[recorder], log=None)
+  log = read_log(tmp_path / "run")
+  losses = [float(r["loss"]) for r in log]
+  assert losses[-1] < 0.8 * losses[0], losses
+  # EMA by hand (Keras: the first update copies, then m*avg + (1-m)*w).
+  ema = [w.copy() for w in recorder.history[0]]
+  for step in recorder.history[1:]:
+    ema = [0.9 * a + 0.1 * w for a, w in zip(ema, step)]
+  final = keras.saving.load_model(tmp_path / "run" / "final.keras", compile=False)
+  for got, want in zip(final.trainable_weights, ema):
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-4, atol=1e-5)
+  # ... and metrics.json is the evaluation of exactly those weights.
+  from autonl_tf.data import make_dataset
+  ds = make_dataset(DataConfig("synthetic", image_size=8, num_classes=4), "test", 16, training=False)
+  again = evaluation.evaluate(evaluation.keras_predict_fn(final), ds, steps=4, log=None)
+  saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+  assert saved["top1"] == pytest.approx(again["top1"]) and saved["top5"] == pytest.approx(again["top5"])
+  assert saved["optimizer_steps"] == 24 and metrics["macs"] == saved["macs"] > 0
+
+
+class Interrupt(keras.callbacks.Callback):
+  def __init__(self, after_epoch):
+    super().__init__()
+    self.after_epoch = after_epoch
+
+  def on_epoch_end(self, epoch, logs=None):
+    if epoch + 1 == self.after_epoch:
+      raise KeyboardInterrupt("simulated kill")
+
+
+def test_resume_after_interruption(tiny_arch, tmp_path):
+  config = tiny_config(tiny_arch, tmp_path / "run", epochs=4, steps_per_epoch=5)
+  with pytest.raises(KeyboardInterrupt):
+    train(config, extra_callbacks=[Interrupt(after_epoch=2)], log=None)
+  assert [r["epoch"] for r in read_log(config.model_dir)] == ["0", "1"]
+  assert not os.path.exists(os.path.join(config.model_dir, "final.keras"))
+  started = []
+
+  class FirstEpoch(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+      started.append(epoch)
+
+  metrics = train(config, extra_callbacks=[FirstEpoch()], log=None)
+  assert started == [2, 3]  # 0-based: it continues with the third epoch
+  assert [r["epoch"] for r in read_log(config.model_dir)] == ["0", "1", "2", "3"]
+  assert metrics["optimizer_steps"] == 4 * 5 and metrics["epochs_run_this_session"] == 2
+  ckpts = sorted(os.listdir(os.path.join(config.model_dir, "checkpoints")))
+  assert ckpts == ["epoch_002.weights.h5", "epoch_003.weights.h5", "epoch_004.weights.h5"]
+
+
+def test_nan_keeps_last_good_checkpoint(tiny_arch, tmp_path):
+  from autonl_tf.training.callbacks import LossIsNaN
+
+  class Poison(keras.callbacks.Callback):
+    def on_train_batch_begin(self, batch, logs=None):
+      if self.model.optimizer.iterations.numpy() == 7:  # inside epoch 2
+        for w in self.model.trainable_weights:
+          w.assign(tf.fill(w.shape, np.nan))
+
+  config = tiny_config(tiny_arch, tmp_path / "run", epochs=3, steps_per_epoch=5, ema_momentum=0)
+  with pytest.raises(LossIsNaN):
+    train(config, extra_callbacks=[Poison()], log=None)
+  assert os.listdir(os.path.join(config.model_dir, "checkpoints")) == ["epoch_001.weights.h5"]
+
+
+def run_tool(*args):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  return subprocess.run([sys.executable, os.path.join(ROOT, "tools", args[0]), *args[1:]],
+                        capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_train_and_eval_tools_bad_input(tmp_path):
+  cases = [
+      (["train.py", "--dataset=no_such_ds_xyz", f"--model_dir={tmp_path}/a"], "unknown dataset"),
+      (["train.py", "--dataset=cifar10", f"--data_dir={tmp_path}/missing", f"--model_dir={tmp_path}/b"],
+       "does not exist"),
+      (["train.py", "--dataset=synthetic", f"--arch={tmp_path}/none.txt", f"--model_dir={tmp_path}/c"],
+       "nor an existing arch file"),
+      (["eval.py", f"--model={tmp_path}/none.keras", "--dataset=synthetic", "--num_classes=2"],
+       "does not exist"),
+  ]
+  for args, message in cases:
+    proc = run_tool(*args)
+    assert proc.returncode == 2, (args, proc.stderr[-1500:])
+    assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-1500:]
