@@ -32,6 +32,9 @@ def define_train_flags():
   flags.DEFINE_string("validation_split", "validation", "Split checked after each epoch ('none': skip).")
   flags.DEFINE_integer("validation_steps", None, "Batches of the per-epoch validation.")
   flags.DEFINE_integer("eval_steps", None, "Batches of the final evaluation.")
+  flags.DEFINE_integer("bn_recalibration_batches", 100,
+                       "Re-estimate BN statistics of the final weights over this many training "
+                       "batches before the final evaluation (0: off).")
   flags.DEFINE_bool("jit_compile", False, "XLA-compile the train step.")
   flags.DEFINE_integer("verbose", 2, "Keras progress output: 0 silent, 1 bar, 2 line per epoch.")
   flags.mark_flag_as_required("model_dir")
@@ -51,4 +54,5 @@ def train_config_from_flags():
       bn_momentum=FLAGS.bn_momentum, eval_split=FLAGS.eval_split,
       validation_split=None if FLAGS.validation_split == "none" else FLAGS.validation_split,
       validation_steps=FLAGS.validation_steps, eval_steps=FLAGS.eval_steps,
+      bn_recalibration_batches=FLAGS.bn_recalibration_batches,
       jit_compile=FLAGS.jit_compile, verbose=FLAGS.verbose)

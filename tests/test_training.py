@@ -34,7 +34,8 @@ def tiny_config(tiny_arch, model_dir, **kw):
   base = dict(arch=tiny_arch, data=DataConfig("synthetic", image_size=8, num_classes=4, seed=0),
               model_dir=str(model_dir), batch_size=16, epochs=3, steps_per_epoch=8,
               lr_per_256=0.2, warmup_epochs=0, ema_momentum=0.9, drop_connect_rate=0.0,
-              dropout_rate=0.0, validation_split=None, eval_steps=4, verbose=0)
+              dropout_rate=0.0, validation_split=None, eval_steps=4, verbose=0,
+              bn_recalibration_batches=5)
   base.update(kw)
   return TrainConfig(**base)
 
@@ -168,3 +169,20 @@ def test_train_and_eval_tools_bad_input(tmp_path):
     proc = run_tool(*args)
     assert proc.returncode == 2, (args, proc.stderr[-1500:])
     assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-1500:]
+
+
+def test_bn_recalibration_is_the_average_of_batch_statistics(tiny_arch):
+  model = autonl_tf.build_model(tiny_arch, (8, 8, 3), 4)
+  rng = np.random.default_rng(0)
+  batches = [rng.normal(size=(6, 8, 8, 3)).astype("float32") for _ in range(3)]
+  ds = tf.data.Dataset.from_tensor_slices((np.stack(batches), np.zeros((3, 6), "int32")))
+  assert evaluation.recalibrate_batch_norm(model, ds, num_batches=5) == 3
+  # The stem BN sees the stem conv output, which no BN influences.
+  conv = model.get_layer("stem_conv")
+  outs = [conv(b).numpy() for b in batches]
+  bn = model.get_layer("stem_bn")
+  np.testing.assert_allclose(bn.moving_mean.numpy(), np.mean([o.mean((0, 1, 2)) for o in outs], 0),
+                             rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(bn.moving_variance.numpy(), np.mean([o.var((0, 1, 2)) for o in outs], 0),
+                             rtol=1e-4, atol=1e-5)
+  assert bn.momentum == 0.99

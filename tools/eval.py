@@ -30,6 +30,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
+  _bootstrap.quiet_logs()
   from autonl_tf.data import DataError, dataset_info, make_dataset
   from autonl_tf.training import evaluation, restore, trainer
   try:

@@ -29,6 +29,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
+  _bootstrap.quiet_logs()
   from autonl_tf.data import offline
   data_dir = os.path.expanduser(FLAGS.data_dir)
   os.makedirs(data_dir, exist_ok=True)

@@ -22,6 +22,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
+  _bootstrap.quiet_logs()
   import keras
   from autonl_tf.training import train
   from autonl_tf.training.callbacks import LossIsNaN

@@ -54,24 +54,36 @@ def recalibrate_batch_norm(model, dataset, num_batches):
   """Re-estimates every BN layer's moving statistics as the plain average of
   its batch statistics over `num_batches` training batches.
 
-  Runs eagerly with each BN's momentum set to i/(i+1) at batch i, which makes
-  the moving average an exact cumulative mean; restores the momenta after.
+  Why it matters here: LightNL's affinity has no softmax, so its output is
+  cubic in its input, and any mismatch between batch and moving statistics
+  (early in training, or with EMA weights whose BN statistics were collected
+  for the raw weights) is amplified block after block at inference. The
+  trainer therefore re-calibrates before its final evaluation.
+
+  Each BN runs with momentum 0 (moving stats := this batch's stats) inside one
+  traced forward pass; the per-batch stats are averaged outside.
   """
   import keras
   bns = [l for l in model._flatten_layers() if isinstance(l, keras.layers.BatchNormalization)]
   saved = [bn.momentum for bn in bns]
+  stats = [v for bn in bns for v in (bn.moving_mean, bn.moving_variance)]
+  sums = [np.zeros(v.shape, np.float64) for v in stats]
   seen = 0
   try:
+    for bn in bns:
+      bn.momentum = 0.0
+    step = tf.function(lambda x: (model(x, training=True), [tf.identity(v) for v in stats])[1])
     for i, (images, _) in enumerate(dataset):
       if i >= num_batches:
         break
-      for bn in bns:
-        bn.momentum = i / (i + 1.0)
-      model(images, training=True)
+      for acc, value in zip(sums, step(images)):
+        acc += value.numpy()
       seen += 1
   finally:
     for bn, m in zip(bns, saved):
       bn.momentum = m
   if seen == 0:
     raise ValueError("BN re-calibration saw no batches")
+  for v, acc in zip(stats, sums):
+    v.assign((acc / seen).astype(np.float32))
   return seen

@@ -47,6 +47,9 @@ class TrainConfig:
     validation_split: split evaluated after each epoch (None: none).
     validation_steps: batches of the per-epoch validation (None: all).
     eval_steps: batches of the final evaluation (None: all).
+    bn_recalibration_batches: training batches over which BN statistics are
+      re-estimated for the final (EMA) weights before the final evaluation
+      (0: off). See `evaluation.recalibrate_batch_norm` for why.
     jit_compile: XLA-compile the train step.
     checkpoints_to_keep: per-epoch checkpoints kept.
     verbose: Keras progress output (0, 1, 2).
@@ -75,6 +78,7 @@ class TrainConfig:
   validation_split: Optional[str] = "validation"
   validation_steps: Optional[int] = None
   eval_steps: Optional[int] = None
+  bn_recalibration_batches: int = 100
   jit_compile: bool = False
   checkpoints_to_keep: int = 3
   verbose: int = 2
@@ -192,6 +196,11 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
   train_time = time.time() - start
   # fit() ends with optimizer.finalize_variable_values: with EMA on, the model
   # now holds the EMA weights, and those are what gets evaluated and saved.
+  recalibrated = 0
+  if config.bn_recalibration_batches > 0:
+    recal_ds = pipeline.make_dataset(data, "train", config.batch_size, training=True)
+    recalibrated = evaluation.recalibrate_batch_norm(model, recal_ds,
+                                                     config.bn_recalibration_batches)
   eval_ds = pipeline.make_dataset(data, config.eval_split, config.batch_size, training=False)
   total = _examples(info.split_sizes[config.eval_split], config.eval_steps, config.batch_size)
   result = evaluation.evaluate(evaluation.keras_predict_fn(model), eval_ds, config.eval_steps,
@@ -204,6 +213,7 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
       "steps_per_epoch": steps_per_epoch, "optimizer_steps": int(model.optimizer.iterations),
       "epochs_run_this_session": len(history.epoch), "wall_time_s": round(time.time() - start, 1),
       "train_time_s": round(train_time, 1), "ema": config.ema_momentum > 0,
+      "bn_recalibration_batches": recalibrated,
       "input_size": data.image_size, "num_classes": num_classes, "arch": config.arch,
       "arch_text": arch_lib.format_arch(arch_lib.load(config.arch)),
   }
