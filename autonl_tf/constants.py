@@ -31,7 +31,9 @@ def dense_initializer():
 
 
 def batch_norm(name, gamma_initializer="ones", momentum=BN_MOMENTUM,
-               epsilon=BN_EPSILON):
+               epsilon=BN_EPSILON, synchronized=False):
+  """BN with the paper's settings; `synchronized` computes batch statistics
+  over all replicas of a tf.distribute strategy."""
   return keras.layers.BatchNormalization(
       momentum=momentum, epsilon=epsilon, gamma_initializer=gamma_initializer,
-      name=name)
+      synchronized=synchronized, name=name)

@@ -10,6 +10,14 @@ if ROOT not in sys.path:
 
 import pytest  # noqa: E402
 
+try:  # two logical CPU devices for the tf.distribute tests; must precede any TF op
+  import tensorflow as tf
+  _cpus = tf.config.list_physical_devices("CPU")
+  tf.config.set_logical_device_configuration(
+      _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+except ImportError:
+  pass
+
 
 @pytest.fixture(autouse=True)
 def _seed():

@@ -1,0 +1,170 @@
+"""Runs a search end to end: data, supernet, warm-up, the NAS objective,
+checkpoints / resume, logs, and the derived `arch.txt` (issue: the search)."""
+
+import csv
+import dataclasses
+import json
+import os
+import time
+from typing import Optional, Sequence
+
+import keras
+import tensorflow as tf
+
+from autonl_tf import flops
+from autonl_tf.data import pipeline
+from autonl_tf.search.derive import write_derived
+from autonl_tf.search.model import SuperNet
+from autonl_tf.search.space import get_space
+from autonl_tf.training import callbacks as cb
+from autonl_tf.training.losses import apply_weight_decay
+from autonl_tf.training.trainer import is_chief
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+  """Attributes:
+    space: search space name (`autonl-imagenet`, `cifar`).
+    data: what to read.
+    model_dir: output directory.
+    epochs / warmup_epochs / steps_per_epoch / batch_size: the schedule.
+    cost: `log` or `target`; target_macs: the budget of `target` mode.
+    lam: lambda (its start value in `target` mode); dual_lr: lambda's step;
+      penalty: the augmented Lagrangian's quadratic weight.
+    lr / arch_lr: learning rates of weights (RMSProp, per 256 images, cosine)
+      and of architecture variables (plain SGD, cosine over the search
+      epochs: steps proportional to the gradient, so the architecture
+      settles instead of oscillating around the target).
+    weight_decay: L2 on conv/dense kernels; label_smoothing.
+    gate_dropout: warm-up gate dropout probability.
+    jit_compile: XLA-compile the search step.
+  """
+  space: str
+  data: pipeline.DataConfig
+  model_dir: str
+  epochs: int = 10
+  warmup_epochs: int = 2
+  steps_per_epoch: Optional[int] = None
+  batch_size: int = 128
+  cost: str = "log"
+  target_macs: Optional[float] = None
+  lam: float = 0.05
+  dual_lr: float = 0.05
+  penalty: float = 5.0
+  lr: float = 0.064
+  arch_lr: float = 1.0
+  weight_decay: float = 1e-5
+  label_smoothing: float = 0.1
+  gate_dropout: float = 0.1
+  jit_compile: bool = False
+  verbose: int = 2
+
+
+class SearchPhase(keras.callbacks.Callback):
+  """Warm-up control: cost off, arch frozen, gate dropout on, before
+  `warmup_epochs`; the search proper after."""
+
+  def __init__(self, warmup_epochs, gate_dropout):
+    super().__init__()
+    self.warmup_epochs = warmup_epochs
+    self.gate_dropout = gate_dropout
+
+  def on_epoch_begin(self, epoch, logs=None):
+    warm = epoch < self.warmup_epochs
+    self.model.search_phase.assign(0.0 if warm else 1.0)
+    self.model.dropout_var.assign(self.gate_dropout if warm else 0.0)
+
+
+class DecisionLog(keras.callbacks.Callback):
+  """After each epoch: one CSV row (epoch, metrics, MACs, lambda, every gate)
+  in `search_log.csv`, and the same values as TensorBoard scalars."""
+
+  def __init__(self, model_dir, is_chief=True):
+    super().__init__()
+    self.path = os.path.join(model_dir, "search_log.csv")
+    self.writer = tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard", "decisions")) \
+        if is_chief else None
+    self.is_chief = is_chief
+
+  def on_epoch_end(self, epoch, logs=None):
+    if not self.is_chief:
+      return
+    row = {"epoch": epoch + 1, "derived_macs": flops.count(self.model.derive(), self.model.input_size,
+                                                           self.model.num_classes).macs}
+    row.update({k: float(v) for k, v in (logs or {}).items()})
+    row["lambda_now"] = float(self.model.lam.numpy())
+    for block, ds in self.model.decisions().items():
+      for d, v in ds.items():
+        row[f"{block}/{d}"] = v["gate"]
+    new = not os.path.exists(self.path)
+    with open(self.path, "a", newline="") as f:
+      w = csv.DictWriter(f, fieldnames=list(row))
+      if new:
+        w.writeheader()
+      w.writerow(row)
+    with self.writer.as_default(step=epoch + 1):
+      for k, v in row.items():
+        if k != "epoch":
+          tf.summary.scalar(k, v)
+    self.writer.flush()
+
+
+def build_supernet(config: SearchConfig, num_classes: int, steps_per_epoch: int) -> SuperNet:
+  space = get_space(config.space)
+  net = SuperNet(space, config.data.image_size, num_classes, config.cost, config.target_macs,
+                 config.lam, config.dual_lr, config.penalty, config.gate_dropout,
+                 config.label_smoothing)
+  apply_weight_decay(net, config.weight_decay)
+  peak = config.lr * config.batch_size / 256.0
+  schedule = keras.optimizers.schedules.CosineDecay(peak, max(1, config.epochs * steps_per_epoch))
+  net.compile(optimizer=keras.optimizers.RMSprop(schedule, rho=0.9, momentum=0.9, epsilon=1e-3),
+              arch_optimizer=keras.optimizers.SGD(keras.optimizers.schedules.CosineDecay(
+                  config.arch_lr, max(1, (config.epochs - config.warmup_epochs) * steps))),
+              jit_compile=config.jit_compile)
+  return net
+
+
+def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = None,
+           extra_callbacks: Sequence[keras.callbacks.Callback] = (), log=print) -> dict:
+  """Runs the search; returns the contents of `decisions.json`."""
+  if config.cost == "target" and not config.target_macs:
+    raise ValueError("cost=target needs target_macs (the MAC budget)")
+  if config.epochs < 1 or config.warmup_epochs < 0 or config.batch_size < 1:
+    raise ValueError("epochs and batch_size must be positive, warmup_epochs >= 0")
+  get_space(config.space)
+  strategy = strategy or tf.distribute.get_strategy()
+  chief = is_chief(strategy)
+  start = time.time()
+  info = pipeline.dataset_info(config.data)
+  data = dataclasses.replace(config.data, num_classes=info.num_classes)
+  steps = config.steps_per_epoch or (info.split_sizes["train"] or 0) // config.batch_size
+  if steps < 1:
+    raise ValueError("set steps_per_epoch (the train split is smaller than a batch or unknown)")
+  os.makedirs(config.model_dir, exist_ok=True)
+  if chief:
+    cb.write_json(os.path.join(config.model_dir, "search_config.json"), dataclasses.asdict(config))
+  train_ds = pipeline.distributed_dataset(strategy, data, "train", config.batch_size, True)
+  with strategy.scope():
+    net = build_supernet(config, info.num_classes, steps)
+  quiet = log or (lambda _: None)
+  callbacks = [
+      SearchPhase(config.warmup_epochs, config.gate_dropout),
+      keras.callbacks.BackupAndRestore(os.path.join(config.model_dir, "backup"),
+                                       double_checkpoint=True, delete_checkpoint=False),
+      cb.StopOnNaN(),
+      keras.callbacks.CSVLogger(os.path.join(config.model_dir, "log.csv"), append=True),
+      keras.callbacks.TensorBoard(os.path.join(config.model_dir, "tensorboard"), write_graph=False),
+      DecisionLog(config.model_dir, chief),
+      cb.EpochSummary(quiet, ["ce", "accuracy", "macs", "lambda"]),
+  ] + list(extra_callbacks)
+  net.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps, callbacks=callbacks,
+          verbose=config.verbose)
+  extra = {"search_time_s": round(time.time() - start, 1), "epochs": config.epochs,
+           "steps_per_epoch": steps, "dataset": data.dataset}
+  if chief:
+    arch, info_out = write_derived(net, config.model_dir, extra)
+  else:
+    arch, info_out = net.derive(), extra
+  quiet(f"derived: {info_out.get('macs', 0) / 1e6:.2f}M MACs, "
+        f"{info_out.get('params', 0) / 1e6:.2f}M params -> {config.model_dir}/arch.txt")
+  return info_out

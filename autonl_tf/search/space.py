@@ -1,0 +1,105 @@
+"""Declarative search spaces (DESIGN.md section 3; issue: the AutoNL search).
+
+A space is a stem, stages and a head. Every block of a stage chooses a
+depthwise kernel (3/5/7), an expand ratio (3/6), whether it is skipped (only
+stride-1 blocks that are not the first of their stage), whether a LightNL
+follows it, and that LightNL's channel ratio and stride.
+"""
+
+import dataclasses
+from typing import Dict, Tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+  """Blocks with the same output channels.
+
+  Attributes:
+    channels: output channels.
+    blocks: number of blocks.
+    stride: stride of the first block.
+    se_ratio: squeeze-excitation ratio of every block (0: none).
+  """
+  channels: int
+  blocks: int
+  stride: int
+  se_ratio: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSpace:
+  """Attributes:
+    name: space name.
+    stages: the searchable stages.
+    stem_filters / stem_stride: 3x3 stem conv.
+    first_block: the fixed first block (MnasNet's e1 k3 block) as a string,
+      or "" for none.
+    head_filters: 1x1 head conv width.
+    kernel_sizes: depthwise kernel choices (nested: a subset of (3, 5, 7)).
+    expand_ratios: (small, large) expand ratio choice.
+    nl_ratios: LightNL channel ratios, ascending (nested prefixes).
+    nl_strides: LightNL strides, (1, 2) or a single one.
+  """
+  name: str
+  stages: Tuple[Stage, ...]
+  stem_filters: int = 32
+  stem_stride: int = 2
+  first_block: str = "r1_k3_s11_e1_i32_o16"
+  head_filters: int = 1280
+  kernel_sizes: Tuple[int, ...] = (3, 5, 7)
+  expand_ratios: Tuple[int, int] = (3, 6)
+  nl_ratios: Tuple[float, ...] = (0.125, 0.25, 0.5)
+  nl_strides: Tuple[int, ...] = (1, 2)
+
+  def __post_init__(self):
+    if tuple(self.kernel_sizes) not in ((3,), (3, 5), (3, 5, 7)):
+      raise ValueError(f"kernel_sizes must be (3,), (3, 5) or (3, 5, 7), got {self.kernel_sizes}")
+    if len(self.expand_ratios) != 2 or not 0 < self.expand_ratios[0] < self.expand_ratios[1]:
+      raise ValueError(f"expand_ratios must be two increasing ratios, got {self.expand_ratios}")
+    if list(self.nl_ratios) != sorted(self.nl_ratios) or not all(0 < r <= 1 for r in self.nl_ratios):
+      raise ValueError(f"nl_ratios must be ascending in (0, 1], got {self.nl_ratios}")
+    if tuple(self.nl_strides) not in ((1,), (2,), (1, 2)):
+      raise ValueError(f"nl_strides must be (1,), (2,) or (1, 2), got {self.nl_strides}")
+
+  @property
+  def first_out(self) -> int:
+    if self.first_block:
+      from autonl_tf.arch import parse_block
+      return parse_block(self.first_block).out_filters
+    return self.stem_filters
+
+  def blocks(self):
+    """(stage index, block index in stage, in channels, out channels, stride,
+    se ratio, skippable) for every searchable block."""
+    out, cin = [], self.first_out
+    for si, st in enumerate(self.stages):
+      for bi in range(st.blocks):
+        stride = st.stride if bi == 0 else 1
+        out.append((si, bi, cin, st.channels, stride, st.se_ratio,
+                    bi > 0 and stride == 1 and cin == st.channels))
+        cin = st.channels
+    return out
+
+
+SPACES: Dict[str, SearchSpace] = {
+    # The 224px MobileNetV2-like macro of Single-Path NAS (4,4,4,4,4,1 blocks),
+    # SE from the 80-channel stage on, as in AutoNL-S/L.
+    "autonl-imagenet": SearchSpace(
+        name="autonl-imagenet",
+        stages=(Stage(24, 4, 2), Stage(40, 4, 2), Stage(80, 4, 2, 0.25), Stage(96, 4, 1, 0.25),
+                Stage(192, 4, 2, 0.25), Stage(320, 1, 1, 0.25))),
+    # 32px inputs: stride-1 stem and two fewer downsamplings, so the last
+    # stages still see 8x8 and 4x4 maps.
+    "cifar": SearchSpace(
+        name="cifar",
+        stages=(Stage(24, 2, 1), Stage(40, 2, 2), Stage(80, 3, 2, 0.25), Stage(96, 2, 1, 0.25),
+                Stage(192, 3, 2, 0.25), Stage(320, 1, 1, 0.25)),
+        stem_stride=1, head_filters=1280),
+}
+
+
+def get_space(name: str, **overrides) -> SearchSpace:
+  if name not in SPACES:
+    raise ValueError(f"unknown search space '{name}' (known: {', '.join(sorted(SPACES))})")
+  space = SPACES[name]
+  return dataclasses.replace(space, **overrides) if overrides else space

@@ -1,0 +1,328 @@
+"""The single-path supernet: MBConv with learnable kernel / expand / skip
+masks and a searchable LightNL (DESIGN.md section 3).
+
+Every decision is a hard 0/1 gate in the forward pass with a straight-through
+sigmoid gradient (`gates.indicator`):
+
+* kernel: one kmax x kmax depthwise superkernel; the 5x5 ring is kept when
+  its RMS exceeds threshold `t_k5`, the 7x7 ring (only with the 5x5 one) when
+  its RMS exceeds `t_k7`;
+* expand ratio / skip: nested channel masks on the expanded channels; the
+  first `e_small * C` channels (gate `e_small`, only for skippable blocks: off
+  means the whole block is skipped) and the rest (`e_large`), each kept when
+  the RMS of their masked depthwise weights exceeds a threshold;
+* LightNL after the block: kept when the RMS of its depthwise kernel exceeds
+  `t_nl`; its channel ratio is a nested prefix mask on query/key channels with
+  one learnable logit per step; its stride (1 or 2) a learnable logit.
+
+RMS (the L2 norm divided by sqrt(#elements)) rather than the plain norm of
+Single-Path NAS keeps every threshold on the same scale and the sigmoid's
+straight-through gradient away from zero.
+
+`k^T v` is computed once per LightNL stride at the largest ratio; smaller
+ratios only mask query channels, which equals masking rows of `k^T v`.
+Each block returns its MACs as a function of its gates with the formulas of
+`autonl_tf.flops`, so for any hard configuration the supernet's cost equals
+`flops.count` of the derived architecture exactly.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from autonl_tf import constants
+from autonl_tf import flops
+from autonl_tf.arch import codec
+from autonl_tf.layers.mbconv import SqueezeExcite
+from autonl_tf.search import gates as gates_lib
+
+_PACKAGE = "autonl_tf"
+
+
+def _ring_masks(kmax):
+  """Constant [kmax, kmax, 1, 1] masks: the 3x3 centre and the 5/7 rings."""
+  masks = {}
+  prev = np.zeros((kmax, kmax), np.float32)
+  for k in (3, 5, 7):
+    if k > kmax:
+      break
+    m = np.zeros((kmax, kmax), np.float32)
+    o = (kmax - k) // 2
+    m[o:o + k, o:o + k] = 1
+    masks[k] = (m - prev)[:, :, None, None]
+    prev = m
+  return masks
+
+
+def _rms(x):
+  return tf.sqrt(tf.reduce_mean(tf.square(x)) + 1e-12)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class SuperMBConv(keras.layers.Layer):
+  """Searchable MBConv block followed by a searchable LightNL.
+
+  Args:
+    in_filters / out_filters: channels.
+    stride: depthwise stride.
+    se_ratio: squeeze-excitation ratio (of `in_filters`); 0 = none.
+    skippable: whether the block may be skipped (stride 1, in == out, not
+      the first of its stage).
+    kernel_sizes: kernel choices, (3,), (3, 5) or (3, 5, 7).
+    expand_ratios: (small, large) expand ratios.
+    nl_ratios: LightNL channel ratios, ascending.
+    nl_strides: LightNL strides, (1,), (2,) or (1, 2).
+    bn_momentum / bn_epsilon: batch norm.
+    sync_bn: batch statistics over all replicas.
+    **kwargs: base layer arguments.
+
+  Attributes:
+    forced: dict decision -> 0/1 overriding that gate (tests, derivation
+      checks); empty for a normal search.
+  """
+
+  def __init__(self, in_filters, out_filters, stride=1, se_ratio=0.0, skippable=False,
+               kernel_sizes=(3, 5, 7), expand_ratios=(3, 6), nl_ratios=(0.125, 0.25, 0.5),
+               nl_strides=(1, 2), bn_momentum=constants.BN_MOMENTUM,
+               bn_epsilon=constants.BN_EPSILON, sync_bn=False, **kwargs):
+    super().__init__(**kwargs)
+    self.sync_bn = bool(sync_bn)
+    self.in_filters = int(in_filters)
+    self.out_filters = int(out_filters)
+    self.stride = int(stride)
+    self.se_ratio = float(se_ratio)
+    self.skippable = bool(skippable)
+    self.kernel_sizes = tuple(int(k) for k in kernel_sizes)
+    self.expand_ratios = tuple(int(e) for e in expand_ratios)
+    self.nl_ratios = tuple(float(r) for r in nl_ratios)
+    self.nl_strides = tuple(int(s) for s in nl_strides)
+    self.bn_momentum = bn_momentum
+    self.bn_epsilon = bn_epsilon
+    self.forced = {}
+    self.dropout_rate = None  # a scalar variable set by the SuperNet (warm-up gate dropout)
+
+  # ---------------------------------------------------------------- build --
+  @property
+  def residual(self):
+    return self.stride == 1 and self.in_filters == self.out_filters
+
+  @property
+  def decisions(self):
+    names = []
+    if 5 in self.kernel_sizes:
+      names.append("k5")
+    if 7 in self.kernel_sizes:
+      names.append("k7")
+    if self.skippable:
+      names.append("e_small")
+    names += ["e_large", "nl"]
+    names += [f"r{i}" for i in range(1, len(self.nl_ratios))]
+    if len(self.nl_strides) == 2:
+      names.append("s1")
+    return names
+
+  def build(self, input_shape):
+    n, h, w, c = input_shape
+    if c != self.in_filters:
+      raise ValueError(f"{self.name} expects {self.in_filters} channels, got {c}")
+    self.hw = (int(h), int(w))
+    self.out_hw = (flops.same_out_size(int(h), self.stride), flops.same_out_size(int(w), self.stride))
+    e_small, e_large = self.expand_ratios
+    self.expanded = self.in_filters * e_large
+    self.expanded_small = self.in_filters * e_small
+    kmax = max(self.kernel_sizes)
+    init = constants.conv_initializer()
+    bn = lambda name, gamma="ones": constants.batch_norm(name, gamma, self.bn_momentum,
+                                                         self.bn_epsilon, self.sync_bn)
+    exp_shape = (n, h, w, self.expanded)
+    out_exp_shape = (n,) + self.out_hw + (self.expanded,)
+    out_shape = (n,) + self.out_hw + (self.out_filters,)
+    self.expand_conv = keras.layers.Conv2D(self.expanded, 1, use_bias=False, kernel_initializer=init,
+                                           name="expand_conv")
+    self.expand_conv.build(input_shape)
+    self.expand_bn = bn("expand_bn")
+    self.expand_bn.build(exp_shape)
+    self.dw_kernel = self.add_weight(name="dw_kernel", shape=(kmax, kmax, self.expanded, 1),
+                                     initializer=keras.initializers.VarianceScaling(
+                                         2.0, "fan_out", "untruncated_normal"))
+    self.dw_bn = bn("dw_bn")
+    self.dw_bn.build(out_exp_shape)
+    self.se = None
+    if self.se_ratio > 0:
+      self.se = SqueezeExcite(flops.se_reduced_filters(self.in_filters, self.se_ratio), name="se")
+      self.se.build(out_exp_shape)
+    self.project_conv = keras.layers.Conv2D(self.out_filters, 1, use_bias=False,
+                                            kernel_initializer=init, name="project_conv")
+    self.project_conv.build(out_exp_shape)
+    self.project_bn = bn("project_bn")
+    self.project_bn.build(out_shape)
+    self.nl_dw = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False,
+                                              depthwise_initializer=init, name="nl_dw")
+    self.nl_dw.build(out_shape)
+    self.nl_bn = bn("nl_bn", "zeros")
+    self.nl_bn.build(out_shape)
+    self.rings = _ring_masks(kmax)  # NumPy constants (tensors made at build time would leak graphs)
+    arch = lambda name, value: self.add_weight(
+        name=name, shape=(), initializer=keras.initializers.Constant(value), trainable=True)
+    # Thresholds start at 0 (every RMS is positive: the largest network) and the
+    # LightNL logits slightly above 0 (largest ratio, stride 1).
+    self.arch_vars = {}
+    for d in self.decisions:
+      self.arch_vars[d] = arch(f"arch_{d}", 0.0 if d in ("k5", "k7", "e_small", "e_large", "nl") else 0.01)
+    self.seed_generator = keras.random.SeedGenerator(abs(hash(self.name)) % (2 ** 31))
+
+  # ---------------------------------------------------------------- gates --
+  def _gate(self, name, value, training):
+    if name not in self.arch_vars:
+      return tf.constant(1.0)
+    g = gates_lib.indicator(value, self.arch_vars[name])
+    if name in self.forced:
+      return gates_lib.force(g, self.forced[name])
+    if training and self.dropout_rate is not None:
+      # Warm-up: drop optional choices at random so their sub-paths train too.
+      keep = tf.cast(keras.random.uniform((), seed=self.seed_generator) >= self.dropout_rate, g.dtype)
+      g = g * keep
+    return g
+
+  def _kernel(self, g):
+    k = self.dw_kernel * self.rings[3]
+    if 5 in self.rings:
+      ring = self.dw_kernel * self.rings[5]
+      if 7 in self.rings:
+        ring = ring + g["k7"] * self.dw_kernel * self.rings[7]
+      k = k + g["k5"] * ring
+    return k
+
+  def gates(self, training=False):
+    """The hard gates of every decision (1.0 for decisions not searched)."""
+    g = {}
+    if 5 in self.rings:
+      g["k5"] = self._gate("k5", _rms(self.dw_kernel * self.rings[5]), training)
+    if 7 in self.rings:
+      g["k7"] = g["k5"] * self._gate("k7", _rms(self.dw_kernel * self.rings[7]), training)
+    kernel = self._kernel(g)
+    small = self.expanded_small
+    g["e_small"] = self._gate("e_small", _rms(kernel[:, :, :small]), training)
+    g["e_large"] = g["e_small"] * self._gate("e_large", _rms(kernel[:, :, small:]), training)
+    g["nl"] = g["e_small"] * self._gate("nl", _rms(self.nl_dw.kernel), training)
+    prev = tf.constant(1.0)
+    for i in range(1, len(self.nl_ratios)):  # nested: r_i implies r_{i-1}
+      prev = prev * self._logit_gate(f"r{i}", training)
+      g[f"r{i}"] = prev
+    if len(self.nl_strides) == 2:
+      g["s1"] = self._logit_gate("s1", training)
+    g["kernel"] = kernel
+    return g
+
+  def _logit_gate(self, name, training):
+    """Gates of the LightNL masks: `1[a > 0]` of a learnable logit `a`."""
+    a = self.arch_vars[name]
+    g = gates_lib.indicator(a, tf.constant(0.0))
+    if name in self.forced:
+      return gates_lib.force(g, self.forced[name])
+    if training and self.dropout_rate is not None:
+      keep = tf.cast(keras.random.uniform((), seed=self.seed_generator) >= self.dropout_rate, g.dtype)
+      g = g * keep
+    return g
+
+  # -------------------------------------------------------------- forward --
+  def _channel_mask(self, g):
+    small, large = self.expanded_small, self.expanded - self.expanded_small
+    return tf.concat([tf.ones([small]) * g["e_small"], tf.ones([large]) * g["e_large"]], 0)
+
+  def _ratio_mask(self, g, channels):
+    sizes = [int(r * channels) for r in self.nl_ratios]
+    parts = [tf.ones([sizes[0]])]
+    for i in range(1, len(sizes)):
+      parts.append(tf.ones([sizes[i] - sizes[i - 1]]) * g[f"r{i}"])
+    return tf.concat(parts, 0)
+
+  def call(self, inputs, training=None):
+    g = self.gates(training)
+    mask = self._channel_mask(g)
+    x = tf.nn.silu(self.expand_bn(self.expand_conv(inputs), training=training)) * mask
+    x = tf.nn.depthwise_conv2d(x, g["kernel"], [1, self.stride, self.stride, 1], "SAME")
+    x = tf.nn.silu(self.dw_bn(x, training=training)) * mask
+    if self.se is not None:
+      x = self.se(x)
+    z = self.project_bn(self.project_conv(x), training=training)
+    branch = z + g["nl"] * self._lightnl(z, g, training)
+    if self.residual:
+      return inputs + g["e_small"] * branch
+    return branch
+
+  def _lightnl(self, z, g, training):
+    _, h, w, c = z.shape
+    rmax = int(self.nl_ratios[-1] * c)
+    q = tf.reshape(z[..., :rmax] * self._ratio_mask(g, c) * tf.cast(1.0 / (h * w), z.dtype),
+                   [-1, h * w, rmax])
+    outs = {}
+    for s in self.nl_strides:
+      zs = z[:, ::s, ::s, :] if s > 1 else z
+      hs, ws = zs.shape[1], zs.shape[2]
+      k = tf.reshape(zs[..., :rmax], [-1, hs * ws, rmax])
+      v = tf.reshape(zs, [-1, hs * ws, c])
+      outs[s] = tf.matmul(q, tf.matmul(k, v, transpose_a=True))
+    y = g["s1"] * outs[1] + (1 - g["s1"]) * outs[2] if len(self.nl_strides) == 2 else \
+        outs[self.nl_strides[0]]
+    return self.nl_bn(self.nl_dw(tf.reshape(y, [-1, h, w, c])), training=training)
+
+  # ----------------------------------------------------------------- cost --
+  def macs(self, g=None):
+    """MACs of the block as a differentiable function of its gates."""
+    g = g or self.gates(False)
+    (h, w), (ho, wo) = self.hw, self.out_hw
+    e = self.expanded_small * g["e_small"] + (self.expanded - self.expanded_small) * g["e_large"]
+    total = flops.conv_macs(1, self.in_filters, e, h, w)
+    dw = flops.depthwise_macs(3, e, ho, wo)
+    if "k5" in g:
+      ring = flops.depthwise_macs(5, e, ho, wo) - dw
+      if "k7" in g:
+        ring = ring + g["k7"] * (flops.depthwise_macs(7, e, ho, wo) - flops.depthwise_macs(5, e, ho, wo))
+      dw = dw + g["k5"] * ring
+    total = total + dw
+    if self.se is not None:
+      total = total + flops.se_macs(ho, wo, e, self.se.reduced_filters)
+    total = total + flops.conv_macs(1, e, self.out_filters, ho, wo)
+    return total + g["nl"] * self._nl_macs(g)
+
+  def _ratio_probs(self, g):
+    """One-hot over the ratio candidates from the nested gates."""
+    cum = [tf.constant(1.0)] + [g[f"r{i}"] for i in range(1, len(self.nl_ratios))] + [0.0]
+    return [cum[i] - cum[i + 1] for i in range(len(self.nl_ratios))]
+
+  def _nl_macs(self, g):
+    ho, wo = self.out_hw
+    strides = {1: g["s1"], 2: 1 - g["s1"]} if len(self.nl_strides) == 2 else {self.nl_strides[0]: 1.0}
+    total = 0.0
+    for r, pr in zip(self.nl_ratios, self._ratio_probs(g)):
+      for s, ps in strides.items():
+        total = total + pr * ps * float(flops.lightnl_macs(ho, wo, self.out_filters, r, s))
+    return total
+
+  # ------------------------------------------------------------ derivation --
+  def derive(self):
+    """The hard decisions as a `BlockSpec` (None when the block is skipped)."""
+    g = {k: float(v) for k, v in self.gates(False).items() if k != "kernel"}
+    if g["e_small"] < 0.5:
+      return None
+    kernel = 7 if g.get("k7", 0) > 0.5 else 5 if g.get("k5", 0) > 0.5 else 3
+    expand = self.expand_ratios[1] if g["e_large"] > 0.5 else self.expand_ratios[0]
+    nl_ratio, nl_stride = 0.0, 1
+    if g["nl"] > 0.5:
+      idx = sum(1 for i in range(1, len(self.nl_ratios)) if g[f"r{i}"] > 0.5)
+      nl_ratio = self.nl_ratios[idx]
+      nl_stride = (1 if g["s1"] > 0.5 else 2) if len(self.nl_strides) == 2 else self.nl_strides[0]
+    return codec.BlockSpec(repeats=1, kernel_sizes=(kernel,), strides=(self.stride, self.stride),
+                           expand_ratio=expand, in_filters=self.in_filters,
+                           out_filters=self.out_filters, se_ratio=self.se_ratio,
+                           nl_ratio=nl_ratio, nl_stride=nl_stride)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(in_filters=self.in_filters, out_filters=self.out_filters, stride=self.stride,
+                  se_ratio=self.se_ratio, skippable=self.skippable,
+                  kernel_sizes=list(self.kernel_sizes), expand_ratios=list(self.expand_ratios),
+                  nl_ratios=list(self.nl_ratios), nl_strides=list(self.nl_strides),
+                  bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon, sync_bn=self.sync_bn)
+    return config

@@ -1,0 +1,44 @@
+"""Flags of tools/search.py."""
+
+from absl import flags
+
+from flags import common
+
+FLAGS = flags.FLAGS
+
+
+def define_search_flags():
+  common.define_data_flags()
+  flags.DEFINE_string("space", "autonl-imagenet", "Search space: autonl-imagenet or cifar.")
+  flags.DEFINE_integer("input_size", 224, "Input image height and width.")
+  flags.DEFINE_integer("num_classes", 1000, "Classes (synthetic data only; datasets bring theirs).")
+  flags.DEFINE_string("model_dir", None, "Output directory.")
+  flags.DEFINE_integer("epochs", 10, "Search epochs (warm-up included).")
+  flags.DEFINE_integer("warmup_epochs", 2, "Epochs with the cost off, arch frozen, gate dropout.")
+  flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: one pass).")
+  flags.DEFINE_integer("batch_size", 128, "Global batch size.")
+  flags.DEFINE_enum("cost", "log", ["log", "target"],
+                    "log: lambda*log(MACs); target: lambda adapts to land on --target_macs.")
+  flags.DEFINE_float("target_macs", None, "MAC budget of --cost=target (e.g. 3e8).")
+  flags.DEFINE_float("lambda", 0.05, "Cost weight (start value in target mode).")
+  flags.DEFINE_float("dual_lr", 0.05, "Step of lambda's dual ascent in target mode.")
+  flags.DEFINE_float("penalty", 5.0, "Quadratic penalty weight of target mode.")
+  flags.DEFINE_float("lr", 0.064, "Weight learning rate per 256 images (RMSProp, cosine).")
+  flags.DEFINE_float("arch_lr", 1.0, "Architecture learning rate (SGD, cosine decay).")
+  flags.DEFINE_float("weight_decay", 1e-5, "L2 on conv/dense kernels.")
+  flags.DEFINE_float("gate_dropout", 0.1, "Warm-up gate dropout probability.")
+  flags.DEFINE_bool("jit_compile", False, "XLA-compile the search step.")
+  flags.DEFINE_integer("verbose", 2, "Keras progress output.")
+  flags.mark_flag_as_required("model_dir")
+
+
+def search_config_from_flags():
+  from autonl_tf.search.runner import SearchConfig
+  return SearchConfig(
+      space=FLAGS.space, data=common.data_config_from_flags(common.synthetic_classes()),
+      model_dir=FLAGS.model_dir, epochs=FLAGS.epochs, warmup_epochs=FLAGS.warmup_epochs,
+      steps_per_epoch=FLAGS.steps_per_epoch, batch_size=FLAGS.batch_size, cost=FLAGS.cost,
+      target_macs=FLAGS.target_macs, lam=FLAGS["lambda"].value, dual_lr=FLAGS.dual_lr,
+      penalty=FLAGS.penalty,
+      lr=FLAGS.lr, arch_lr=FLAGS.arch_lr, weight_decay=FLAGS.weight_decay,
+      gate_dropout=FLAGS.gate_dropout, jit_compile=FLAGS.jit_compile, verbose=FLAGS.verbose)

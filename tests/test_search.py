@@ -1,0 +1,189 @@
+"""The search: gates, supernet == child for forced configurations, exact
+differentiable cost, straight-through gradients, cost pressure, target mode,
+MirroredStrategy equivalence, XLA."""
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import autonl_tf
+from autonl_tf import flops
+from autonl_tf.data import DataConfig, make_dataset
+from autonl_tf.search import SearchSpace, Stage, SuperNet, copy_child_weights, gates
+
+TINY = SearchSpace(name="tiny", stages=(Stage(16, 2, 1), Stage(24, 2, 2, 0.25)), stem_filters=8,
+                   stem_stride=1, first_block="r1_k3_s11_e1_i8_o8", head_filters=32)
+SIZE = 12
+
+
+def test_indicator_forward_and_straight_through_gradient():
+  v = tf.Variable([0.3, -0.2, 1.5])
+  t = tf.Variable([0.1, 0.1, 2.0])
+  with tf.GradientTape() as tape:
+    g = gates.indicator(v, t)
+    out = tf.reduce_sum(g * [1.0, 2.0, 3.0])
+  np.testing.assert_array_equal(g.numpy(), [1, 0, 0])
+  dv, dt = tape.gradient(out, [v, t])
+  s = 1 / (1 + np.exp(-(v.numpy() - t.numpy())))
+  np.testing.assert_allclose(dv.numpy(), [1, 2, 3] * s * (1 - s), rtol=1e-6)
+  np.testing.assert_allclose(dt.numpy(), -np.array([1, 2, 3]) * s * (1 - s), rtol=1e-6)
+  f = gates.force(tf.constant(1.0), 0)
+  assert float(f) == 0.0
+
+
+def randomize(net, seed=1):
+  rng = np.random.default_rng(seed)
+  for w in net.weights:
+    if not w.trainable and "moving" not in w.path:
+      continue
+    if "arch_" in w.path:
+      continue
+    values = rng.uniform(0.5, 1.5, w.shape) if "variance" in w.path else rng.normal(0, 0.3, w.shape)
+    w.assign(values.astype("float32"))
+
+
+CONFIGS = [
+    {}, {"k5": 0}, {"k7": 0}, {"e_large": 0}, {"nl": 0}, {"r1": 0}, {"r2": 0},
+    {"s1": 0}, {"r1": 0, "s1": 0}, {"e_small": 0}, {"k5": 0, "e_large": 0, "r2": 0, "s1": 0},
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_net():
+  net = SuperNet(TINY, input_size=SIZE, num_classes=5)
+  randomize(net)
+  return net
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()) or "all")
+def test_supernet_equals_child_and_cost_equals_flops(tiny_net, config):
+  net = tiny_net
+  for b in net.blocks:
+    b.forced = {k: v for k, v in config.items() if k in b.decisions}
+  try:
+    arch = net.derive()
+    child = autonl_tf.build_model(arch, (SIZE, SIZE, 3), 5, dropout_rate=0.0)
+    copy_child_weights(net, child)
+    x = np.random.default_rng(2).normal(size=(3, SIZE, SIZE, 3)).astype("float32")
+    got, want = net(x, training=False).numpy(), child(x, training=False).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    assert float(net.macs()) == flops.count(arch, SIZE, 5).macs
+    # The comparison is sensitive: perturbing one child weight changes it.
+    w = child.get_layer("head_conv").kernel
+    w.assign(w * 1.01)
+    assert np.abs(child(x, training=False).numpy() - got).max() > 1e-4
+  finally:
+    for b in net.blocks:
+      b.forced = {}
+  blocks = arch.blocks[1:]
+  if config.get("e_small") == 0:
+    assert len(blocks) == 2  # both skippable blocks skipped
+  if config.get("k5") == 0:
+    assert all(b.kernel_sizes == (3,) for b in blocks)
+  elif config.get("k7") == 0:
+    assert all(b.kernel_sizes == (5,) for b in blocks)
+  if config.get("nl") == 0:
+    assert not any(b.has_nonlocal for b in blocks)
+  elif "r1" in config or "r2" in config:
+    assert {b.nl_ratio for b in blocks} == {0.125 if config.get("r1") == 0 else 0.25}
+  if config.get("s1") == 0 and config.get("nl") != 0:
+    assert {b.nl_stride for b in blocks} == {2}
+
+
+def test_cost_gradients_reach_every_arch_variable_with_the_right_sign(tiny_net):
+  net = tiny_net
+  with tf.GradientTape() as tape:
+    cost = tf.math.log(net.macs())
+  grads = tape.gradient(cost, net.arch_variables)
+  for v, g in zip(net.arch_variables, grads):
+    assert g is not None and float(g) != 0, v.path
+    name = v.path.split("arch_")[-1]
+    # Thresholds: raising one removes an option (fewer MACs); LightNL logits:
+    # raising one picks the larger ratio / stride 1 (more MACs).
+    if name in ("k5", "k7", "e_small", "e_large", "nl"):
+      assert float(g) < 0, v.path
+    else:
+      assert float(g) > 0, v.path
+
+
+def _fit(net, steps, epochs=1, batch=16, seed=0):
+  ds = make_dataset(DataConfig("synthetic", image_size=SIZE, num_classes=5, seed=seed), "train",
+                    batch, training=True)
+  return net.fit(ds, steps_per_epoch=steps, epochs=epochs, verbose=0)
+
+
+def test_strong_cost_shrinks_the_derived_network():
+  keras.utils.set_random_seed(0)
+  net = SuperNet(TINY, input_size=SIZE, num_classes=5, cost="log", lam=1.0)
+  net.compile(keras.optimizers.RMSprop(0.01), keras.optimizers.Adam(0.05))
+  net.search_phase.assign(1.0)
+  before = flops.count(net.derive(), SIZE, 5).macs
+  _fit(net, steps=15)
+  after = flops.count(net.derive(), SIZE, 5).macs
+  assert after < 0.5 * before
+
+
+def test_target_mode_lands_near_the_target():
+  keras.utils.set_random_seed(0)
+  full = SuperNet(TINY, input_size=SIZE, num_classes=5)
+  target = 0.6 * float(full.macs())
+  net = SuperNet(TINY, input_size=SIZE, num_classes=5, cost="target", target_macs=target,
+                 lam=0.0, dual_lr=0.05, penalty=5.0)
+  net.compile(keras.optimizers.RMSprop(0.01), keras.optimizers.SGD(1.0))
+  net.search_phase.assign(1.0)
+  _fit(net, steps=20, epochs=3)
+  derived = flops.count(net.derive(), SIZE, 5).macs
+  assert abs(derived / target - 1) < 0.10, (derived, target)
+  assert float(net.lam) != 0
+
+
+def _one_step(strategy, x, y):
+  keras.utils.set_random_seed(3)
+  with strategy.scope():
+    space = SearchSpace(name="t", stages=(Stage(16, 2, 1), Stage(16, 1, 2, 0.25)), stem_filters=8,
+                        stem_stride=1, first_block="", head_filters=16)
+    net = SuperNet(space, input_size=8, num_classes=4, cost="target", target_macs=1e5, lam=0.1,
+                   sync_bn=True)
+    net.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.5))
+    net.search_phase.assign(1.0)
+  ds = tf.data.Dataset.from_tensors((x, y))
+  if isinstance(strategy, tf.distribute.MirroredStrategy):
+    ds = strategy.experimental_distribute_dataset(ds)
+  net.fit(ds, epochs=1, steps_per_epoch=1, verbose=0)
+  return [v.numpy() for v in net.weights]
+
+
+def test_mirrored_step_equals_single_device():
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(8, 8, 8, 3)).astype("float32")
+  y = rng.integers(0, 4, 8).astype("int32")
+  single = _one_step(tf.distribute.get_strategy(), x, y)
+  mirrored = _one_step(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), x, y)
+  assert len(single) == len(mirrored)
+  changed = 0
+  for a, b in zip(single, mirrored):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+  # ... and the step really moved weights, architecture variables and lambda.
+  fresh = _fresh_values()
+  changed = sum(not np.allclose(a, f) for a, f in zip(single, fresh))
+  assert changed > 10
+
+
+def _fresh_values():
+  keras.utils.set_random_seed(3)
+  space = SearchSpace(name="t", stages=(Stage(16, 2, 1), Stage(16, 1, 2, 0.25)), stem_filters=8,
+                      stem_stride=1, first_block="", head_filters=16)
+  net = SuperNet(space, input_size=8, num_classes=4, cost="target", target_macs=1e5, lam=0.1,
+                 sync_bn=True)
+  return [v.numpy() for v in net.weights]
+
+
+def test_search_step_compiles_with_xla():
+  net = SuperNet(TINY, input_size=SIZE, num_classes=5, cost="log", lam=0.1)
+  net.compile(keras.optimizers.RMSprop(0.01), keras.optimizers.Adam(0.05), jit_compile=True)
+  net.search_phase.assign(1.0)
+  history = _fit(net, steps=2)
+  assert np.isfinite(history.history["loss"][0])
