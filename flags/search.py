@@ -23,7 +23,8 @@ def define_search_flags():
   flags.DEFINE_float("lambda", 0.05, "Cost weight (start value in target mode).")
   flags.DEFINE_float("dual_lr", 0.05, "Step of lambda's dual ascent in target mode.")
   flags.DEFINE_float("penalty", 5.0, "Quadratic penalty weight of target mode.")
-  flags.DEFINE_float("lr", 0.064, "Weight learning rate per 256 images (RMSProp, cosine).")
+  flags.DEFINE_float("lr", 0.032, "Weight learning rate per 256 images (RMSProp, cosine).")
+  flags.DEFINE_float("lr_warmup_epochs", 1.0, "Linear warm-up of the weight learning rate.")
   flags.DEFINE_float("arch_lr", 1.0, "Architecture learning rate (SGD, cosine decay).")
   flags.DEFINE_float("weight_decay", 1e-5, "L2 on conv/dense kernels.")
   flags.DEFINE_float("gate_dropout", 0.1, "Warm-up gate dropout probability.")
@@ -40,5 +41,5 @@ def search_config_from_flags():
       steps_per_epoch=FLAGS.steps_per_epoch, batch_size=FLAGS.batch_size, cost=FLAGS.cost,
       target_macs=FLAGS.target_macs, lam=FLAGS["lambda"].value, dual_lr=FLAGS.dual_lr,
       penalty=FLAGS.penalty,
-      lr=FLAGS.lr, arch_lr=FLAGS.arch_lr, weight_decay=FLAGS.weight_decay,
+      lr=FLAGS.lr, lr_warmup_epochs=FLAGS.lr_warmup_epochs, arch_lr=FLAGS.arch_lr, weight_decay=FLAGS.weight_decay,
       gate_dropout=FLAGS.gate_dropout, jit_compile=FLAGS.jit_compile, verbose=FLAGS.verbose)

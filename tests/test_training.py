@@ -186,3 +186,19 @@ def test_bn_recalibration_is_the_average_of_batch_statistics(tiny_arch):
   np.testing.assert_allclose(bn.moving_variance.numpy(), np.mean([o.var((0, 1, 2)) for o in outs], 0),
                              rtol=1e-4, atol=1e-5)
   assert bn.momentum == 0.99
+
+
+def test_rmsprop_tf_matches_tf1_update_rule():
+  from autonl_tf.training.optimizers import RMSpropTF
+  var = tf.Variable([1.0, -2.0, 3.0])
+  opt = RMSpropTF(learning_rate=0.1, rho=0.9, momentum=0.9, epsilon=1e-3)
+  grads = [np.array([0.5, -1.0, 2.0], "float32"), np.array([0.1, 0.3, -0.2], "float32")]
+  # TF1 RMSPropOptimizer: ms starts at 1; ms = rho*ms + (1-rho)*g^2;
+  # mom = momentum*mom + lr*g/sqrt(ms + eps); var -= mom.
+  ms, mom, want = np.ones(3), np.zeros(3), var.numpy().astype(np.float64)
+  for g in grads:
+    opt.apply([tf.constant(g)], [var])
+    ms = 0.9 * ms + 0.1 * g.astype(np.float64) ** 2
+    mom = 0.9 * mom + 0.1 * g / np.sqrt(ms + 1e-3)
+    want = want - mom
+  np.testing.assert_allclose(var.numpy(), want, rtol=1e-5)

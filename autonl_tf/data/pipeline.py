@@ -266,7 +266,7 @@ def make_dataset(config: DataConfig, split: str, batch_size: int, training: bool
   source = _Source(config)
   size = config.image_size
   options = tf.data.Options()
-  options.deterministic = config.deterministic
+  options.deterministic = config.deterministic or not training  # eval order stays fixed
   options.experimental_optimization.map_parallelization = True
 
   if source.kind == "synthetic":

@@ -57,10 +57,12 @@ def copy_child_weights(supernet, child):
   child.get_layer("logits").bias.assign(supernet.classifier.bias)
 
 
-def write_derived(supernet, model_dir, extra=None):
+def write_derived(supernet, model_dir, extra=None, arch=None):
   """Writes `arch.txt` (official format) and `decisions.json` (every gate,
-  threshold / logit, MACs and params of the derived network)."""
-  arch = supernet.derive()
+  threshold / logit, MACs and params of the derived network); `arch`
+  defaults to the supernet's current hard architecture."""
+  landed = arch
+  arch = arch or supernet.derive()
   count = flops.count(arch, supernet.input_size, supernet.num_classes)
   text = arch_lib.format_arch(arch)
   info = {"arch": text.splitlines(), "macs": count.macs, "params": count.params,
@@ -68,6 +70,9 @@ def write_derived(supernet, model_dir, extra=None):
           "target_macs": supernet.target_macs or None, "cost": supernet.cost_mode,
           "space": supernet.space.name, "input_size": supernet.input_size,
           "num_classes": supernet.num_classes, "decisions": supernet.decisions()}
+  # True when the target-mode landing picked an earlier final-epoch
+  # architecture than the last one (then "decisions" shows the last).
+  info["landed_earlier"] = landed is not None and landed != supernet.derive()
   info.update(extra or {})
   os.makedirs(model_dir, exist_ok=True)
   from autonl_tf.training.callbacks import atomic_write_text

@@ -18,6 +18,7 @@ from autonl_tf.search.model import SuperNet
 from autonl_tf.search.space import get_space
 from autonl_tf.training import callbacks as cb
 from autonl_tf.training.losses import apply_weight_decay
+from autonl_tf.training.optimizers import RMSpropTF
 from autonl_tf.training.trainer import is_chief
 
 
@@ -31,7 +32,8 @@ class SearchConfig:
     cost: `log` or `target`; target_macs: the budget of `target` mode.
     lam: lambda (its start value in `target` mode); dual_lr: lambda's step;
       penalty: the augmented Lagrangian's quadratic weight.
-    lr / arch_lr: learning rates of weights (RMSProp, per 256 images, cosine)
+    lr / arch_lr: learning rates of weights (RMSProp, per 256 images, linear
+      warm-up over `lr_warmup_epochs`, then cosine)
       and of architecture variables (plain SGD, cosine over the search
       epochs: steps proportional to the gradient, so the architecture
       settles instead of oscillating around the target).
@@ -51,7 +53,8 @@ class SearchConfig:
   lam: float = 0.05
   dual_lr: float = 0.05
   penalty: float = 5.0
-  lr: float = 0.064
+  lr: float = 0.032
+  lr_warmup_epochs: float = 1.0
   arch_lr: float = 1.0
   weight_decay: float = 1e-5
   label_smoothing: float = 0.1
@@ -73,6 +76,36 @@ class SearchPhase(keras.callbacks.Callback):
     warm = epoch < self.warmup_epochs
     self.model.search_phase.assign(0.0 if warm else 1.0)
     self.model.dropout_var.assign(self.gate_dropout if warm else 0.0)
+
+
+class Landing(keras.callbacks.Callback):
+  """Target mode: in the final epoch, remembers the last hard architecture
+  whose MACs are within `tolerance` of the target (else the closest one), and
+  that is what the search derives.
+
+  The dual-ascent controller keeps the architecture circling the budget; a
+  gate flipping in the very last steps could otherwise leave the derived
+  network several percent off even though the search sat on the target.
+  """
+
+  def __init__(self, epochs, tolerance=0.02):
+    super().__init__()
+    self.epochs = epochs
+    self.tolerance = tolerance
+    self.best = None  # (within tolerance, -distance, arch)
+    self._active = False
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._active = epoch == self.epochs - 1
+
+  def on_train_batch_end(self, batch, logs=None):
+    if not self._active:
+      return
+    net = self.model
+    distance = abs(float(net.macs()) / net.target_macs - 1.0)
+    within = distance <= self.tolerance
+    if self.best is None or within or (not self.best[0] and distance < -self.best[1]):
+      self.best = (within, -distance, net.derive())
 
 
 class DecisionLog(keras.callbacks.Callback):
@@ -116,10 +149,13 @@ def build_supernet(config: SearchConfig, num_classes: int, steps_per_epoch: int)
                  config.label_smoothing)
   apply_weight_decay(net, config.weight_decay)
   peak = config.lr * config.batch_size / 256.0
-  schedule = keras.optimizers.schedules.CosineDecay(peak, max(1, config.epochs * steps_per_epoch))
-  net.compile(optimizer=keras.optimizers.RMSprop(schedule, rho=0.9, momentum=0.9, epsilon=1e-3),
+  warm = int(config.lr_warmup_epochs * steps_per_epoch)
+  schedule = keras.optimizers.schedules.CosineDecay(
+      0.0 if warm else peak, max(1, config.epochs * steps_per_epoch - warm),
+      warmup_target=peak if warm else None, warmup_steps=warm)
+  net.compile(optimizer=RMSpropTF(schedule, rho=0.9, momentum=0.9, epsilon=1e-3),
               arch_optimizer=keras.optimizers.SGD(keras.optimizers.schedules.CosineDecay(
-                  config.arch_lr, max(1, (config.epochs - config.warmup_epochs) * steps))),
+                  config.arch_lr, max(1, (config.epochs - config.warmup_epochs) * steps_per_epoch))),
               jit_compile=config.jit_compile)
   return net
 
@@ -147,6 +183,7 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   with strategy.scope():
     net = build_supernet(config, info.num_classes, steps)
   quiet = log or (lambda _: None)
+  landing = Landing(config.epochs) if config.cost == "target" else None
   callbacks = [
       SearchPhase(config.warmup_epochs, config.gate_dropout),
       keras.callbacks.BackupAndRestore(os.path.join(config.model_dir, "backup"),
@@ -156,13 +193,14 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
       keras.callbacks.TensorBoard(os.path.join(config.model_dir, "tensorboard"), write_graph=False),
       DecisionLog(config.model_dir, chief),
       cb.EpochSummary(quiet, ["ce", "accuracy", "macs", "lambda"]),
-  ] + list(extra_callbacks)
+  ] + ([landing] if landing else []) + list(extra_callbacks)
   net.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps, callbacks=callbacks,
           verbose=config.verbose)
+  landed = landing.best[2] if landing and landing.best else None
   extra = {"search_time_s": round(time.time() - start, 1), "epochs": config.epochs,
            "steps_per_epoch": steps, "dataset": data.dataset}
   if chief:
-    arch, info_out = write_derived(net, config.model_dir, extra)
+    arch, info_out = write_derived(net, config.model_dir, extra, arch=landed)
   else:
     arch, info_out = net.derive(), extra
   quiet(f"derived: {info_out.get('macs', 0) / 1e6:.2f}M MACs, "

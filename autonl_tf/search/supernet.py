@@ -172,10 +172,12 @@ class SuperMBConv(keras.layers.Layer):
     self.seed_generator = keras.random.SeedGenerator(abs(hash(self.name)) % (2 ** 31))
 
   # ---------------------------------------------------------------- gates --
-  def _gate(self, name, value, training):
+  def _gate(self, name, value, training, threshold=None):
+    """`1[value > threshold]` (the decision's threshold by default), with
+    forcing and warm-up dropout; 1 for decisions this block does not search."""
     if name not in self.arch_vars:
       return tf.constant(1.0)
-    g = gates_lib.indicator(value, self.arch_vars[name])
+    g = gates_lib.indicator(value, self.arch_vars[name] if threshold is None else threshold)
     if name in self.forced:
       return gates_lib.force(g, self.forced[name])
     if training and self.dropout_rate is not None:
@@ -216,14 +218,7 @@ class SuperMBConv(keras.layers.Layer):
 
   def _logit_gate(self, name, training):
     """Gates of the LightNL masks: `1[a > 0]` of a learnable logit `a`."""
-    a = self.arch_vars[name]
-    g = gates_lib.indicator(a, tf.constant(0.0))
-    if name in self.forced:
-      return gates_lib.force(g, self.forced[name])
-    if training and self.dropout_rate is not None:
-      keep = tf.cast(keras.random.uniform((), seed=self.seed_generator) >= self.dropout_rate, g.dtype)
-      g = g * keep
-    return g
+    return self._gate(name, self.arch_vars[name], training, threshold=0.0)
 
   # -------------------------------------------------------------- forward --
   def _channel_mask(self, g):

@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from autonl_tf.models.network import build_model
+from autonl_tf.training.optimizers import RMSpropTF
 
 
 class ModelLoadError(ValueError):
@@ -35,7 +36,7 @@ def load_checkpoint(path, arch, input_size, num_classes, use_ema=True):
   stored = _checkpoint_optimizer_vars(path)
   # Training uses a schedule (no learning-rate variable); a constant rate adds one.
   lr = 0.01 if stored == 3 * n + 2 else keras.optimizers.schedules.ExponentialDecay(0.01, 1, 1.0)
-  optimizer = keras.optimizers.RMSprop(learning_rate=lr, momentum=0.9, use_ema=True)
+  optimizer = RMSpropTF(learning_rate=lr, momentum=0.9, use_ema=True)
   optimizer.build(model.trainable_variables)
   has_ema = use_ema and stored == len(optimizer.variables)
   if has_ema:

@@ -18,6 +18,7 @@ from autonl_tf.models.network import build_model
 from autonl_tf.training import callbacks as cb
 from autonl_tf.training import evaluation
 from autonl_tf.training.losses import SparseLabelSmoothingCrossEntropy, apply_weight_decay
+from autonl_tf.training.optimizers import RMSpropTF
 from autonl_tf.training.schedules import learning_rate_schedule
 
 
@@ -107,7 +108,7 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
   schedule = learning_rate_schedule(
       config.lr_schedule, config.lr_per_256, config.batch_size, steps_per_epoch,
       config.epochs, config.warmup_epochs, config.lr_decay_rate, config.lr_decay_epochs)
-  return keras.optimizers.RMSprop(
+  return RMSpropTF(
       learning_rate=schedule, rho=config.rmsprop_rho, momentum=config.momentum,
       epsilon=config.epsilon, use_ema=config.ema_momentum > 0,
       ema_momentum=config.ema_momentum or 0.99)

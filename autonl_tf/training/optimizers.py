@@ -1,0 +1,24 @@
+"""RMSProp as TensorFlow 1 (and so MnasNet, Single-Path NAS and AutoNL) ran it."""
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="autonl_tf")
+class RMSpropTF(keras.optimizers.RMSprop):
+  """Keras RMSprop whose mean-square accumulators start at 1, as TF1's
+  `tf.train.RMSPropOptimizer` did.
+
+  Keras starts them at 0, so the first steps divide by `sqrt(0.1 g^2 + eps)`
+  and are up to ~3x the learning rate per unit gradient; the paper's recipe
+  (lr 0.016 per 256 images, epsilon 1e-3) was tuned with accumulators at 1
+  and diverges in its first epoch without them. (timm ships `RMSpropTF` for
+  the same reason.) The update itself is Keras' (epsilon inside the square
+  root, as TF1).
+  """
+
+  def build(self, var_list):
+    if self.built:
+      return
+    super().build(var_list)
+    for v in self._velocities:
+      v.assign(keras.ops.ones_like(v))
