@@ -79,24 +79,27 @@ class SearchPhase(keras.callbacks.Callback):
 
 
 class Landing(keras.callbacks.Callback):
-  """Target mode: in the final epoch, remembers the last hard architecture
-  whose MACs are within `tolerance` of the target (else the closest one), and
-  that is what the search derives.
+  """Target mode: after every step of the search proper (from its second
+  epoch on, or in the final epoch when there is only one), remembers the
+  latest hard architecture whose MACs are within `tolerance` of the target
+  (else the closest one seen), and that is what the search derives.
 
-  The dual-ascent controller keeps the architecture circling the budget; a
-  gate flipping in the very last steps could otherwise leave the derived
-  network several percent off even though the search sat on the target.
+  The dual-ascent controller keeps the architecture circling the budget,
+  often between two neighbouring discrete states a few percent either side
+  of it; the last step alone would land on whichever state it happens to be.
+  The weights are shared, so any visited architecture is as well trained as
+  the last one.
   """
 
-  def __init__(self, epochs, tolerance=0.02):
+  def __init__(self, epochs, warmup_epochs, tolerance=0.03):
     super().__init__()
-    self.epochs = epochs
+    self.first = min(epochs - 1, warmup_epochs + 1)
     self.tolerance = tolerance
     self.best = None  # (within tolerance, -distance, arch)
     self._active = False
 
   def on_epoch_begin(self, epoch, logs=None):
-    self._active = epoch == self.epochs - 1
+    self._active = epoch >= self.first
 
   def on_train_batch_end(self, batch, logs=None):
     if not self._active:
@@ -183,7 +186,7 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   with strategy.scope():
     net = build_supernet(config, info.num_classes, steps)
   quiet = log or (lambda _: None)
-  landing = Landing(config.epochs) if config.cost == "target" else None
+  landing = Landing(config.epochs, config.warmup_epochs) if config.cost == "target" else None
   callbacks = [
       SearchPhase(config.warmup_epochs, config.gate_dropout),
       keras.callbacks.BackupAndRestore(os.path.join(config.model_dir, "backup"),
