@@ -1,7 +1,6 @@
 """Preprocessing against NumPy/PIL, and the pipelines on TFDS mock data, an
 image folder, a real TFDS dataset made offline from fake sources, and synthetic."""
 
-import os
 from unittest import mock
 
 import numpy as np

@@ -117,7 +117,7 @@ def test_grouped_conv_matches_numpy():
   layer = GroupedConv2D(9, (1, 3))
   layer.build(x.shape)
   randomize(layer)
-  (c0, c1), (o0, o1) = np_ref.split_channels(7, 2), np_ref.split_channels(9, 2)
+  (c0, _), (o0, o1) = np_ref.split_channels(7, 2), np_ref.split_channels(9, 2)
   want = np.concatenate([np_ref.conv(x[..., :c0], layer.convs[0].kernel.numpy()),
                          np_ref.conv(x[..., c0:], layer.convs[1].kernel.numpy())], -1)
   assert want.shape[-1] == o0 + o1

@@ -2,7 +2,6 @@
 differentiable cost, straight-through gradients, cost pressure, target mode,
 MirroredStrategy equivalence, XLA."""
 
-import itertools
 
 import keras
 import numpy as np
@@ -109,10 +108,10 @@ def test_cost_gradients_reach_every_arch_variable_with_the_right_sign(tiny_net):
       assert float(g) > 0, v.path
 
 
-def _fit(net, steps, epochs=1, batch=16, seed=0):
-  ds = make_dataset(DataConfig("synthetic", image_size=SIZE, num_classes=5, seed=seed), "train",
-                    batch, training=True)
-  return net.fit(ds, steps_per_epoch=steps, epochs=epochs, verbose=0)
+def _fit(net, steps, epochs=1, batch=16, seed=0, callbacks=()):
+  ds = make_dataset(DataConfig("synthetic", image_size=SIZE, num_classes=5, seed=seed,
+                               deterministic=True), "train", batch, training=True)
+  return net.fit(ds, steps_per_epoch=steps, epochs=epochs, verbose=0, callbacks=list(callbacks))
 
 
 def test_strong_cost_shrinks_the_derived_network():
@@ -134,8 +133,11 @@ def test_target_mode_lands_near_the_target():
                  lam=0.0, dual_lr=0.05, penalty=5.0)
   net.compile(keras.optimizers.RMSprop(0.01), keras.optimizers.SGD(1.0))
   net.search_phase.assign(1.0)
-  _fit(net, steps=20, epochs=3)
-  derived = flops.count(net.derive(), SIZE, 5).macs
+  # As tools/search.py: the landing keeps the latest architecture near the target.
+  from autonl_tf.search.runner import Landing
+  landing = Landing(epochs=3, warmup_epochs=0, tolerance=0.05)
+  _fit(net, steps=20, epochs=3, callbacks=[landing])
+  derived = flops.count(landing.best[2], SIZE, 5).macs
   assert abs(derived / target - 1) < 0.10, (derived, target)
   assert float(net.lam) != 0
 

@@ -2,7 +2,6 @@
 decay skips BN and biases, resume after an interruption, clear errors."""
 
 import csv
-import dataclasses
 import json
 import os
 import subprocess

@@ -20,7 +20,7 @@ spaces with a stride-1 stem). Files without it are exactly the official format.
 
 import dataclasses
 import re
-from typing import Iterable, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 __all__ = [
     "BlockSpec", "Arch", "parse_block", "format_block", "parse_arch",

@@ -4,7 +4,6 @@ import os
 from typing import Sequence, Union
 
 import keras
-import tensorflow as tf
 
 from autonl_tf import arch as arch_lib
 from autonl_tf import constants

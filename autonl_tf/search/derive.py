@@ -4,7 +4,6 @@
 import json
 import os
 
-import numpy as np
 
 from autonl_tf import arch as arch_lib
 from autonl_tf import flops

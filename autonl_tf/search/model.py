@@ -16,7 +16,6 @@ gates are dropped at random.
 """
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from autonl_tf import arch as arch_lib
@@ -76,7 +75,6 @@ class SuperNet(keras.Model):
       self.blocks.append(SuperMBConv(
           cin, cout, stride, se, skippable, space.kernel_sizes, space.expand_ratios,
           space.nl_ratios, space.nl_strides, sync_bn=sync_bn, name=f"sblock_{i}"))
-    last = space.stages[-1].channels
     self.head_conv = keras.layers.Conv2D(space.head_filters, 1, use_bias=False,
                                          kernel_initializer=init, name="head_conv")
     self.head_bn = constants.batch_norm("head_bn", synchronized=sync_bn)

@@ -3,7 +3,6 @@ checkpoints / resume, logs, and the derived `arch.txt` (issue: the search)."""
 
 import csv
 import dataclasses
-import json
 import os
 import time
 from typing import Optional, Sequence
@@ -203,9 +202,9 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   extra = {"search_time_s": round(time.time() - start, 1), "epochs": config.epochs,
            "steps_per_epoch": steps, "dataset": data.dataset}
   if chief:
-    arch, info_out = write_derived(net, config.model_dir, extra, arch=landed)
+    _, info_out = write_derived(net, config.model_dir, extra, arch=landed)
   else:
-    arch, info_out = net.derive(), extra
+    info_out = extra
   quiet(f"derived: {info_out.get('macs', 0) / 1e6:.2f}M MACs, "
         f"{info_out.get('params', 0) / 1e6:.2f}M params -> {config.model_dir}/arch.txt")
   return info_out

@@ -6,7 +6,6 @@ import os
 from typing import Callable, Optional
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from autonl_tf.models.network import build_model
