@@ -13,6 +13,7 @@ has none) and `test` (the validation split when the dataset has no test).
 """
 
 import dataclasses
+import functools
 import os
 from typing import List, Optional
 
@@ -91,9 +92,15 @@ def _tfds():
   return tfds
 
 
+@functools.lru_cache(maxsize=None)
 def _check_folder_images(root: str):
   """Fails on the first unreadable image, naming the file (decoding errors
-  inside tf.data would only say 'Invalid argument' mid-training)."""
+  inside tf.data would only say 'Invalid argument' mid-training).
+
+  Cached per folder: every `make_dataset` / `dataset_info` call builds a
+  `_Source`, and a training run asks for several splits of the same folder;
+  the scan (which opens every image) runs once per process.
+  """
   from PIL import Image
   for dirpath, _, files in os.walk(root):
     for name in sorted(files):
