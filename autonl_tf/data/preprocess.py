@@ -90,6 +90,17 @@ def eval_image(image, image_size):
   return tf.clip_by_value(_resize(image, image_size), 0.0, 255.0)
 
 
+def eval_image_any_size_from_bytes(image_bytes, image_size):
+  """Encoded bytes -> the evaluation image, as the eval pipeline makes it for
+  this `image_size` (small sizes: decode and resize; large: crop while
+  decoding). Used by exported models and `tools/predict.py`. Bytes that are
+  not an image raise InvalidArgumentError."""
+  if image_size <= SMALL_IMAGE_MAX:
+    whole = lambda shape: tf.stack([0, 0, shape[0], shape[1]])
+    return eval_image(_decode_and_crop(image_bytes, whole), image_size)
+  return eval_image_from_bytes(image_bytes, image_size)
+
+
 def _resize_if_needed(image, image_size):
   shape = tf.shape(image)
   same = tf.logical_and(tf.equal(shape[0], image_size), tf.equal(shape[1], image_size))

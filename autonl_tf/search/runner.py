@@ -132,8 +132,12 @@ class DecisionLog(keras.callbacks.Callback):
       for d, v in ds.items():
         row[f"{block}/{d}"] = v["gate"]
     new = not os.path.exists(self.path)
+    fields = list(row)
+    if not new:  # appending (resumed run): keep the file's columns in their order
+      with open(self.path, newline="") as f:
+        fields = next(csv.reader(f), None) or fields
     with open(self.path, "a", newline="") as f:
-      w = csv.DictWriter(f, fieldnames=list(row))
+      w = csv.DictWriter(f, fieldnames=fields, restval="", extrasaction="ignore")
       if new:
         w.writeheader()
       w.writerow(row)

@@ -58,12 +58,34 @@ def _load_model_weights_only(model, path):
     model.load_weights(path)
 
 
+def load_keras_model(path: str, arch: Optional[str] = None, input_size: int = 224,
+                     num_classes: int = 1000):
+  """A `.keras` file or a `.weights.h5` checkpoint (EMA weights when it holds
+  them) -> (Keras model taking normalised images, description)."""
+  if not os.path.exists(path):
+    raise ModelLoadError(f"model {path} does not exist")
+  if path.endswith(".keras"):
+    try:
+      model = keras.saving.load_model(path, compile=False)
+    except Exception as e:
+      raise ModelLoadError(f"cannot load {path}: {e}") from None
+    return model, f"Keras model {path}"
+  if path.endswith(".weights.h5"):
+    if arch is None:
+      raise ModelLoadError(f"checkpoint {path} holds weights only: pass its --arch")
+    model, has_ema = load_checkpoint(path, arch, input_size, num_classes)
+    return model, f"checkpoint {path} ({'EMA' if has_ema else 'raw'} weights)"
+  raise ModelLoadError(f"don't know how to load {path} as a Keras model: expected a .keras "
+                       "file or a .weights.h5 checkpoint")
+
+
 def load_for_inference(path: str, arch: Optional[str] = None, input_size: int = 224,
                        num_classes: int = 1000):
   """Returns (predict_fn(images) -> logits ndarray, takes_raw_pixels, description).
 
-  `.keras` files and checkpoints take normalised images; SavedModels exported
-  by `tools/export.py` take 0-255 pixels (their `serving_default` normalises).
+  `.keras` files and checkpoints take normalised images; SavedModels and
+  `.tflite` files exported by `tools/export.py` take 0-255 pixels (they
+  normalise inside).
   """
   if not os.path.exists(path):
     raise ModelLoadError(f"model {path} does not exist")
@@ -77,19 +99,14 @@ def load_for_inference(path: str, arch: Optional[str] = None, input_size: int = 
     key = list(serve.structured_input_signature[1].keys())[0]
     fn = lambda images: serve(**{key: tf.convert_to_tensor(images)})["logits"].numpy()
     return fn, True, f"SavedModel {path}"
-  if path.endswith(".keras"):
-    try:
-      model = keras.saving.load_model(path, compile=False)
-    except Exception as e:
-      raise ModelLoadError(f"cannot load {path}: {e}") from None
-    return _predict(model), False, f"Keras model {path}"
-  if path.endswith(".weights.h5"):
-    if arch is None:
-      raise ModelLoadError(f"checkpoint {path} holds weights only: pass its --arch")
-    model, has_ema = load_checkpoint(path, arch, input_size, num_classes)
-    return _predict(model), False, f"checkpoint {path} ({'EMA' if has_ema else 'raw'} weights)"
-  raise ModelLoadError(f"don't know how to load {path}: expected a .keras file, a .weights.h5 "
-                       "checkpoint or a SavedModel directory")
+  if path.endswith(".tflite"):
+    from autonl_tf.export.tflite import TFLiteModel
+    return TFLiteModel(path), True, f"TFLite model {path}"
+  if not (path.endswith(".keras") or path.endswith(".weights.h5")):
+    raise ModelLoadError(f"don't know how to load {path}: expected a .keras file, a .weights.h5 "
+                         "checkpoint, a .tflite file or a SavedModel directory")
+  model, what = load_keras_model(path, arch, input_size, num_classes)
+  return _predict(model), False, what
 
 
 def _predict(model) -> Callable:

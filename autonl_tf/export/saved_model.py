@@ -1,0 +1,144 @@
+"""SavedModel export for TF Serving (`<export_dir>/<version>/`).
+
+Two signatures, both returning `logits`, `probabilities`, `top_k_classes`,
+`top_k_scores` (and `top_k_labels` when class names are known):
+
+* `serving_default`: `images`, float32 `[batch, H, W, 3]` with values 0-255;
+* `predict_images`: `image_bytes`, a `[batch]` tf.string of encoded JPEG/PNG/
+  GIF/BMP files, preprocessed in the graph the way the paper evaluates. The
+  input name ends in `_bytes`, so TF Serving's REST API accepts
+  `{"instances": [{"b64": "..."}]}`.
+
+Class names are stored as the asset `assets/labels.txt`, one per line, and
+looked up in the graph.
+"""
+
+import os
+import shutil
+import tempfile
+from typing import Optional, Sequence
+
+import keras
+import tensorflow as tf
+
+from autonl_tf.data import preprocess
+
+LABELS_FILE = "labels.txt"
+OUTPUTS = ("logits", "probabilities", "top_k_classes", "top_k_scores")
+
+
+class ExportError(ValueError):
+  pass
+
+
+def input_size_of(model: keras.Model) -> int:
+  shape = model.input_shape
+  if shape[1] is None or shape[1] != shape[2] or shape[3] != 3:
+    raise ExportError(f"the model's input shape {shape} is not a fixed [H, H, 3] image")
+  return int(shape[1])
+
+
+def num_classes_of(model: keras.Model) -> int:
+  return int(model.output_shape[-1])
+
+
+def write_labels(path: str, class_names: Sequence[str]):
+  bad = [n for n in class_names if "\n" in n or "\r" in n]
+  if bad:
+    raise ExportError(f"class name {bad[0]!r} contains a line break")
+  with open(path, "w") as f:
+    f.write("".join(f"{n}\n" for n in class_names))
+
+
+def read_labels(path: str):
+  with open(path) as f:
+    return [line.rstrip("\n") for line in f]
+
+
+def check_class_names(model, class_names):
+  if class_names is not None and len(class_names) != num_classes_of(model):
+    raise ExportError(f"{len(class_names)} class names for a model with "
+                      f"{num_classes_of(model)} outputs")
+
+
+class _Heads:
+  """Logits -> the signature outputs; the label table when names exist."""
+
+  def __init__(self, model, top_k, labels_path=None):
+    self.model = model
+    self.top_k = min(top_k, num_classes_of(model))
+    self.table = None
+    if labels_path is not None:
+      init = tf.lookup.TextFileInitializer(
+          labels_path, tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
+          tf.string, tf.lookup.TextFileIndex.WHOLE_LINE)
+      self.table = tf.lookup.StaticHashTable(init, default_value="")
+
+  def __call__(self, images):
+    logits = tf.cast(self.model(preprocess.normalize(images), training=False), tf.float32)
+    probabilities = tf.nn.softmax(logits, axis=-1)
+    scores, classes = tf.math.top_k(probabilities, k=self.top_k)
+    out = {"logits": logits, "probabilities": probabilities,
+           "top_k_classes": classes, "top_k_scores": scores}
+    if self.table is not None:
+      out["top_k_labels"] = self.table.lookup(tf.cast(classes, tf.int64))
+    return out
+
+
+def export_saved_model(model: keras.Model, export_dir: str, version: int = 1,
+                       class_names: Optional[Sequence[str]] = None, top_k: int = 5,
+                       overwrite: bool = False) -> str:
+  """Writes `model` (taking ImageNet-normalised input) as a SavedModel into
+  `export_dir/version`, atomically: it is built in a temporary directory
+  beside the target and renamed into place only when complete.
+
+  Returns the version directory.
+  """
+  if version < 0:
+    raise ExportError(f"version must be a non-negative integer, got {version}")
+  check_class_names(model, class_names)
+  size = input_size_of(model)
+  target = os.path.join(export_dir, str(version))
+  if os.path.exists(target):
+    if not overwrite:
+      raise ExportError(f"{target} already exists: pick another --version or pass --overwrite")
+  os.makedirs(export_dir, exist_ok=True)
+  work = tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=export_dir)
+  try:
+    labels_path = None
+    if class_names is not None:
+      staging = os.path.join(work, "staging")
+      os.makedirs(staging)
+      labels_path = os.path.join(staging, LABELS_FILE)
+      write_labels(labels_path, class_names)
+    heads = _Heads(model, top_k, labels_path)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    if heads.table is not None:
+      archive.track(heads.table)
+    archive.add_endpoint(
+        "serving_default", lambda images: heads(images),
+        input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32, name="images")])
+
+    def from_bytes(image_bytes):
+      images = tf.map_fn(lambda b: preprocess.eval_image_any_size_from_bytes(b, size),
+                         image_bytes, fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32))
+      return heads(images)
+
+    archive.add_endpoint(
+        "predict_images", from_bytes,
+        input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    out = os.path.join(work, "model")
+    archive.write_out(out, verbose=False)
+    if os.path.exists(target):  # overwrite: swap only once the new one is complete
+      shutil.rmtree(target)
+    os.rename(out, target)
+  finally:
+    shutil.rmtree(work, ignore_errors=True)
+  return target
+
+
+def saved_model_labels(path: str):
+  """Class names stored in an exported SavedModel, or None."""
+  labels = os.path.join(path, "assets", LABELS_FILE)
+  return read_labels(labels) if os.path.exists(labels) else None

@@ -1,0 +1,190 @@
+"""TFLite export for phones: float32, float16, dynamic-range and full-integer
+int8 models, builtin ops only, run with the LiteRT interpreter.
+
+The converted graph takes one image, float32 `[1, H, W, 3]` with values 0-255
+(uint8 for `int8`: pixels are exactly representable), normalises it inside
+and returns `logits` `[1, classes]` (dequantised by `TFLiteModel`).
+Conversion is restricted to `TFLITE_BUILTINS` (+ `TFLITE_BUILTINS_INT8`), so
+a model that would need Select TF ops fails to convert instead of silently
+shipping the TF kernels; `op_counts` lists the ops of the result.
+"""
+
+import collections
+import json
+import os
+import tempfile
+from typing import Iterable, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from autonl_tf.data import preprocess
+from autonl_tf.export.saved_model import ExportError, input_size_of
+from autonl_tf.training.callbacks import atomic_write_text
+
+VARIANTS = ("float32", "float16", "dynamic", "int8")
+
+
+def _serving_saved_model(model, directory):
+  size = input_size_of(model)
+  archive = keras.export.ExportArchive()
+  archive.track(model)
+  archive.add_endpoint(
+      "serving_default",
+      lambda images: {"logits": tf.cast(model(preprocess.normalize(images), training=False),
+                                        tf.float32)},
+      input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32, name="images")])
+  archive.write_out(directory, verbose=False)
+
+
+def convert(model: keras.Model, variant: str = "float32",
+            representative_images: Optional[Iterable[np.ndarray]] = None) -> bytes:
+  """Converts `model` (ImageNet-normalised input) to a TFLite flatbuffer.
+
+  `representative_images` (int8 only): 0-255 float images `[H, W, 3]` for
+  calibrating the activation ranges.
+  """
+  if variant not in VARIANTS:
+    raise ExportError(f"unknown TFLite variant {variant!r}: expected one of {', '.join(VARIANTS)}")
+  if variant == "int8" and representative_images is None:
+    raise ExportError("int8 needs representative images (pass --dataset)")
+  with tempfile.TemporaryDirectory() as tmp:
+    _serving_saved_model(model, tmp)
+    converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if variant != "float32":
+      converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if variant == "float16":
+      converter.target_spec.supported_types = [tf.float16]
+    if variant == "int8":
+      images = list(representative_images)
+      if not images:
+        raise ExportError("int8 needs at least one representative image")
+      converter.representative_dataset = lambda: ([im[None].astype(np.float32)] for im in images)
+      converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+      converter.inference_input_type = tf.uint8
+      converter.inference_output_type = tf.int8
+    try:
+      return converter.convert()
+    except Exception as e:  # the converter's errors are ConverterError / RuntimeError
+      raise ExportError(f"TFLite {variant} conversion failed: {str(e).strip()[:2000]}") from None
+
+
+def _interpreter(model_content=None, model_path=None):
+  from ai_edge_litert.interpreter import Interpreter
+  return Interpreter(model_content=model_content, model_path=model_path, num_threads=None)
+
+
+def op_counts(tflite_model: bytes) -> dict:
+  """{op name: count} of a converted model (Select TF ops show as `Flex...`
+  or as custom ops)."""
+  interp = _interpreter(model_content=tflite_model)
+  return dict(collections.Counter(d["op_name"] for d in interp._get_ops_details()))
+
+
+def non_builtin_ops(ops: dict):
+  return sorted(o for o in ops if o.startswith("Flex") or o.upper() == "CUSTOM"
+                or o.startswith("Delegate"))
+
+
+class TFLiteModel:
+  """Runs a `.tflite` file made by `convert` on 0-255 images, one at a time,
+  returning float logits."""
+
+  def __init__(self, path=None, content=None):
+    if path is not None and not os.path.exists(path):
+      raise ExportError(f"TFLite model {path} does not exist")
+    self.interp = _interpreter(model_content=content, model_path=path)
+    self.interp.allocate_tensors()
+    self.input = self.interp.get_input_details()[0]
+    self.output = self.interp.get_output_details()[0]
+    shape = self.input["shape"]
+    self.input_size = int(shape[1])
+    self.num_classes = int(self.output["shape"][-1])
+
+  def _quantize(self, images):
+    dtype = self.input["dtype"]
+    if dtype == np.float32:
+      return images.astype(np.float32)
+    scale, zero = self.input["quantization"]
+    info = np.iinfo(dtype)
+    q = np.round(images / scale + zero)
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+  def __call__(self, images: np.ndarray) -> np.ndarray:
+    images = np.asarray(images, np.float32)
+    if images.shape[1:] != (self.input_size, self.input_size, 3):
+      raise ExportError(f"TFLite model takes [N, {self.input_size}, {self.input_size}, 3] "
+                        f"images, got {list(images.shape)}")
+    out = []
+    for image in images:
+      self.interp.set_tensor(self.input["index"], self._quantize(image[None]))
+      self.interp.invoke()
+      y = self.interp.get_tensor(self.output["index"])
+      if self.output["dtype"] != np.float32:
+        scale, zero = self.output["quantization"]
+        y = (y.astype(np.float32) - zero) * scale
+      out.append(y[0])
+    return np.stack(out)
+
+
+def parity(keras_model: keras.Model, tflite_model: TFLiteModel, images: np.ndarray) -> dict:
+  """Top-1 agreement and logit differences of the TFLite model against the
+  Keras model on the same 0-255 images."""
+  ref = keras_model.predict(preprocess.normalize(images).numpy(), batch_size=32, verbose=0)
+  got = tflite_model(images)
+  diff = np.abs(ref - got)
+  return {
+      "images": int(len(images)),
+      "top1_agreement": float(np.mean(ref.argmax(-1) == got.argmax(-1))),
+      "max_abs_logit_diff": float(diff.max()),
+      "mean_abs_logit_diff": float(diff.mean()),
+      "logit_range": float(ref.max() - ref.min()),
+  }
+
+
+def export_tflite(model: keras.Model, path: str, variant: str,
+                  parity_images: np.ndarray, parity_source: str,
+                  representative_images=None, representative_source: str = "") -> dict:
+  """Converts, writes `path` (atomically) and `<path minus .tflite>.parity.json`
+  with the parity report and op list; returns the report."""
+  if not path.endswith(".tflite"):
+    raise ExportError(f"TFLite output {path} must end with .tflite")
+  flat = convert(model, variant, representative_images)
+  ops = op_counts(flat)
+  report = {"variant": variant, "file": os.path.basename(path), "bytes": len(flat),
+            "input_size": input_size_of(model), "parity_images_from": parity_source}
+  if variant == "int8":
+    report["representative_images"] = len(representative_images)
+    report["representative_images_from"] = representative_source
+  report.update(parity(model, TFLiteModel(content=flat), parity_images))
+  report["ops"] = dict(sorted(ops.items()))
+  report["non_builtin_ops"] = non_builtin_ops(ops)
+  report["builtin_only"] = not report["non_builtin_ops"]
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  tmp = f"{path}.tmp"
+  with open(tmp, "wb") as f:
+    f.write(flat)
+  os.replace(tmp, path)
+  atomic_write_text(parity_report_path(path), json.dumps(report, indent=2) + "\n")
+  return report
+
+
+def parity_report_path(tflite_path):
+  return tflite_path[:-len(".tflite")] + ".parity.json"
+
+
+def format_report(report: dict) -> str:
+  ops = ", ".join(f"{k} x{v}" for k, v in report["ops"].items())
+  lines = [
+      f"{report['file']}: {report['bytes'] / 1e6:.2f} MB, {report['variant']}, "
+      f"input {report['input_size']}x{report['input_size']}",
+      f"  parity vs Keras on {report['images']} images ({report['parity_images_from']}): "
+      f"top-1 agreement {100 * report['top1_agreement']:.1f}%, max |logit diff| "
+      f"{report['max_abs_logit_diff']:.3g} (mean {report['mean_abs_logit_diff']:.3g}, "
+      f"logit range {report['logit_range']:.3g})",
+      f"  ops: {'builtin only' if report['builtin_only'] else 'NON-BUILTIN: ' + ', '.join(report['non_builtin_ops'])}"
+      f" ({ops})",
+  ]
+  return "\n".join(lines)

@@ -1,0 +1,142 @@
+"""What `tools/export.py` (and the pipeline's export stage) does: load a
+trained model, find its class names and images, write the SavedModel and/or
+the TFLite variants with their parity reports."""
+
+import dataclasses
+import json
+import os
+from typing import Callable, List, Optional, Sequence
+
+import numpy as np
+
+from autonl_tf.data import DataConfig, DataError, dataset_info, make_dataset
+from autonl_tf.export import saved_model, tflite
+from autonl_tf.export.saved_model import ExportError
+
+
+@dataclasses.dataclass
+class ExportRequest:
+  model: str
+  export_dir: str
+  version: int = 1
+  overwrite: bool = False
+  top_k: int = 5
+  labels: Optional[str] = None
+  tflite: Sequence[str] = ()
+  data: Optional[DataConfig] = None
+  arch: Optional[str] = None          # checkpoints only
+  input_size: int = 224               # checkpoints only
+  num_classes: int = 1000             # checkpoints only
+  representative_images: int = 200
+  representative_split: str = "train"
+  parity_images: int = 100
+  parity_split: str = "test"
+  seed: int = 0
+
+
+def training_data_config(model_path: str) -> Optional[DataConfig]:
+  """The DataConfig of the training run that wrote `model_path`, read from
+  the run's config.json beside it (or one directory up for checkpoints)."""
+  here = os.path.dirname(os.path.abspath(model_path))
+  for d in (here, os.path.dirname(here)):
+    path = os.path.join(d, "config.json")
+    if os.path.exists(path):
+      try:
+        with open(path) as f:
+          data = json.load(f).get("data")
+        return DataConfig(**data) if data else None
+      except (ValueError, TypeError):
+        return None
+  return None
+
+
+def class_names(request: ExportRequest, num_classes: int, log=print) -> Optional[List[str]]:
+  if request.labels:
+    if not os.path.exists(request.labels):
+      raise ExportError(f"labels file {request.labels} does not exist")
+    names = saved_model.read_labels(request.labels)
+    if len(names) != num_classes:
+      raise ExportError(f"{request.labels} has {len(names)} lines for {num_classes} classes")
+    return names
+  if request.data is not None:
+    return dataset_info(request.data).class_names
+  data = training_data_config(request.model)
+  if data is None:
+    return None
+  try:
+    names = dataset_info(data).class_names
+  except DataError as e:
+    log(f"note: no class names ({e})")
+    return None
+  return names if len(names) == num_classes else None
+
+
+def images_from(data: DataConfig, split: str, count: int) -> np.ndarray:
+  """`count` eval-preprocessed 0-255 images of `split` (deterministic order)."""
+  batch = min(count, 100)
+  ds = make_dataset(data, split, batch, training=False, normalize=False, drop_remainder=False)
+  out, n = [], 0
+  for images, _ in ds:
+    out.append(images.numpy())
+    n += len(out[-1])
+    if n >= count:
+      break
+  if not out:
+    raise DataError(f"split '{split}' of {data.dataset} has no images")
+  return np.concatenate(out)[:count]
+
+
+def run_export(request: ExportRequest, log: Callable = print) -> dict:
+  """Returns {"saved_model": path} or {"tflite": {variant: (path, report)}}."""
+  from autonl_tf.training.restore import load_keras_model
+  for v in request.tflite:
+    if v not in tflite.VARIANTS:
+      raise ExportError(f"unknown TFLite variant {v!r}: expected one of {', '.join(tflite.VARIANTS)}")
+  if "int8" in request.tflite and request.data is None:
+    raise ExportError("--tflite=int8 needs --dataset for its representative images")
+  model, what = load_keras_model(request.model, request.arch, request.input_size,
+                                 request.num_classes)
+  size = saved_model.input_size_of(model)
+  classes = saved_model.num_classes_of(model)
+  data = None
+  if request.data is not None:
+    data = dataclasses.replace(request.data, image_size=size)
+    info = dataset_info(data)
+    if info.num_classes != classes:
+      raise ExportError(f"{data.dataset} has {info.num_classes} classes but the model "
+                        f"has {classes} outputs")
+  request = dataclasses.replace(request, data=data)
+  names = class_names(request, classes, log)
+  log(f"loaded {what}: input {size}x{size}, {classes} classes"
+      f"{', class names from ' + (request.labels or (data.dataset if data else 'the training run')) if names else ''}")
+  if not request.tflite:
+    path = saved_model.export_saved_model(model, request.export_dir, request.version, names,
+                                          request.top_k, request.overwrite)
+    log(f"wrote SavedModel {path} (signatures serving_default, predict_images)")
+    return {"saved_model": path}
+
+  if data is not None:
+    parity_images = images_from(data, request.parity_split, request.parity_images)
+    parity_source = f"{data.dataset} {request.parity_split}"
+  else:
+    rng = np.random.default_rng(request.seed)
+    parity_images = rng.uniform(0, 255, (request.parity_images, size, size, 3)).astype(np.float32)
+    parity_source = "uniform random pixels (no --dataset)"
+  representative = None
+  if "int8" in request.tflite:
+    representative = images_from(data, request.representative_split, request.representative_images)
+  os.makedirs(request.export_dir, exist_ok=True)
+  if names is not None:
+    saved_model.write_labels(os.path.join(request.export_dir, saved_model.LABELS_FILE), names)
+  results = {}
+  for variant in request.tflite:
+    path = os.path.join(request.export_dir, f"model_{variant}.tflite")
+    if os.path.exists(path) and not request.overwrite:
+      raise ExportError(f"{path} already exists: pass --overwrite to replace it")
+    report = tflite.export_tflite(
+        model, path, variant, parity_images, parity_source,
+        representative_images=representative,
+        representative_source=f"{data.dataset} {request.representative_split}" if data else "")
+    log(tflite.format_report(report))
+    results[variant] = (path, report)
+  return {"tflite": results}

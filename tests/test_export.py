@@ -1,0 +1,286 @@
+"""Shipping: SavedModel signatures in a fresh process, saved_model_cli, TFLite
+parity (float32 / int8), builtin-ops-only AutoNL-S, atomic export, serving
+robustness, and the export / predict tools."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+import autonl_tf
+from autonl_tf.data import DataConfig, make_dataset
+from autonl_tf.export import ExportError, export_saved_model, tflite
+from autonl_tf.export import saved_model as sm
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ARCH = "#! stem_stride=1 head_filters=32\nr1_k3_s11_e1_i8_o8\nr1_k3_s22_e3_i8_o16_se0.25_nonlocal0.5\n"
+SIZE, CLASSES = 16, 4
+NAMES = ["red panda", "tabby", "ship", "tench"]
+DATA = DataConfig("synthetic", image_size=SIZE, num_classes=CLASSES, seed=0)
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+
+
+def run_tool(name, *args, timeout=300):
+  return subprocess.run([sys.executable, os.path.join(ROOT, "tools", name), *args],
+                        capture_output=True, text=True, timeout=timeout, env=ENV)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  """A tiny LightNL network trained for a few steps (confident predictions,
+  so that int8 agreement measures quantisation, not ties)."""
+  keras.utils.set_random_seed(3)
+  d = tmp_path_factory.mktemp("trained")
+  arch = d / "tiny.txt"
+  arch.write_text(ARCH)
+  model = autonl_tf.build_model(str(arch), (SIZE, SIZE, 3), CLASSES)
+  model.compile(keras.optimizers.Adam(3e-3),
+                keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+  train = make_dataset(DATA, "train", 32, training=True)
+  model.fit(train, epochs=1, steps_per_epoch=60, verbose=0)
+  path = str(d / "model.keras")
+  model.save(path)
+  return model, path
+
+
+def held_out(n, split="test"):
+  ds = make_dataset(DATA, split, n, training=False, normalize=False)
+  images, labels = next(iter(ds))
+  return images.numpy(), labels.numpy()
+
+
+def image_files(directory):
+  """A PNG (exact pixels) and a JPEG at the model size, and a larger PNG
+  that preprocessing resizes."""
+  rng = np.random.default_rng(5)
+  files = {}
+  for name, shape, fmt in [("a.png", (SIZE, SIZE), "PNG"), ("b.jpg", (SIZE, SIZE), "JPEG"),
+                           ("c.png", (24, 20), "PNG")]:
+    pixels = rng.integers(0, 256, shape + (3,), dtype=np.uint8)
+    path = os.path.join(directory, name)
+    Image.fromarray(pixels).save(path, fmt, quality=95)
+    files[name] = path
+  return files
+
+
+def normalized(images):
+  """ImageNet mean/std in NumPy, independent of the library's normalize."""
+  return ((images - np.array([0.485, 0.456, 0.406]) * 255)
+          / (np.array([0.229, 0.224, 0.225]) * 255)).astype(np.float32)
+
+
+def keras_probs(model, images):
+  logits = model(normalized(np.asarray(images, np.float32)), training=False).numpy()
+  return tf.nn.softmax(logits).numpy()
+
+
+def test_signatures_match_keras_in_a_fresh_process(trained, tmp_path):
+  model, _ = trained
+  path = export_saved_model(model, str(tmp_path / "export"), 3, class_names=NAMES)
+  assert path == str(tmp_path / "export" / "3")
+  assert sorted(os.listdir(tmp_path / "export")) == ["3"]
+  files = image_files(str(tmp_path))
+  images, _ = held_out(8)
+  np.save(tmp_path / "images.npy", images)
+  script = textwrap.dedent(f"""
+      import json, sys, numpy as np, tensorflow as tf
+      m = tf.saved_model.load({path!r})
+      images = np.load({str(tmp_path / 'images.npy')!r})
+      out = {{"sigs": sorted(m.signatures.keys())}}
+      r = m.signatures["serving_default"](images=tf.constant(images))
+      out["dense"] = r["probabilities"].numpy().tolist()
+      out["dense_labels"] = [[x.decode() for x in row] for row in r["top_k_labels"].numpy()]
+      out["dense_classes"] = r["top_k_classes"].numpy().tolist()
+      files = {json.dumps(list(files.values()))}
+      data = [open(f, "rb").read() for f in files]
+      r = m.signatures["predict_images"](image_bytes=tf.constant(data))
+      out["bytes"] = r["probabilities"].numpy().tolist()
+      out["dtypes"] = {{k: v.dtype.name for k, v in r.items()}}
+      print(json.dumps(out))
+      """)
+  proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                        timeout=300, env=ENV)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  out = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert out["sigs"] == ["predict_images", "serving_default"]
+  assert out["dtypes"] == {"logits": "float32", "probabilities": "float32",
+                           "top_k_classes": "int32", "top_k_scores": "float32",
+                           "top_k_labels": "string"}
+  ref = keras_probs(model, images)
+  np.testing.assert_allclose(out["dense"], ref, atol=1e-5)
+  order = np.argsort(-ref, axis=1, kind="stable")
+  assert out["dense_classes"] == order[:, :CLASSES].tolist()  # top_k = min(5, classes)
+  assert out["dense_labels"] == [[NAMES[i] for i in row] for row in order]
+  # Bytes: PNGs decoded independently with PIL (exact); the 24x20 one is
+  # resized bicubically to 16x16 as the eval pipeline does; the JPEG with
+  # libjpeg's accurate DCT as TF (PIL's decoder may differ by a level).
+  decoded = [np.asarray(Image.open(f).convert("RGB"), np.float32) for f in files.values()]
+  resized = tf.clip_by_value(tf.image.resize(decoded[2], [SIZE, SIZE], "bicubic"), 0, 255).numpy()
+  jpeg = tf.io.decode_jpeg(open(files["b.jpg"], "rb").read(), dct_method="INTEGER_ACCURATE")
+  ref_bytes = keras_probs(model, np.stack([decoded[0], tf.cast(jpeg, tf.float32).numpy(), resized]))
+  np.testing.assert_allclose(out["bytes"], ref_bytes, atol=1e-5)
+  assert np.abs(np.asarray(decoded[1]) - jpeg.numpy()).max() <= 8  # it is the same JPEG
+
+
+def test_saved_model_cli_run_with_input_exprs(trained, tmp_path):
+  model, _ = trained
+  path = export_saved_model(model, str(tmp_path / "e"), 1)
+  images = np.round(held_out(2)[0])
+  cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+  show = subprocess.run([cli, "show", "--dir", path, "--all"], capture_output=True, text=True,
+                        timeout=120, env=ENV)
+  assert show.returncode == 0, show.stderr[-2000:]
+  assert "signature_def['serving_default']" in show.stdout
+  assert "signature_def['predict_images']" in show.stdout
+  assert "inputs['image_bytes']" in show.stdout and "DT_STRING" in show.stdout
+  assert f"inputs['images']" in show.stdout and f"(-1, {SIZE}, {SIZE}, 3)" in show.stdout
+  out_dir = tmp_path / "out"
+  proc = subprocess.run(
+      [cli, "run", "--dir", path, "--tag_set", "serve", "--signature_def", "serving_default",
+       "--input_exprs", f"images={images.tolist()}", "--outdir", str(out_dir)],
+      capture_output=True, text=True, timeout=300, env=ENV)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  np.testing.assert_allclose(np.load(out_dir / "probabilities.npy"), keras_probs(model, images),
+                             atol=1e-5)
+
+
+def test_corrupt_request_fails_alone_and_serving_continues(trained, tmp_path):
+  model, _ = trained
+  loaded = tf.saved_model.load(export_saved_model(model, str(tmp_path / "e"), 1))
+  serve = loaded.signatures["predict_images"]
+  good = open(image_files(str(tmp_path))["a.png"], "rb").read()
+  for bad in [b"this is not an image", good[:40], b""]:
+    with pytest.raises(tf.errors.InvalidArgumentError):
+      serve(image_bytes=tf.constant([bad]))
+  first = serve(image_bytes=tf.constant([good]))["probabilities"].numpy()
+  pixels = np.asarray(Image.open(io.BytesIO(good)), np.float32)[None]
+  np.testing.assert_allclose(first, keras_probs(model, pixels), atol=1e-5)
+
+
+def test_failed_export_leaves_nothing(trained, tmp_path, monkeypatch):
+  model, _ = trained
+  export_dir = tmp_path / "e"
+
+  def half_write(self, filepath, *args, **kwargs):
+    os.makedirs(os.path.join(filepath, "variables"))
+    open(os.path.join(filepath, "saved_model.pb"), "wb").write(b"partial")
+    raise OSError("disk full (simulated)")
+
+  archive_type = type(keras.export.ExportArchive())
+  monkeypatch.setattr(archive_type, "write_out", half_write)
+  with pytest.raises(OSError, match="simulated"):
+    export_saved_model(model, str(export_dir), 1)
+  assert os.listdir(export_dir) == []  # no 1/, no temp dir
+  monkeypatch.undo()
+  export_saved_model(model, str(export_dir), 1)
+  with pytest.raises(ExportError, match="already exists"):
+    export_saved_model(model, str(export_dir), 1)
+  with pytest.raises(ExportError, match="3 class names for a model with 4 outputs"):
+    export_saved_model(model, str(export_dir), 2, class_names=NAMES[:3])
+  assert sorted(os.listdir(export_dir)) == ["1"]
+
+
+def test_tflite_float32_and_int8_parity(trained, tmp_path):
+  model, _ = trained
+  images, labels = held_out(100)
+  representative = held_out(100, "train")[0]
+  f32 = tflite.export_tflite(model, str(tmp_path / "m_float32.tflite"), "float32", images, "test")
+  logits = model.predict(normalized(images), verbose=0)
+  assert f32["max_abs_logit_diff"] < 1e-4 * max(1.0, np.abs(logits).max())
+  assert f32["top1_agreement"] == 1.0 and f32["builtin_only"]
+  int8 = tflite.export_tflite(model, str(tmp_path / "m_int8.tflite"), "int8", images, "test",
+                              representative_images=representative, representative_source="train")
+  assert int8["top1_agreement"] >= 0.95, int8
+  assert (logits.argmax(-1) == labels).mean() > 0.9  # the model did learn: agreement is meaningful
+  saved = json.loads((tmp_path / "m_int8.parity.json").read_text())
+  assert saved["top1_agreement"] == int8["top1_agreement"] and saved["representative_images"] == 100
+  # An independent run of the written file with the LiteRT interpreter.
+  from ai_edge_litert.interpreter import Interpreter
+  interp = Interpreter(model_path=str(tmp_path / "m_int8.tflite"))
+  interp.allocate_tensors()
+  inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+  assert inp["dtype"] == np.uint8 and out["dtype"] == np.int8
+  agree = 0
+  for image, ref in zip(images[:20], logits[:20]):
+    interp.set_tensor(inp["index"], np.round(image)[None].astype(np.uint8))
+    interp.invoke()
+    agree += int(interp.get_tensor(out["index"])[0].argmax() == ref.argmax())
+  assert agree >= 19
+
+
+def test_autonl_s_converts_to_builtin_ops_only():
+  model = autonl_tf.build_model("autonl-s", (64, 64, 3), 10)
+  ops = tflite.op_counts(tflite.convert(model, "float32"))
+  assert tflite.non_builtin_ops(ops) == []
+  # LightNL's two products per block: 7 LightNL blocks in AutoNL-S.
+  assert ops["BATCH_MATMUL"] == 14
+  assert ops["CONV_2D"] > 0 and ops["DEPTHWISE_CONV_2D"] > 0
+
+
+def test_select_tf_ops_are_refused():
+  inputs = keras.Input((8, 8, 3))
+  x = keras.layers.Lambda(lambda t: tf.linalg.svd(tf.reshape(t, [-1, 8, 24]), compute_uv=False))(inputs)
+  model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
+  with pytest.raises(ExportError, match="float32 conversion failed"):
+    tflite.convert(model, "float32")
+
+
+def test_export_and_predict_tools(trained, tmp_path):
+  _, model_path = trained
+  files = image_files(str(tmp_path))
+  bad = tmp_path / "bad.jpg"
+  bad.write_bytes(b"not an image")
+  labels = tmp_path / "names.txt"
+  labels.write_text("".join(n + "\n" for n in NAMES))
+  e = tmp_path / "e"
+  proc = run_tool("export.py", f"--model={model_path}", f"--export_dir={e}", "--version=1",
+                  f"--labels={labels}")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "wrote SavedModel" in proc.stdout and (e / "1" / "assets" / "labels.txt").exists()
+  proc = run_tool("export.py", f"--model={model_path}", f"--export_dir={e}", "--tflite=dynamic",
+                  "--dataset=synthetic", f"--num_classes={CLASSES}", "--parity_images=20",
+                  f"--labels={labels}")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  report = json.loads((e / "model_dynamic.parity.json").read_text())
+  assert report["images"] == 20 and report["builtin_only"] and "top-1 agreement" in proc.stdout
+  assert (e / "labels.txt").read_text().splitlines() == NAMES
+  # Same image through both formats: same top-1 label.
+  lines = {}
+  for m in [e / "1", e / "model_dynamic.tflite"]:
+    proc = run_tool("predict.py", f"--model={m}", "--format=json", *files.values(), str(bad))
+    assert proc.returncode == 1, proc.stderr[-3000:]  # one file failed, the others printed
+    results = json.loads(proc.stdout)
+    assert [r["image"] for r in results] == [*files.values(), str(bad)]
+    assert "error" in results[-1] and "Unknown image file format" in results[-1]["error"]
+    assert all(len(r["top_k"]) == CLASSES for r in results[:-1])
+    lines[m.name] = [r["top_k"][0]["label"] for r in results[:-1]]
+    assert all(l in NAMES for l in lines[m.name])
+  assert lines["1"] == lines["model_dynamic.tflite"]
+  # Errors name the problem.
+  proc = run_tool("export.py", f"--model={model_path}", f"--export_dir={e}", "--version=1")
+  assert proc.returncode == 2 and "already exists" in proc.stderr
+  proc = run_tool("export.py", f"--model={model_path}", f"--export_dir={e}", "--tflite=int4")
+  assert proc.returncode == 2 and "unknown TFLite variant 'int4'" in proc.stderr
+  proc = run_tool("export.py", f"--model={model_path}", f"--export_dir={e}", "--tflite=int8")
+  assert proc.returncode == 2 and "needs --dataset" in proc.stderr
+  proc = run_tool("predict.py", f"--model={tmp_path / 'missing'}", files["a.png"])
+  assert proc.returncode == 2 and "does not exist" in proc.stderr
+
+
+def test_eval_loader_runs_tflite(trained, tmp_path):
+  from autonl_tf.training.restore import load_for_inference
+  model, _ = trained
+  tflite.export_tflite(model, str(tmp_path / "m.tflite"), "float32", held_out(4)[0], "test")
+  predict, raw, what = load_for_inference(str(tmp_path / "m.tflite"))
+  images = held_out(4)[0]
+  assert raw and what.startswith("TFLite")
+  np.testing.assert_allclose(predict(images), model.predict(normalized(images), verbose=0),
+                             atol=1e-4)
