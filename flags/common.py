@@ -43,3 +43,25 @@ def data_config_from_flags(num_classes=None):
 def synthetic_classes():
   """num_classes only matters for synthetic data; real datasets bring theirs."""
   return FLAGS.num_classes if FLAGS.dataset == "synthetic" else None
+
+
+def define_distribute_flags():
+  flags.DEFINE_enum("strategy", "default", ["default", "one_device", "mirrored", "multi_worker", "tpu"],
+                    "tf.distribute strategy: mirrored = all local GPUs (or --cpu_devices logical "
+                    "CPUs); multi_worker = MultiWorkerMirroredStrategy, cluster from TF_CONFIG; "
+                    "tpu = TPUStrategy on --tpu.")
+  flags.DEFINE_string("tpu", None, "TPU name or grpc:// address ('' or 'local' on a TPU VM).")
+  flags.DEFINE_integer("num_gpus", None, "mirrored: use only the first N GPUs.")
+  flags.DEFINE_integer("cpu_devices", None, "Split the CPU into N logical devices (to exercise "
+                       "mirrored on a machine without GPUs).")
+  flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
+                    "Compute precision: mixed_bfloat16 for TPUs and bf16 CPUs, mixed_float16 "
+                    "for GPUs (with dynamic loss scaling).")
+  flags.DEFINE_bool("sync_bn", False, "Batch-norm statistics over all replicas (the global batch).")
+
+
+def strategy_from_flags():
+  """The strategy the flags name (call before any TensorFlow op runs)."""
+  from autonl_tf import distribute
+  return distribute.make_strategy(FLAGS.strategy, tpu=FLAGS.tpu, num_gpus=FLAGS.num_gpus,
+                                  cpu_devices=FLAGS.cpu_devices)

@@ -9,6 +9,7 @@ FLAGS = flags.FLAGS
 
 def define_search_flags():
   common.define_data_flags()
+  common.define_distribute_flags()
   flags.DEFINE_string("space", "autonl-imagenet", "Search space: autonl-imagenet or cifar.")
   flags.DEFINE_integer("input_size", 224, "Input image height and width.")
   flags.DEFINE_integer("num_classes", 1000, "Classes (synthetic data only; datasets bring theirs).")
@@ -42,4 +43,5 @@ def search_config_from_flags():
       target_macs=FLAGS.target_macs, lam=FLAGS["lambda"].value, dual_lr=FLAGS.dual_lr,
       penalty=FLAGS.penalty,
       lr=FLAGS.lr, lr_warmup_epochs=FLAGS.lr_warmup_epochs, arch_lr=FLAGS.arch_lr, weight_decay=FLAGS.weight_decay,
-      gate_dropout=FLAGS.gate_dropout, jit_compile=FLAGS.jit_compile, verbose=FLAGS.verbose)
+      gate_dropout=FLAGS.gate_dropout, jit_compile=FLAGS.jit_compile, precision=FLAGS.precision,
+      sync_bn=FLAGS.sync_bn, verbose=FLAGS.verbose)

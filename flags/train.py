@@ -10,6 +10,7 @@ FLAGS = flags.FLAGS
 def define_train_flags():
   common.define_arch_flags()
   common.define_data_flags()
+  common.define_distribute_flags()
   flags.DEFINE_string("model_dir", None, "Output directory (checkpoints, logs, final.keras).")
   flags.DEFINE_integer("batch_size", 256, "Global batch size.")
   flags.DEFINE_integer("epochs", 350, "Training epochs.")
@@ -55,4 +56,5 @@ def train_config_from_flags():
       validation_split=None if FLAGS.validation_split == "none" else FLAGS.validation_split,
       validation_steps=FLAGS.validation_steps, eval_steps=FLAGS.eval_steps,
       bn_recalibration_batches=FLAGS.bn_recalibration_batches,
-      jit_compile=FLAGS.jit_compile, verbose=FLAGS.verbose)
+      jit_compile=FLAGS.jit_compile, precision=FLAGS.precision, sync_bn=FLAGS.sync_bn,
+      verbose=FLAGS.verbose)

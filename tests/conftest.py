@@ -28,3 +28,23 @@ def _seed():
     return
   keras.utils.set_random_seed(1234)
   yield
+
+
+#: Two MBConv blocks, the second with SE and LightNL, for 8x8 inputs.
+TINY_ARCH = "#! stem_stride=1 head_filters=32\nr1_k3_s11_e1_i8_o8\nr1_k3_s22_e3_i8_o16_se0.25_nonlocal0.5\n"
+
+
+@pytest.fixture
+def tiny_arch(tmp_path):
+  path = tmp_path / "tiny.txt"
+  path.write_text(TINY_ARCH)
+  return str(path)
+
+
+@pytest.fixture(scope="session")
+def mirrored():
+  """One MirroredStrategy over the two logical CPUs for the whole session:
+  strategies created one after another in a process reuse collective
+  instance keys, and sync-BN collectives of a second one then clash with the
+  first's ("shape mismatch in the collective instance")."""
+  return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

@@ -158,12 +158,12 @@ def _one_step(strategy, x, y):
   return [v.numpy() for v in net.weights]
 
 
-def test_mirrored_step_equals_single_device():
+def test_mirrored_step_equals_single_device(mirrored):
   rng = np.random.default_rng(0)
   x = rng.normal(size=(8, 8, 8, 3)).astype("float32")
   y = rng.integers(0, 4, 8).astype("int32")
   single = _one_step(tf.distribute.get_strategy(), x, y)
-  mirrored = _one_step(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), x, y)
+  mirrored = _one_step(mirrored, x, y)
   assert len(single) == len(mirrored)
   changed = 0
   for a, b in zip(single, mirrored):

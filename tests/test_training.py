@@ -19,16 +19,6 @@ from autonl_tf.training import (TrainConfig, WarmupExponentialDecay, apply_weigh
 from autonl_tf.training import evaluation
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_ARCH = "#! stem_stride=1 head_filters=32\nr1_k3_s11_e1_i8_o8\nr1_k3_s22_e3_i8_o16_se0.25_nonlocal0.5\n"
-
-
-@pytest.fixture
-def tiny_arch(tmp_path):
-  path = tmp_path / "tiny.txt"
-  path.write_text(TINY_ARCH)
-  return str(path)
-
-
 def tiny_config(tiny_arch, model_dir, **kw):
   base = dict(arch=tiny_arch, data=DataConfig("synthetic", image_size=8, num_classes=4, seed=0),
               model_dir=str(model_dir), batch_size=16, epochs=3, steps_per_epoch=8,

@@ -13,3 +13,21 @@ def quiet_logs():
   """Keeps TensorFlow / TFDS INFO chatter out of the tools' output."""
   from absl import logging
   logging.set_verbosity(logging.WARNING)
+
+
+def run(job):
+  """Runs `job()` and returns its exit code; errors a user can fix (bad
+  flags, data, files, a diverged run) print `error: ...` and exit with 2
+  (with the traceback too when AUTONL_TRACEBACK is set)."""
+  from autonl_tf.training.callbacks import LossIsNaN
+  if os.environ.get("AUTONL_TRACEBACK"):
+    import keras
+    keras.config.disable_traceback_filtering()
+  try:
+    return job() or 0
+  except (ValueError, OSError, LossIsNaN) as e:
+    if os.environ.get("AUTONL_TRACEBACK"):
+      import traceback
+      traceback.print_exc()
+    print(f"error: {e}", file=sys.stderr)
+    return 2

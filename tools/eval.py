@@ -31,9 +31,10 @@ FLAGS = flags.FLAGS
 def main(argv):
   del argv
   _bootstrap.quiet_logs()
-  from autonl_tf.data import DataError, dataset_info, make_dataset
+  from autonl_tf.data import dataset_info, make_dataset
   from autonl_tf.training import evaluation, restore, trainer
-  try:
+
+  def job():
     data = common.data_config_from_flags(common.synthetic_classes())
     info = dataset_info(data)
     predict, raw_pixels, what = restore.load_for_inference(
@@ -49,11 +50,8 @@ def main(argv):
     total = trainer._examples(info.split_sizes[FLAGS.split], FLAGS.steps, FLAGS.batch_size)
     print(f"evaluating {what} on {data.dataset} {FLAGS.split} ({total} images)")
     evaluation.evaluate(predict, ds, FLAGS.steps, total, log=print, log_every=FLAGS.log_every)
-  except (ValueError, DataError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
-  return 0
 
+  return _bootstrap.run(job)
 
 if __name__ == "__main__":
   app.run(lambda argv: sys.exit(main(argv)))

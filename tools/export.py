@@ -42,9 +42,9 @@ FLAGS = flags.FLAGS
 def main(argv):
   del argv
   _bootstrap.quiet_logs()
-  from autonl_tf.data import DataError
   from autonl_tf.export import workflow
-  try:
+
+  def job():
     data = common.data_config_from_flags(common.synthetic_classes()) if FLAGS.dataset else None
     request = workflow.ExportRequest(
         model=FLAGS.model, export_dir=FLAGS.export_dir, version=FLAGS.version,
@@ -54,10 +54,8 @@ def main(argv):
         representative_split=FLAGS.representative_split,
         parity_images=FLAGS.parity_images, parity_split=FLAGS.parity_split)
     workflow.run_export(request, log=print)
-  except (ValueError, DataError, OSError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
-  return 0
+
+  return _bootstrap.run(job)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import _bootstrap  # noqa: F401
 from absl import app
 from absl import flags
 
+from flags import common
 from flags import search as search_flags
 
 search_flags.define_search_flags()
@@ -25,16 +26,15 @@ def main(argv):
   _bootstrap.quiet_logs()
   import keras
   from autonl_tf.search.runner import search
-  from autonl_tf.training.callbacks import LossIsNaN
-  config = search_flags.search_config_from_flags()
-  if FLAGS.seed is not None:
-    keras.utils.set_random_seed(FLAGS.seed)
-  try:
-    search(config)
-  except (ValueError, LossIsNaN) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
-  return 0
+
+  def job():
+    config = search_flags.search_config_from_flags()
+    strategy = common.strategy_from_flags()
+    if FLAGS.seed is not None:
+      keras.utils.set_random_seed(FLAGS.seed)
+    search(config, strategy)
+
+  return _bootstrap.run(job)
 
 
 if __name__ == "__main__":

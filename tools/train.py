@@ -14,6 +14,7 @@ import _bootstrap  # noqa: F401
 from absl import app
 from absl import flags
 
+from flags import common
 from flags import train as train_flags
 
 train_flags.define_train_flags()
@@ -25,19 +26,18 @@ def main(argv):
   _bootstrap.quiet_logs()
   import keras
   from autonl_tf.training import train
-  from autonl_tf.training.callbacks import LossIsNaN
-  config = train_flags.train_config_from_flags()
-  if FLAGS.seed is not None:
-    keras.utils.set_random_seed(FLAGS.seed)
-  try:
-    metrics = train(config)
-  except (ValueError, LossIsNaN) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
-  print(f"final: top1={metrics['top1']:.2f} top5={metrics['top5']:.2f} "
-        f"MACs={metrics['macs'] / 1e6:.1f}M params={metrics['params'] / 1e6:.2f}M "
-        f"-> {config.model_dir}/final.keras, metrics.json")
-  return 0
+
+  def job():
+    config = train_flags.train_config_from_flags()
+    strategy = common.strategy_from_flags()
+    if FLAGS.seed is not None:
+      keras.utils.set_random_seed(FLAGS.seed)
+    metrics = train(config, strategy)
+    print(f"final: top1={metrics['top1']:.2f} top5={metrics['top5']:.2f} "
+          f"MACs={metrics['macs'] / 1e6:.1f}M params={metrics['params'] / 1e6:.2f}M "
+          f"steps={metrics['optimizer_steps']} -> {config.model_dir}/final.keras, metrics.json")
+
+  return _bootstrap.run(job)
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ class LightNL(keras.layers.Layer):
   """
 
   def __init__(self, ratio=0.25, stride=1, bn_momentum=constants.BN_MOMENTUM,
-               bn_epsilon=constants.BN_EPSILON, **kwargs):
+               bn_epsilon=constants.BN_EPSILON, sync_bn=False, **kwargs):
     super().__init__(**kwargs)
     if not 0 < float(ratio) <= 1:
       raise ValueError(f"LightNL ratio must be in (0, 1], got {ratio}")
@@ -87,6 +87,7 @@ class LightNL(keras.layers.Layer):
     self.stride = int(stride)
     self.bn_momentum = bn_momentum
     self.bn_epsilon = bn_epsilon
+    self.sync_bn = bool(sync_bn)
     self.order_a = None
 
   def build(self, input_shape):
@@ -97,7 +98,8 @@ class LightNL(keras.layers.Layer):
     self.nl_dw = keras.layers.DepthwiseConv2D(
         3, padding="same", use_bias=False,
         depthwise_initializer=constants.conv_initializer(), name="nl_dw")
-    self.nl_bn = constants.batch_norm("nl_bn", "zeros", self.bn_momentum, self.bn_epsilon)
+    self.nl_bn = constants.batch_norm("nl_bn", "zeros", self.bn_momentum, self.bn_epsilon,
+                                      self.sync_bn)
     self.nl_dw.build(input_shape)
     self.nl_bn.build(input_shape)
 
@@ -111,7 +113,7 @@ class LightNL(keras.layers.Layer):
   def get_config(self):
     config = super().get_config()
     config.update(ratio=self.ratio, stride=self.stride,
-                  bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon)
+                  bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon, sync_bn=self.sync_bn)
     return config
 
 

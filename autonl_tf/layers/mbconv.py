@@ -206,7 +206,7 @@ class MBConv(keras.layers.Layer):
   """
 
   def __init__(self, block, drop_connect_rate=0.0, bn_momentum=constants.BN_MOMENTUM,
-               bn_epsilon=constants.BN_EPSILON, **kwargs):
+               bn_epsilon=constants.BN_EPSILON, sync_bn=False, **kwargs):
     super().__init__(**kwargs)
     spec = codec.parse_block(block) if isinstance(block, str) else block
     if spec.repeats != 1:
@@ -216,6 +216,7 @@ class MBConv(keras.layers.Layer):
     self.drop_connect_rate = float(drop_connect_rate)
     self.bn_momentum = bn_momentum
     self.bn_epsilon = bn_epsilon
+    self.sync_bn = bool(sync_bn)
 
   @property
   def has_residual(self):
@@ -228,7 +229,7 @@ class MBConv(keras.layers.Layer):
       raise ValueError(f"block '{self.block}' expects {s.in_filters} input channels, "
                        f"got shape {tuple(input_shape)}")
     bn = lambda name, gamma="ones": constants.batch_norm(
-        name, gamma, self.bn_momentum, self.bn_epsilon)
+        name, gamma, self.bn_momentum, self.bn_epsilon, self.sync_bn)
     expanded = s.in_filters * s.expand_ratio
     shape = tuple(input_shape)
     exp_shape = shape[:-1] + (expanded,)
@@ -254,7 +255,8 @@ class MBConv(keras.layers.Layer):
     self.project_bn.build(out_shape)
     self.nl = None
     if s.has_nonlocal:
-      self.nl = LightNL(s.nl_ratio, s.nl_stride, self.bn_momentum, self.bn_epsilon, name="nl")
+      self.nl = LightNL(s.nl_ratio, s.nl_stride, self.bn_momentum, self.bn_epsilon,
+                        self.sync_bn, name="nl")
       self.nl.build(out_shape)
     self.drop = None
     if self.has_residual and self.drop_connect_rate > 0:
@@ -285,5 +287,5 @@ class MBConv(keras.layers.Layer):
   def get_config(self):
     config = super().get_config()
     config.update(block=self.block, drop_connect_rate=self.drop_connect_rate,
-                  bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon)
+                  bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon, sync_bn=self.sync_bn)
     return config

@@ -28,6 +28,7 @@ def build_model(arch: Union[str, os.PathLike, arch_lib.Arch, Sequence],
                 drop_connect_rate: float = 0.0,
                 bn_momentum: float = constants.BN_MOMENTUM,
                 bn_epsilon: float = constants.BN_EPSILON,
+                sync_bn: bool = False,
                 name: str = "autonl") -> keras.Model:
   """Returns a functional `keras.Model` for `arch` (DESIGN.md section 2).
 
@@ -45,7 +46,11 @@ def build_model(arch: Union[str, os.PathLike, arch_lib.Arch, Sequence],
       (block i of n uses `rate * i / n`, as MnasNet / EfficientNet).
     bn_momentum: batch-norm momentum.
     bn_epsilon: batch-norm epsilon.
+    sync_bn: batch statistics over all replicas of a tf.distribute strategy.
     name: model name.
+
+  Under a mixed-precision policy (`mixed_bfloat16`, `mixed_float16`) the
+  layers compute in 16 bits with float32 variables; the logits stay float32.
 
   Returns:
     a `keras.Model` mapping `[N, H, W, 3]` float images to `[N, num_classes]`
@@ -57,7 +62,8 @@ def build_model(arch: Union[str, os.PathLike, arch_lib.Arch, Sequence],
     raise ValueError(f"num_classes must be positive, got {num_classes}")
   if not 0 <= dropout_rate < 1:
     raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate}")
-  bn = lambda n: constants.batch_norm(n, momentum=bn_momentum, epsilon=bn_epsilon)
+  bn = lambda n: constants.batch_norm(n, momentum=bn_momentum, epsilon=bn_epsilon,
+                                      synchronized=sync_bn)
 
   inputs = keras.Input(shape=input_shape, name="images")
   x = keras.layers.Conv2D(
@@ -67,7 +73,8 @@ def build_model(arch: Union[str, os.PathLike, arch_lib.Arch, Sequence],
   blocks = arch_lib.expand_blocks(arch)
   for i, spec in enumerate(blocks):
     x = MBConv(spec, drop_connect_rate=drop_connect_rate * i / len(blocks),
-               bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, name=f"block_{i}")(x)
+               bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, sync_bn=sync_bn,
+               name=f"block_{i}")(x)
   x = keras.layers.Conv2D(
       arch.head_filters, 1, use_bias=False,
       kernel_initializer=constants.conv_initializer(), name="head_conv")(x)
@@ -77,7 +84,7 @@ def build_model(arch: Union[str, os.PathLike, arch_lib.Arch, Sequence],
     x = keras.layers.Dropout(dropout_rate, name="dropout")(x)
   outputs = keras.layers.Dense(
       int(num_classes), kernel_initializer=constants.dense_initializer(),
-      name="logits")(x)
+      dtype="float32", name="logits")(x)
   return keras.Model(inputs, outputs, name=name)
 
 

@@ -81,7 +81,7 @@ class SuperNet(keras.Model):
     self.pool = keras.layers.GlobalAveragePooling2D(name="avg_pool")
     self.dropout = keras.layers.Dropout(dropout_rate) if dropout_rate > 0 else None
     self.classifier = keras.layers.Dense(num_classes, kernel_initializer=constants.dense_initializer(),
-                                         name="logits")
+                                         dtype="float32", name="logits")
     self.lam = self.add_weight(name="lambda", shape=(), trainable=False,
                                initializer=keras.initializers.Constant(lam),
                                aggregation="only_first_replica")
@@ -137,6 +137,9 @@ class SuperNet(keras.Model):
 
   # ------------------------------------------------------------- training --
   def compile(self, optimizer, arch_optimizer, **kwargs):
+    if self.dtype_policy.name == "mixed_float16" and not isinstance(
+        optimizer, keras.optimizers.LossScaleOptimizer):
+      optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     super().compile(optimizer=optimizer, **kwargs)
     self.arch_optimizer = arch_optimizer
 
@@ -162,13 +165,19 @@ class SuperNet(keras.Model):
       macs = self.macs()
       cost = self.search_phase * self._cost(macs)
       loss = ce + decay + cost
-      # Per-replica mean, summed over replicas by the optimizers' all-reduce.
-      scaled = loss / replicas
+      # Per-replica mean, summed over replicas by the optimizers' all-reduce;
+      # times the loss scale under mixed_float16 (LossScaleOptimizer).
+      scaled = self.optimizer.scale_loss(loss / replicas)
     weights, arch = self.weight_variables, self.arch_variables
     grads = tape.gradient(scaled, weights + arch)
     self.optimizer.apply(grads[:len(weights)], weights)
-    arch_grads = [tf.zeros_like(v) if g is None else g * self.search_phase
+    # The architecture gradients carry the loss scale too: undo it, and skip
+    # the step when they overflowed (as the loss-scale optimizer does).
+    unscale = 1.0 / tf.cast(self.optimizer.scale_loss(tf.constant(1.0)), tf.float32)
+    arch_grads = [tf.zeros_like(v) if g is None else tf.cast(g, tf.float32) * unscale
                   for g, v in zip(grads[len(weights):], arch)]
+    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in arch_grads])
+    arch_grads = [tf.where(finite, g, tf.zeros_like(g)) * self.search_phase for g in arch_grads]
     self.arch_optimizer.apply(arch_grads, arch)
     if self.cost_mode == "target":
       step = self.search_phase * self.dual_lr * (macs / self.target_macs - 1.0)
@@ -205,5 +214,5 @@ class SuperNet(keras.Model):
     out = {}
     for b in self.blocks:
       g = b.gates(False)
-      out[b.name] = {d: {"gate": float(g[d]), "arch_var": float(b.arch_vars[d])} for d in b.decisions}
+      out[b.name] = {d: {"gate": float(g[d]), "arch_var": float(b.arch_vars[d].numpy())} for d in b.decisions}
     return out

@@ -10,6 +10,7 @@ from typing import Optional, Sequence
 import keras
 import tensorflow as tf
 
+from autonl_tf import distribute
 from autonl_tf import flops
 from autonl_tf.data import pipeline
 from autonl_tf.search.derive import write_derived
@@ -18,7 +19,6 @@ from autonl_tf.search.space import get_space
 from autonl_tf.training import callbacks as cb
 from autonl_tf.training.losses import apply_weight_decay
 from autonl_tf.training.optimizers import RMSpropTF
-from autonl_tf.training.trainer import is_chief
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +39,10 @@ class SearchConfig:
     weight_decay: L2 on conv/dense kernels; label_smoothing.
     gate_dropout: warm-up gate dropout probability.
     jit_compile: XLA-compile the search step.
+    precision: `float32`, `mixed_bfloat16` or `mixed_float16` (see
+      `distribute.precision`); architecture variables, gates and MACs stay
+      float32.
+    sync_bn: batch-norm statistics over all replicas.
   """
   space: str
   data: pipeline.DataConfig
@@ -59,6 +63,8 @@ class SearchConfig:
   label_smoothing: float = 0.1
   gate_dropout: float = 0.1
   jit_compile: bool = False
+  precision: str = "float32"
+  sync_bn: bool = False
   verbose: int = 2
 
 
@@ -150,9 +156,11 @@ class DecisionLog(keras.callbacks.Callback):
 
 def build_supernet(config: SearchConfig, num_classes: int, steps_per_epoch: int) -> SuperNet:
   space = get_space(config.space)
-  net = SuperNet(space, config.data.image_size, num_classes, config.cost, config.target_macs,
-                 config.lam, config.dual_lr, config.penalty, config.gate_dropout,
-                 config.label_smoothing)
+  with distribute.precision(config.precision):
+    net = SuperNet(space, config.data.image_size, num_classes, config.cost, config.target_macs,
+                   config.lam, config.dual_lr, config.penalty, config.gate_dropout,
+                   config.label_smoothing, sync_bn=config.sync_bn)
+    net.build((None, config.data.image_size, config.data.image_size, 3))
   apply_weight_decay(net, config.weight_decay)
   peak = config.lr * config.batch_size / 256.0
   warm = int(config.lr_warmup_epochs * steps_per_epoch)
@@ -175,7 +183,7 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
     raise ValueError("epochs and batch_size must be positive, warmup_epochs >= 0")
   get_space(config.space)
   strategy = strategy or tf.distribute.get_strategy()
-  chief = is_chief(strategy)
+  chief = distribute.is_chief(strategy)
   start = time.time()
   info = pipeline.dataset_info(config.data)
   data = dataclasses.replace(config.data, num_classes=info.num_classes)
@@ -187,16 +195,14 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
     cb.write_json(os.path.join(config.model_dir, "search_config.json"), dataclasses.asdict(config))
   train_ds = pipeline.distributed_dataset(strategy, data, "train", config.batch_size, True)
   with strategy.scope():
-    net = build_supernet(config, info.num_classes, steps)
+    net = distribute.patch_multi_worker_fit(build_supernet(config, info.num_classes, steps))
   quiet = log or (lambda _: None)
   landing = Landing(config.epochs, config.warmup_epochs) if config.cost == "target" else None
+  backup = distribute.ChiefBackupAndRestore(os.path.join(config.model_dir, "backup"), chief)
   callbacks = [
       SearchPhase(config.warmup_epochs, config.gate_dropout),
-      keras.callbacks.BackupAndRestore(os.path.join(config.model_dir, "backup"),
-                                       double_checkpoint=True, delete_checkpoint=False),
-      cb.StopOnNaN(),
-      keras.callbacks.CSVLogger(os.path.join(config.model_dir, "log.csv"), append=True),
-      keras.callbacks.TensorBoard(os.path.join(config.model_dir, "tensorboard"), write_graph=False),
+      backup, distribute.ResumeLog(backup, quiet), cb.StopOnNaN(),
+  ] + cb.chief_logging(config.model_dir, chief) + [
       DecisionLog(config.model_dir, chief),
       cb.EpochSummary(quiet, ["ce", "accuracy", "macs", "lambda"]),
   ] + ([landing] if landing else []) + list(extra_callbacks)
@@ -207,8 +213,9 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
            "steps_per_epoch": steps, "dataset": data.dataset}
   if chief:
     _, info_out = write_derived(net, config.model_dir, extra, arch=landed)
-  else:
-    info_out = extra
+  else:  # the chief writes; the other workers report the same architecture
+    count = flops.count(landed or net.derive(), data.image_size, info.num_classes)
+    info_out = dict(extra, macs=count.macs, params=count.params)
   quiet(f"derived: {info_out.get('macs', 0) / 1e6:.2f}M MACs, "
         f"{info_out.get('params', 0) / 1e6:.2f}M params -> {config.model_dir}/arch.txt")
   return info_out

@@ -95,6 +95,10 @@ SPACES: Dict[str, SearchSpace] = {
         stages=(Stage(24, 2, 1), Stage(40, 2, 2), Stage(80, 3, 2, 0.25), Stage(96, 2, 1, 0.25),
                 Stage(192, 3, 2, 0.25), Stage(320, 1, 1, 0.25)),
         stem_stride=1, head_filters=1280),
+    # A few-thousand-parameter space for smoke runs and tests (16px inputs).
+    "tiny": SearchSpace(
+        name="tiny", stages=(Stage(16, 2, 1), Stage(24, 2, 2, 0.25)), stem_filters=8,
+        stem_stride=1, first_block="", head_filters=32),
 }
 
 

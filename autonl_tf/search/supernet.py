@@ -177,36 +177,42 @@ class SuperMBConv(keras.layers.Layer):
     forcing and warm-up dropout; 1 for decisions this block does not search."""
     if name not in self.arch_vars:
       return tf.constant(1.0)
-    g = gates_lib.indicator(value, self.arch_vars[name] if threshold is None else threshold)
+    # Gates, masks and MACs are float32 even under a mixed-precision policy
+    # (inside `call` Keras hands out 16-bit copies of the variables).
+    value = tf.cast(value, tf.float32)
+    threshold = self.arch_vars[name] if threshold is None else threshold
+    g = gates_lib.indicator(value, tf.cast(threshold, tf.float32))
     if name in self.forced:
       return gates_lib.force(g, self.forced[name])
     if training and self.dropout_rate is not None:
       # Warm-up: drop optional choices at random so their sub-paths train too.
-      keep = tf.cast(keras.random.uniform((), seed=self.seed_generator) >= self.dropout_rate, g.dtype)
+      keep = tf.cast(keras.random.uniform((), dtype="float32", seed=self.seed_generator)
+                     >= tf.cast(self.dropout_rate, tf.float32), g.dtype)
       g = g * keep
     return g
 
-  def _kernel(self, g):
-    k = self.dw_kernel * self.rings[3]
+  def _kernel(self, g, dw):
+    k = dw * self.rings[3]
     if 5 in self.rings:
-      ring = self.dw_kernel * self.rings[5]
+      ring = dw * self.rings[5]
       if 7 in self.rings:
-        ring = ring + g["k7"] * self.dw_kernel * self.rings[7]
+        ring = ring + g["k7"] * dw * self.rings[7]
       k = k + g["k5"] * ring
     return k
 
   def gates(self, training=False):
     """The hard gates of every decision (1.0 for decisions not searched)."""
     g = {}
+    dw = tf.cast(self.dw_kernel, tf.float32)
     if 5 in self.rings:
-      g["k5"] = self._gate("k5", _rms(self.dw_kernel * self.rings[5]), training)
+      g["k5"] = self._gate("k5", _rms(dw * self.rings[5]), training)
     if 7 in self.rings:
-      g["k7"] = g["k5"] * self._gate("k7", _rms(self.dw_kernel * self.rings[7]), training)
-    kernel = self._kernel(g)
+      g["k7"] = g["k5"] * self._gate("k7", _rms(dw * self.rings[7]), training)
+    kernel = self._kernel(g, dw)
     small = self.expanded_small
     g["e_small"] = self._gate("e_small", _rms(kernel[:, :, :small]), training)
     g["e_large"] = g["e_small"] * self._gate("e_large", _rms(kernel[:, :, small:]), training)
-    g["nl"] = g["e_small"] * self._gate("nl", _rms(self.nl_dw.kernel), training)
+    g["nl"] = g["e_small"] * self._gate("nl", _rms(tf.cast(self.nl_dw.kernel, tf.float32)), training)
     prev = tf.constant(1.0)
     for i in range(1, len(self.nl_ratios)):  # nested: r_i implies r_{i-1}
       prev = prev * self._logit_gate(f"r{i}", training)
@@ -223,17 +229,20 @@ class SuperMBConv(keras.layers.Layer):
   # -------------------------------------------------------------- forward --
   def _channel_mask(self, g):
     small, large = self.expanded_small, self.expanded - self.expanded_small
-    return tf.concat([tf.ones([small]) * g["e_small"], tf.ones([large]) * g["e_large"]], 0)
+    dt = g["e_small"].dtype
+    return tf.concat([tf.ones([small], dt) * g["e_small"], tf.ones([large], dt) * g["e_large"]], 0)
 
   def _ratio_mask(self, g, channels):
     sizes = [int(r * channels) for r in self.nl_ratios]
-    parts = [tf.ones([sizes[0]])]
+    dt = g["nl"].dtype
+    parts = [tf.ones([sizes[0]], dt)]
     for i in range(1, len(sizes)):
-      parts.append(tf.ones([sizes[i] - sizes[i - 1]]) * g[f"r{i}"])
+      parts.append(tf.ones([sizes[i] - sizes[i - 1]], dt) * g[f"r{i}"])
     return tf.concat(parts, 0)
 
   def call(self, inputs, training=None):
     g = self.gates(training)
+    g = {k: tf.cast(v, inputs.dtype) for k, v in g.items()}  # the compute dtype
     mask = self._channel_mask(g)
     x = tf.nn.silu(self.expand_bn(self.expand_conv(inputs), training=training)) * mask
     x = tf.nn.depthwise_conv2d(x, g["kernel"], [1, self.stride, self.stride, 1], "SAME")

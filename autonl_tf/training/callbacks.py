@@ -68,6 +68,14 @@ class EpochCheckpoint(keras.callbacks.Callback):
       os.remove(old)
 
 
+def chief_logging(model_dir, chief=True):
+  """`log.csv` and TensorBoard summaries, written by the chief only."""
+  if not chief:
+    return []
+  return [keras.callbacks.CSVLogger(os.path.join(model_dir, "log.csv"), append=True),
+          keras.callbacks.TensorBoard(os.path.join(model_dir, "tensorboard"), write_graph=False)]
+
+
 def latest_checkpoint(directory):
   paths = sorted(glob.glob(os.path.join(directory, "epoch_*.weights.h5")))
   return paths[-1] if paths else None

@@ -19,6 +19,15 @@ class RMSpropTF(keras.optimizers.RMSprop):
   def build(self, var_list):
     if self.built:
       return
-    super().build(var_list)
-    for v in self._velocities:
-      v.assign(keras.ops.ones_like(v))
+    # Keras' RMSprop.build with "ones" for the velocities. Created with their
+    # initial value rather than assigned after creation: under a
+    # tf.distribute strategy an assignment at build time can reach only some
+    # replicas' copies.
+    keras.optimizers.Optimizer.build(self, var_list)
+    self._velocities = self.add_optimizer_variables(var_list, "velocity", initializer="ones")
+    self._momentums = []
+    if self.momentum > 0:
+      self._momentums = self.add_optimizer_variables(var_list, "momentum")
+    self._average_gradients = []
+    if self.centered:
+      self._average_gradients = self.add_optimizer_variables(var_list, "average_gradient")

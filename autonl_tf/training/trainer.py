@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from autonl_tf import arch as arch_lib
 from autonl_tf import constants
+from autonl_tf import distribute
 from autonl_tf import flops
 from autonl_tf.data import pipeline
 from autonl_tf.models.network import build_model
@@ -52,6 +53,9 @@ class TrainConfig:
       re-estimated for the final (EMA) weights before the final evaluation
       (0: off). See `evaluation.recalibrate_batch_norm` for why.
     jit_compile: XLA-compile the train step.
+    precision: `float32`, `mixed_bfloat16` (TPU, CPU) or `mixed_float16`
+      (GPU, with dynamic loss scaling).
+    sync_bn: batch-norm statistics over all replicas (global batch).
     checkpoints_to_keep: per-epoch checkpoints kept.
     verbose: Keras progress output (0, 1, 2).
   """
@@ -81,6 +85,8 @@ class TrainConfig:
   eval_steps: Optional[int] = None
   bn_recalibration_batches: int = 100
   jit_compile: bool = False
+  precision: str = "float32"
+  sync_bn: bool = False
   checkpoints_to_keep: int = 3
   verbose: int = 2
 
@@ -97,7 +103,9 @@ def validate(config: TrainConfig):
             (0 <= config.ema_momentum < 1, "ema_momentum must be in [0, 1)"),
             (0 <= config.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
             (config.weight_decay >= 0, "weight_decay must be >= 0"),
-            (config.lr_per_256 > 0, "lr_per_256 must be positive")]
+            (config.lr_per_256 > 0, "lr_per_256 must be positive"),
+            (config.precision in distribute.PRECISIONS,
+             f"precision must be one of {', '.join(distribute.PRECISIONS)}")]
   for ok, message in checks:
     if not ok:
       raise ValueError(message)
@@ -118,8 +126,9 @@ def build_and_compile(config: TrainConfig, num_classes: int, steps_per_epoch: in
   """The model, compiled with the recipe's loss, optimizer and metrics."""
   arch = arch_lib.load(config.arch)
   size = config.data.image_size
-  model = build_model(arch, (size, size, 3), num_classes, config.dropout_rate,
-                      config.drop_connect_rate, config.bn_momentum)
+  with distribute.precision(config.precision):
+    model = build_model(arch, (size, size, 3), num_classes, config.dropout_rate,
+                        config.drop_connect_rate, config.bn_momentum, sync_bn=config.sync_bn)
   apply_weight_decay(model, config.weight_decay)
   model.compile(
       optimizer=make_optimizer(config, steps_per_epoch),
@@ -128,15 +137,6 @@ def build_and_compile(config: TrainConfig, num_classes: int, steps_per_epoch: in
                keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5")],
       jit_compile=config.jit_compile)
   return model
-
-
-def is_chief(strategy) -> bool:
-  resolver = getattr(strategy, "cluster_resolver", None)
-  if resolver is None or not resolver.cluster_spec().as_dict():
-    return True
-  return resolver.task_type in ("chief", None) or (
-      resolver.task_type == "worker" and resolver.task_id == 0 and
-      "chief" not in resolver.cluster_spec().as_dict())
 
 
 def _examples(split_size, steps, batch_size):
@@ -157,7 +157,7 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
   """
   validate(config)
   strategy = strategy or tf.distribute.get_strategy()
-  chief = is_chief(strategy)
+  chief = distribute.is_chief(strategy)
   start = time.time()
   info = pipeline.dataset_info(config.data)
   num_classes = info.num_classes
@@ -178,18 +178,18 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
     val_ds = pipeline.distributed_dataset(strategy, data, config.validation_split,
                                           config.batch_size, False, drop_remainder=False)
   with strategy.scope():
-    model = build_and_compile(config, num_classes, steps_per_epoch)
+    model = distribute.patch_multi_worker_fit(
+        build_and_compile(config, num_classes, steps_per_epoch))
 
-  backup_dir = os.path.join(config.model_dir, "backup")
+  quiet = log or (lambda _: None)
+  backup = distribute.ChiefBackupAndRestore(os.path.join(config.model_dir, "backup"), chief)
   callbacks = [
-      keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True, delete_checkpoint=False),
-      cb.StopOnNaN(),
+      backup, distribute.ResumeLog(backup, quiet), cb.StopOnNaN(),
       cb.EpochCheckpoint(os.path.join(config.model_dir, "checkpoints"),
                          config.checkpoints_to_keep, is_chief=chief),
-      keras.callbacks.CSVLogger(os.path.join(config.model_dir, "log.csv"), append=True),
-      keras.callbacks.TensorBoard(os.path.join(config.model_dir, "tensorboard"), write_graph=False),
-      cb.EpochSummary(log or (lambda _: None), ["loss", "accuracy", "top5", "val_loss", "val_accuracy", "val_top5",
-                            "learning_rate"]),
+  ] + cb.chief_logging(config.model_dir, chief) + [
+      cb.EpochSummary(quiet, ["loss", "accuracy", "top5", "val_loss", "val_accuracy", "val_top5",
+                              "learning_rate"]),
   ] + list(extra_callbacks)
   history = model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
                       validation_data=val_ds, validation_steps=config.validation_steps,
@@ -211,8 +211,9 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
       "top1": result["top1"], "top5": result["top5"], "eval_examples": result["examples"],
       "eval_split": config.eval_split, "dataset": data.dataset,
       "macs": count.macs, "params": count.params, "epochs": config.epochs,
-      "steps_per_epoch": steps_per_epoch, "optimizer_steps": int(model.optimizer.iterations),
-      "epochs_run_this_session": len(history.epoch), "wall_time_s": round(time.time() - start, 1),
+      "steps_per_epoch": steps_per_epoch, "optimizer_steps": int(model.optimizer.iterations.numpy()),
+      "epochs_run_this_session": len(history.epoch), "resumed_from_step": backup.restored_step,
+      "replicas": strategy.num_replicas_in_sync, "precision": config.precision, "wall_time_s": round(time.time() - start, 1),
       "train_time_s": round(train_time, 1), "ema": config.ema_momentum > 0,
       "bn_recalibration_batches": recalibrated,
       "input_size": data.image_size, "num_classes": num_classes, "arch": config.arch,

@@ -1,0 +1,314 @@
+"""Data -> search -> train the derived network from scratch -> evaluate ->
+export -> pictures, in one resumable run (`tools/run_pipeline.py`).
+
+Every stage writes into the work directory and is skipped when its outputs
+exist; the search and the training resume at their last completed epoch
+(BackupAndRestore), so a killed pipeline picks up at the stage and epoch it
+stopped at. Layout of `workdir`:
+
+    search/     arch.txt, decisions.json, search_log.csv, tensorboard/, backup/
+    train/      final.keras, metrics.json, log.csv, checkpoints/, tensorboard/
+    eval.json   the paper's evaluation of train/final.keras
+    export/     1/ (SavedModel), model_<variant>.tflite + .parity.json, labels.txt
+    arch.png, search.png
+    pipeline.json   per-stage status and wall time; summary.json
+"""
+
+import dataclasses
+import json
+import os
+import time
+from typing import Callable, Dict, Optional, Sequence
+
+import keras
+import tensorflow as tf
+
+from autonl_tf import distribute
+from autonl_tf import flops
+from autonl_tf.arch import codec
+from autonl_tf.arch import presets
+from autonl_tf.data import DataConfig, dataset_info
+from autonl_tf.search.runner import SearchConfig
+from autonl_tf.training.callbacks import write_json
+from autonl_tf.training.trainer import TrainConfig
+
+STAGES = ("data", "search", "train", "evaluate", "export", "pictures")
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+  """A named end-to-end recipe. `search` and `train` are complete configs
+  whose data and model_dir / arch are filled in by `run_pipeline`."""
+  name: str
+  data: DataConfig
+  search: SearchConfig
+  train: TrainConfig
+  tflite: Sequence[str] = ("float32", "int8")
+  representative_images: int = 200
+  parity_images: int = 100
+  eval_batch_size: int = 100
+  description: str = ""
+
+
+def _smoke(data_dir, seed):
+  data = DataConfig("synthetic", image_size=16, num_classes=4, seed=seed)
+  return PipelineConfig(
+      name="smoke", data=data, description="synthetic data, tiny space and schedule (tests)",
+      search=SearchConfig(space="tiny", data=data, model_dir="", epochs=2, warmup_epochs=1,
+                          steps_per_epoch=4, batch_size=16, cost="target", target_macs=6e5,
+                          verbose=0),
+      train=TrainConfig(arch="", data=data, model_dir="", batch_size=16, epochs=2,
+                        steps_per_epoch=5, lr_per_256=0.1, warmup_epochs=0.5, ema_momentum=0.9,
+                        validation_split=None, eval_steps=2, bn_recalibration_batches=2,
+                        verbose=0),
+      representative_images=20, parity_images=20, eval_batch_size=16)
+
+
+def _cifar10_quick(data_dir, seed):
+  data = DataConfig("cifar10", data_dir=data_dir, image_size=32, seed=seed)
+  return PipelineConfig(
+      name="cifar10-quick", data=data,
+      description="CIFAR-10 at 32px on a 2-core CPU in under 30 minutes: a short search to "
+                  "32M MACs, 3 training epochs (far from convergence)",
+      search=SearchConfig(space="cifar", data=data, model_dir="", epochs=4, warmup_epochs=1,
+                          steps_per_epoch=50, batch_size=64, cost="target", target_macs=32e6,
+                          verbose=2),
+      train=TrainConfig(arch="", data=data, model_dir="", batch_size=128, epochs=3,
+                        lr_per_256=0.032, warmup_epochs=0.5, ema_momentum=0.99,
+                        drop_connect_rate=0.1, validation_split=None,
+                        bn_recalibration_batches=50, verbose=2),
+      representative_images=200, parity_images=200)
+
+
+def _imagenet_paper(data_dir, seed):
+  data = DataConfig("imagenet2012", data_dir=data_dir, image_size=224, seed=seed)
+  return PipelineConfig(
+      name="imagenet-paper", data=data,
+      description="the paper's settings on ImageNet (a TPU / multi-GPU job): search to "
+                  "AutoNL-S's 267M MACs, 350 epochs of the MnasNet recipe",
+      search=SearchConfig(space="autonl-imagenet", data=data, model_dir="", epochs=10,
+                          warmup_epochs=2, batch_size=1024, cost="target", target_macs=267e6,
+                          lr=0.032),
+      train=TrainConfig(arch="", data=data, model_dir="", batch_size=4096, epochs=350,
+                        lr_per_256=0.016, warmup_epochs=5, ema_momentum=0.9999,
+                        drop_connect_rate=0.2),
+      representative_images=500, parity_images=1000)
+
+
+CONFIGS: Dict[str, Callable[..., PipelineConfig]] = {
+    "smoke": _smoke, "cifar10-quick": _cifar10_quick, "imagenet-paper": _imagenet_paper}
+
+
+def get_config(name: str, data_dir: Optional[str] = None, seed: Optional[int] = None,
+               **overrides) -> PipelineConfig:
+  """A named config; `overrides` may set `precision`, `sync_bn`, `jit_compile`
+  on both the search and the training."""
+  if name not in CONFIGS:
+    raise ValueError(f"unknown pipeline config '{name}' (known: {', '.join(CONFIGS)})")
+  config = CONFIGS[name](data_dir, seed)
+  if overrides:
+    config = dataclasses.replace(config, search=dataclasses.replace(config.search, **overrides),
+                                 train=dataclasses.replace(config.train, **overrides))
+  return config
+
+
+class _Record:
+  """pipeline.json: status and seconds of each stage (summed over resumes)."""
+
+  def __init__(self, workdir, chief):
+    self.path = os.path.join(workdir, "pipeline.json")
+    self.chief = chief
+    self.state = {}
+    if os.path.exists(self.path):
+      with open(self.path) as f:
+        self.state = json.load(f)
+
+  def update(self, stage, status, seconds):
+    entry = self.state.setdefault(stage, {"seconds": 0.0})
+    entry["status"] = status
+    entry["seconds"] = round(entry["seconds"] + seconds, 1)
+    if self.chief:
+      write_json(self.path, self.state)
+
+
+def _exists(*paths):
+  return all(os.path.exists(p) for p in paths)
+
+
+def run_pipeline(config: PipelineConfig, workdir: str,
+                 strategy: Optional[tf.distribute.Strategy] = None,
+                 train_callbacks: Sequence[keras.callbacks.Callback] = (),
+                 search_callbacks: Sequence[keras.callbacks.Callback] = (),
+                 log: Callable = print) -> dict:
+  """Runs (or resumes) every stage; returns the summary (also written to
+  `workdir/summary.json`)."""
+  strategy = strategy or tf.distribute.get_strategy()
+  chief = distribute.is_chief(strategy)
+  os.makedirs(workdir, exist_ok=True)
+  record = _Record(workdir, chief)
+  paths = {
+      "search": os.path.join(workdir, "search"), "train": os.path.join(workdir, "train"),
+      "eval": os.path.join(workdir, "eval.json"), "export": os.path.join(workdir, "export"),
+  }
+  arch_file = os.path.join(paths["search"], "arch.txt")
+  model_file = os.path.join(paths["train"], "final.keras")
+
+  def stage(name, done, run):
+    if done():
+      log(f"[{name}] done before: skipped")
+      record.update(name, record.state.get(name, {}).get("status", "done"), 0.0)
+      return
+    log(f"[{name}] running")
+    start = time.time()
+    run()
+    seconds = time.time() - start
+    record.update(name, "done", seconds)
+    log(f"[{name}] finished in {seconds:.0f}s")
+
+  # 1. data: offline preparation when TFDS cannot download
+  def data_ready():
+    data = config.data
+    if data.dataset == "synthetic" or data.dataset.startswith("folder:"):
+      return True
+    from autonl_tf.data.pipeline import _tfds
+    return _tfds().builder(data.dataset, data_dir=data.data_dir).is_prepared()
+
+  def prepare():
+    from autonl_tf.data import offline
+    if config.data.dataset not in offline.OFFLINE_DATASETS:
+      raise ValueError(f"{config.data.dataset} is not prepared in {config.data.data_dir}: "
+                       f"run tools/prepare_data.py --dataset={config.data.dataset} first "
+                       "(ImageNet needs its manual download)")
+    if chief:
+      offline.prepare(config.data.dataset, config.data.data_dir or
+                      os.path.expanduser("~/tensorflow_datasets"), log=log)
+
+  stage("data", data_ready, prepare)
+
+  # 2. search
+  def search():
+    from autonl_tf.search.runner import search as run_search
+    run_search(dataclasses.replace(config.search, data=config.data, model_dir=paths["search"]),
+               strategy, extra_callbacks=search_callbacks, log=log)
+
+  stage("search", lambda: _exists(arch_file, os.path.join(paths["search"], "decisions.json")),
+        search)
+
+  # 3. train the derived network from scratch
+  def train():
+    from autonl_tf.training.trainer import train as run_train
+    run_train(dataclasses.replace(config.train, arch=arch_file, data=config.data,
+                                  model_dir=paths["train"]),
+              strategy, extra_callbacks=train_callbacks, log=log)
+
+  stage("train", lambda: _exists(model_file, os.path.join(paths["train"], "metrics.json")), train)
+  if not chief:
+    return {}
+
+  # 4. evaluate the paper's way (centre crop, bicubic, mean/std)
+  def evaluate():
+    from autonl_tf.data import make_dataset
+    from autonl_tf.training import evaluation, restore
+    predict, _, what = restore.load_for_inference(model_file)
+    data = config.data
+    info = dataset_info(data)
+    split = config.train.eval_split
+    steps = config.train.eval_steps
+    ds = make_dataset(data, split, config.eval_batch_size, training=False)
+    total = info.split_sizes.get(split)
+    if steps is not None:
+      total = min(total or steps * config.eval_batch_size, steps * config.eval_batch_size)
+    result = evaluation.evaluate(predict, ds, steps, total, log=log, log_every=50)
+    write_json(paths["eval"], dict(result, model=model_file, split=split,
+                                   dataset=data.dataset))
+
+  stage("evaluate", lambda: _exists(paths["eval"]), evaluate)
+
+  # 5. export: SavedModel for TF Serving + TFLite
+  saved_model_dir = os.path.join(paths["export"], "1")
+  tflite_files = [os.path.join(paths["export"], f"model_{v}.tflite") for v in config.tflite]
+
+  def export():
+    from autonl_tf.export import workflow
+    request = workflow.ExportRequest(
+        model=model_file, export_dir=paths["export"], version=1, overwrite=True,
+        data=config.data, representative_images=config.representative_images,
+        parity_images=config.parity_images, parity_split=config.train.eval_split)
+    if not os.path.exists(os.path.join(saved_model_dir, "saved_model.pb")):
+      workflow.run_export(request, log)
+    missing = [v for v, f in zip(config.tflite, tflite_files) if not os.path.exists(f)]
+    if missing:
+      workflow.run_export(dataclasses.replace(request, tflite=missing), log)
+
+  stage("export", lambda: _exists(os.path.join(saved_model_dir, "saved_model.pb"), *tflite_files),
+        export)
+
+  # 6. pictures
+  pictures = {"arch": os.path.join(workdir, "arch.png"),
+              "search": os.path.join(workdir, "search.png")}
+
+  def draw():
+    from autonl_tf import viz
+    info = dataset_info(config.data)
+    viz.plot_arch(arch_file, config.data.image_size, pictures["arch"],
+                  num_classes=info.num_classes)
+    viz.plot_search(paths["search"], pictures["search"])
+
+  stage("pictures", lambda: _exists(*pictures.values()), draw)
+
+  summary = summarize(config, workdir, record.state, saved_model_dir, tflite_files, pictures)
+  write_json(os.path.join(workdir, "summary.json"), summary)
+  log(format_summary(summary))
+  return summary
+
+
+def summarize(config, workdir, stages, saved_model_dir, tflite_files, pictures) -> dict:
+  with open(os.path.join(workdir, "train", "metrics.json")) as f:
+    metrics = json.load(f)
+  with open(os.path.join(workdir, "eval.json")) as f:
+    evaluation = json.load(f)
+  with open(os.path.join(workdir, "search", "decisions.json")) as f:
+    decisions = json.load(f)
+  arch = presets.load(os.path.join(workdir, "search", "arch.txt"))
+  count = flops.count(arch, config.data.image_size, metrics["num_classes"])
+  parity = {}
+  for path in tflite_files:
+    report = path[:-len(".tflite")] + ".parity.json"
+    if os.path.exists(report):
+      with open(report) as f:
+        r = json.load(f)
+      parity[os.path.basename(path)] = {"top1_agreement": r["top1_agreement"],
+                                        "max_abs_logit_diff": r["max_abs_logit_diff"],
+                                        "bytes": r["bytes"]}
+  return {
+      "config": config.name, "workdir": workdir, "dataset": config.data.dataset,
+      "input_size": config.data.image_size,
+      "arch": codec.format_arch(arch), "macs": count.macs, "params": count.params,
+      "target_macs": config.search.target_macs, "search_macs": decisions.get("macs"),
+      "top1": evaluation["top1"], "top5": evaluation["top5"],
+      "eval_examples": evaluation["examples"], "train_epochs": metrics["epochs"],
+      "saved_model": saved_model_dir, "tflite": tflite_files, "tflite_parity": parity,
+      "pictures": pictures,
+      "stage_seconds": {k: v["seconds"] for k, v in stages.items()},
+  }
+
+
+def format_summary(s: dict) -> str:
+  lines = [f"== {s['config']}: {s['dataset']} at {s['input_size']}px ==",
+           "derived arch:"]
+  lines += [f"  {line}" for line in s["arch"].strip().splitlines()]
+  lines += [
+      f"MACs {s['macs'] / 1e6:.2f}M (target {s['target_macs'] / 1e6:.1f}M), "
+      f"params {s['params'] / 1e6:.2f}M",
+      f"test Prec@1 {s['top1']:.2f}  Prec@5 {s['top5']:.2f} ({s['eval_examples']} images, "
+      f"{s['train_epochs']} training epochs)",
+      f"SavedModel: {s['saved_model']}",
+  ]
+  for path in s["tflite"]:
+    p = s["tflite_parity"].get(os.path.basename(path))
+    extra = (f" ({p['bytes'] / 1e6:.2f} MB, top-1 agreement {100 * p['top1_agreement']:.1f}%)"
+             if p else "")
+    lines.append(f"TFLite: {path}{extra}")
+  lines.append(f"pictures: {s['pictures']['arch']}, {s['pictures']['search']}")
+  lines.append("stage seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in s["stage_seconds"].items()))
+  return "\n".join(lines)
