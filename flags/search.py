@@ -10,7 +10,9 @@ FLAGS = flags.FLAGS
 def define_search_flags():
   common.define_data_flags()
   common.define_distribute_flags()
-  flags.DEFINE_string("space", "autonl-imagenet", "Search space: autonl-imagenet or cifar.")
+  flags.DEFINE_string("space", "autonl-imagenet",
+                      "Search space: autonl-imagenet (224px), autonl-cifar (the same macro with "
+                      "a stride-1 stem, 32px), cifar (32px, shallower) or tiny.")
   flags.DEFINE_integer("input_size", 224, "Input image height and width.")
   flags.DEFINE_integer("num_classes", 1000, "Classes (synthetic data only; datasets bring theirs).")
   flags.DEFINE_string("model_dir", None, "Output directory.")

@@ -189,3 +189,23 @@ def test_search_step_compiles_with_xla():
   net.search_phase.assign(1.0)
   history = _fit(net, steps=2)
   assert np.isfinite(history.history["loss"][0])
+
+
+def test_architecture_step_size_starts_after_the_warm_up(tmp_path):
+  """The architecture optimizer steps (with zero gradients) through the
+  warm-up too: its cosine must start at arch_lr when the search proper
+  starts and reach 0 only at the last step."""
+  from autonl_tf.search.runner import SearchConfig, build_supernet
+  data = DataConfig("synthetic", image_size=SIZE, num_classes=5)
+  for warmup in (0, 2):
+    config = SearchConfig(space="tiny", data=data, model_dir=str(tmp_path), epochs=5,
+                          warmup_epochs=warmup, arch_lr=0.5)
+    lr = build_supernet(config, 5, steps_per_epoch=10).arch_optimizer._learning_rate
+    assert isinstance(lr, keras.optimizers.schedules.LearningRateSchedule)
+    schedule = lambda step: float(lr(step))
+    start, end = 10 * warmup, 50
+    assert schedule(start) == pytest.approx(0.5)
+    # cosine over the search steps only, by hand
+    mid = start + (end - start) // 2
+    assert schedule(mid) == pytest.approx(0.5 * 0.5 * (1 + np.cos(np.pi * (mid - start) / (end - start))))
+    assert schedule(end - 1) > 0 and schedule(end) == pytest.approx(0.0, abs=1e-7)

@@ -154,7 +154,7 @@ class SuperNet(keras.Model):
     return self.lam * c + 0.5 * self.penalty * tf.square(c)
 
   def train_step(self, data):
-    x, y = data
+    x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     with tf.GradientTape() as tape:
       logits = self(x, training=True)
@@ -170,10 +170,11 @@ class SuperNet(keras.Model):
       scaled = self.optimizer.scale_loss(loss / replicas)
     weights, arch = self.weight_variables, self.arch_variables
     grads = tape.gradient(scaled, weights + arch)
-    self.optimizer.apply(grads[:len(weights)], weights)
-    # The architecture gradients carry the loss scale too: undo it, and skip
-    # the step when they overflowed (as the loss-scale optimizer does).
+    # The architecture gradients carry the loss scale too: undo it (read
+    # before the weight step, which may change the scale), and skip the step
+    # when they overflowed (as the loss-scale optimizer does).
     unscale = 1.0 / tf.cast(self.optimizer.scale_loss(tf.constant(1.0)), tf.float32)
+    self.optimizer.apply(grads[:len(weights)], weights)
     arch_grads = [tf.zeros_like(v) if g is None else tf.cast(g, tf.float32) * unscale
                   for g, v in zip(grads[len(weights):], arch)]
     finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in arch_grads])
@@ -188,7 +189,7 @@ class SuperNet(keras.Model):
     return {m.name: m.result() for m in self.metrics}
 
   def test_step(self, data):
-    x, y = data
+    x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
     logits = self(x, training=False)
     labels = tf.one_hot(tf.cast(tf.reshape(y, [-1]), tf.int32), self.num_classes)
     ce = tf.reduce_mean(keras.losses.categorical_crossentropy(labels, logits, from_logits=True))

@@ -154,6 +154,14 @@ class DecisionLog(keras.callbacks.Callback):
     self.writer.flush()
 
 
+def _cosine(peak, total_steps, warmup_steps):
+  """Linear from 0 to `peak` over `warmup_steps`, then cosine to 0 at
+  `total_steps`."""
+  return keras.optimizers.schedules.CosineDecay(
+      0.0 if warmup_steps else peak, max(1, total_steps - warmup_steps),
+      warmup_target=peak if warmup_steps else None, warmup_steps=warmup_steps)
+
+
 def build_supernet(config: SearchConfig, num_classes: int, steps_per_epoch: int) -> SuperNet:
   space = get_space(config.space)
   with distribute.precision(config.precision):
@@ -163,13 +171,16 @@ def build_supernet(config: SearchConfig, num_classes: int, steps_per_epoch: int)
     net.build((None, config.data.image_size, config.data.image_size, 3))
   apply_weight_decay(net, config.weight_decay)
   peak = config.lr * config.batch_size / 256.0
-  warm = int(config.lr_warmup_epochs * steps_per_epoch)
-  schedule = keras.optimizers.schedules.CosineDecay(
-      0.0 if warm else peak, max(1, config.epochs * steps_per_epoch - warm),
-      warmup_target=peak if warm else None, warmup_steps=warm)
-  net.compile(optimizer=RMSpropTF(schedule, rho=0.9, momentum=0.9, epsilon=1e-3),
-              arch_optimizer=keras.optimizers.SGD(keras.optimizers.schedules.CosineDecay(
-                  config.arch_lr, max(1, (config.epochs - config.warmup_epochs) * steps_per_epoch))),
+  total = config.epochs * steps_per_epoch
+  # The architecture step runs in every step (its gradients are zero during
+  # the warm-up) and so advances its optimizer's step counter: its cosine
+  # starts where the search proper starts, or it would reach 0 `warmup_epochs`
+  # before the end and freeze the architecture for that long.
+  weight_warm = int(config.lr_warmup_epochs * steps_per_epoch)
+  arch_warm = config.warmup_epochs * steps_per_epoch
+  net.compile(optimizer=RMSpropTF(_cosine(peak, total, weight_warm), rho=0.9, momentum=0.9,
+                                  epsilon=1e-3),
+              arch_optimizer=keras.optimizers.SGD(_cosine(config.arch_lr, total, arch_warm)),
               jit_compile=config.jit_compile)
   return net
 
@@ -207,7 +218,7 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
       cb.EpochSummary(quiet, ["ce", "accuracy", "macs", "lambda"]),
   ] + ([landing] if landing else []) + list(extra_callbacks)
   net.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps, callbacks=callbacks,
-          verbose=config.verbose)
+          verbose=config.verbose, shuffle=False)  # the input pipeline shuffles
   landed = landing.best[2] if landing and landing.best else None
   extra = {"search_time_s": round(time.time() - start, 1), "epochs": config.epochs,
            "steps_per_epoch": steps, "dataset": data.dataset}

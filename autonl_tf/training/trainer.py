@@ -193,7 +193,8 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
   ] + list(extra_callbacks)
   history = model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
                       validation_data=val_ds, validation_steps=config.validation_steps,
-                      callbacks=callbacks, verbose=config.verbose)
+                      callbacks=callbacks, verbose=config.verbose,
+                      shuffle=False)  # the input pipeline shuffles
   train_time = time.time() - start
   # fit() ends with optimizer.finalize_variable_values: with EMA on, the model
   # now holds the EMA weights, and those are what gets evaluated and saved.
