@@ -147,8 +147,10 @@ class ChiefBackupAndRestore(keras.callbacks.BackupAndRestore):
   Every worker restores from `backup_dir` at the start of `fit` (resuming at
   the last completed epoch with the optimizer state, step counter included);
   only the chief writes, and each file is written to a temporary name and
-  renamed, so a kill mid-save leaves the previous backup intact (the `.bkp`
-  copy of `double_checkpoint` covers a kill between the two renames).
+  renamed, so a kill mid-save leaves the previous backup intact. A kill
+  between the weights' and the metadata's rename leaves weights one epoch
+  newer than the metadata: the restored step counter (saved with the
+  weights) then says which epoch to resume at.
   """
 
   def __init__(self, backup_dir, chief=True, save_freq="epoch"):
@@ -160,8 +162,15 @@ class ChiefBackupAndRestore(keras.callbacks.BackupAndRestore):
 
   def on_train_begin(self, logs=None):
     super().on_train_begin(logs)
-    self.restored_epoch = int(getattr(self.model, "_initial_epoch", None) or 0)
     self.restored_step = int(self.model.optimizer.iterations.numpy())
+    meta = None
+    if os.path.exists(self._training_metadata_path):
+      with open(self._training_metadata_path) as f:
+        meta = json.load(f)
+    steps = (self.params or {}).get("steps")
+    if meta and "step" in meta and self.restored_step != meta["step"] and steps:
+      self.model._initial_epoch = meta["epoch"] + round((self.restored_step - meta["step"]) / steps)
+    self.restored_epoch = int(getattr(self.model, "_initial_epoch", None) or 0)
 
   def _save_model(self):
     if not self.chief:

@@ -123,6 +123,36 @@ def test_resume_after_interruption(tiny_arch, tmp_path):
   assert ckpts == ["epoch_002.weights.h5", "epoch_003.weights.h5", "epoch_004.weights.h5"]
 
 
+def test_resume_after_a_kill_between_the_backup_renames(tiny_arch, tmp_path, monkeypatch):
+  """The epoch-2 backup's weights are in place, its metadata still says epoch
+  1: the run resumes at epoch 3 and ends with exactly 4 epochs of steps."""
+  config = tiny_config(tiny_arch, tmp_path / "run", epochs=4, steps_per_epoch=5)
+  replace, saves = os.replace, []
+
+  def torn(src, dst):
+    if os.path.basename(dst) == "training_metadata.json":
+      saves.append(dst)
+      if len(saves) == 2:
+        raise KeyboardInterrupt("killed between the weights' and the metadata's rename")
+    return replace(src, dst)
+
+  monkeypatch.setattr(os, "replace", torn)
+  with pytest.raises(KeyboardInterrupt):
+    train(config, log=None)
+  monkeypatch.undo()
+  meta = json.loads((tmp_path / "run" / "backup" / "training_metadata.json").read_text())
+  assert (meta["epoch"], meta["step"]) == (1, 5)  # the torn state
+  started = []
+
+  class FirstEpoch(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+      started.append(epoch)
+
+  metrics = train(config, extra_callbacks=[FirstEpoch()], log=None)
+  assert started == [2, 3]
+  assert metrics["resumed_from_step"] == 10 and metrics["optimizer_steps"] == 4 * 5
+
+
 def test_nan_keeps_last_good_checkpoint(tiny_arch, tmp_path):
   from autonl_tf.training.callbacks import LossIsNaN
 
