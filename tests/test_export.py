@@ -188,6 +188,33 @@ def test_failed_export_leaves_nothing(trained, tmp_path, monkeypatch):
   assert sorted(os.listdir(export_dir)) == ["1"]
 
 
+def test_overwrite_keeps_the_old_version_until_the_new_one_is_in_place(trained, tmp_path,
+                                                                       monkeypatch):
+  model, _ = trained
+  export_dir = str(tmp_path / "e")
+  target = export_saved_model(model, export_dir, 1, class_names=NAMES)
+  pb = open(os.path.join(target, "saved_model.pb"), "rb").read()
+
+  rename = os.rename
+
+  def failing_swap(src, dst):  # moving the new version into place fails
+    if dst == target and src.endswith("model"):
+      raise OSError("rename refused (simulated)")
+    return rename(src, dst)
+
+  monkeypatch.setattr(os, "rename", failing_swap)
+  with pytest.raises(OSError, match="simulated"):
+    export_saved_model(model, export_dir, 1, overwrite=True)
+  monkeypatch.undo()
+  assert sorted(os.listdir(export_dir)) == ["1"]  # the old one is back, no temp dir
+  assert open(os.path.join(target, "saved_model.pb"), "rb").read() == pb
+  assert sm.saved_model_labels(target) == NAMES
+
+  export_saved_model(model, export_dir, 1, overwrite=True)  # without class names this time
+  assert sorted(os.listdir(export_dir)) == ["1"]
+  assert sm.saved_model_labels(target) is None
+
+
 def test_tflite_float32_and_int8_parity(trained, tmp_path):
   model, _ = trained
   images, labels = held_out(100)

@@ -130,9 +130,17 @@ def export_saved_model(model: keras.Model, export_dir: str, version: int = 1,
         input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     out = os.path.join(work, "model")
     archive.write_out(out, verbose=False)
-    if os.path.exists(target):  # overwrite: swap only once the new one is complete
-      shutil.rmtree(target)
-    os.rename(out, target)
+    # overwrite: swap only once the new one is complete; the old version is
+    # moved aside (and put back if the swap fails), never deleted first.
+    old = os.path.join(work, "old")
+    if os.path.exists(target):
+      os.rename(target, old)
+    try:
+      os.rename(out, target)
+    except OSError:
+      if os.path.exists(old):
+        os.rename(old, target)
+      raise
   finally:
     shutil.rmtree(work, ignore_errors=True)
   return target
