@@ -243,6 +243,29 @@ def test_tflite_float32_and_int8_parity(trained, tmp_path):
   assert agree >= 19
 
 
+def test_tflite_images_default_to_the_training_runs_dataset(trained, tmp_path):
+  """Without --dataset, parity and int8 calibration use the dataset named in
+  the training run's config.json beside the model (not random pixels)."""
+  import dataclasses
+  import shutil
+  from autonl_tf.export import workflow
+  _, path = trained
+  run = tmp_path / "run"
+  run.mkdir()
+  shutil.copy(path, run / "final.keras")
+  (run / "config.json").write_text(json.dumps({"data": dataclasses.asdict(DATA)}))
+  out = workflow.run_export(workflow.ExportRequest(
+      model=str(run / "final.keras"), export_dir=str(tmp_path / "e"), tflite=["int8"],
+      representative_images=16, parity_images=16), log=lambda _: None)
+  _, report = out["tflite"]["int8"]
+  assert report["parity_images_from"] == "synthetic test"
+  assert report["representative_images_from"] == "synthetic train"
+  assert report["images"] == report["representative_images"] == 16
+  with pytest.raises(ExportError, match="needs --dataset"):  # no run config: nothing to use
+    workflow.run_export(workflow.ExportRequest(model=path, export_dir=str(tmp_path / "f"),
+                                               tflite=["int8"]), log=lambda _: None)
+
+
 def test_autonl_s_converts_to_builtin_ops_only():
   model = autonl_tf.build_model("autonl-s", (64, 64, 3), 10)
   ops = tflite.op_counts(tflite.convert(model, "float32"))

@@ -92,6 +92,16 @@ def run_export(request: ExportRequest, log: Callable = print) -> dict:
   for v in request.tflite:
     if v not in tflite.VARIANTS:
       raise ExportError(f"unknown TFLite variant {v!r}: expected one of {', '.join(tflite.VARIANTS)}")
+  if request.tflite and request.data is None:
+    # TFLite parity and int8 calibration want real images: the training
+    # run's dataset (config.json beside the model) when it can be read.
+    trained_on = training_data_config(request.model)
+    if trained_on is not None:
+      try:
+        dataset_info(trained_on)
+        request = dataclasses.replace(request, data=trained_on)
+      except DataError:
+        pass
   if "int8" in request.tflite and request.data is None:
     raise ExportError("--tflite=int8 needs --dataset for its representative images")
   model, what = load_keras_model(request.model, request.arch, request.input_size,
