@@ -72,11 +72,11 @@ def _cifar10_quick(data_dir, seed):
                   "32M MACs, 3 training epochs (far from convergence)",
       search=SearchConfig(space="cifar", data=data, model_dir="", epochs=4, warmup_epochs=1,
                           steps_per_epoch=50, batch_size=64, cost="target", target_macs=32e6,
-                          verbose=2),
+                          verbose=0),
       train=TrainConfig(arch="", data=data, model_dir="", batch_size=128, epochs=3,
                         lr_per_256=0.032, warmup_epochs=0.5, ema_momentum=0.99,
                         drop_connect_rate=0.1, validation_split=None,
-                        bn_recalibration_batches=50, verbose=2),
+                        bn_recalibration_batches=50, verbose=0),
       representative_images=200, parity_images=200)
 
 

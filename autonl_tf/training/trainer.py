@@ -175,8 +175,12 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
   train_ds = pipeline.distributed_dataset(strategy, data, "train", config.batch_size, True)
   val_ds = None
   if config.validation_split:
-    val_ds = pipeline.distributed_dataset(strategy, data, config.validation_split,
-                                          config.batch_size, False, drop_remainder=False)
+    # TPUs need static shapes: there the last partial validation batch is
+    # dropped (a few images of the per-epoch check; the final evaluation
+    # below runs outside the strategy on every image).
+    val_ds = pipeline.distributed_dataset(
+        strategy, data, config.validation_split, config.batch_size, False,
+        drop_remainder=isinstance(strategy, tf.distribute.TPUStrategy))
   with strategy.scope():
     model = distribute.patch_multi_worker_fit(
         build_and_compile(config, num_classes, steps_per_epoch))
