@@ -129,7 +129,7 @@ def test_bfloat16_xla_search_step(tmp_path):
       config = SearchConfig(space="test-dist", data=DataConfig("synthetic", image_size=SIZE,
                                                                num_classes=CLASSES),
                             model_dir=str(tmp_path), batch_size=16, cost="target",
-                            target_macs=2e5, jit_compile=precision != "float32",
+                            target_macs=2e5, warmup_epochs=0, jit_compile=precision != "float32",
                             precision=precision)
       net = build_supernet(config, CLASSES, 10)
       net.search_phase.assign(1.0)

@@ -65,9 +65,13 @@ def test_resume(tmp_path):
     class Start(keras.callbacks.Callback):
       def on_epoch_begin(self, epoch, logs=None):
         started.append(epoch)
+        # the optimizers' state came back with the weights: step counters
+        # (so the learning-rate schedules) continue where they stopped
+        started.append((int(self.model.optimizer.iterations.numpy()),
+                        int(self.model.arch_optimizer.iterations.numpy())))
 
     out = search(config, extra_callbacks=[Start()], log=None)
-    assert started == [2]
+    assert started == [2, (6, 6)]
     with open(tmp_path / "s" / "search_log.csv") as f:
       assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2", "3"]
     assert out["macs"] == flops.count(arch_lib.load(str(tmp_path / "s" / "arch.txt")), 8, 3).macs

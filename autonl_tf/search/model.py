@@ -142,6 +142,13 @@ class SuperNet(keras.Model):
       optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     super().compile(optimizer=optimizer, **kwargs)
     self.arch_optimizer = arch_optimizer
+    # Built now, each over its own variables: BackupAndRestore would
+    # otherwise build the weight optimizer over every trainable variable
+    # (arch variables included), the saved optimizer state would not match
+    # it, and a resumed search would restart its step counter, learning-rate
+    # schedule and RMSProp accumulators.
+    self.optimizer.build(self.weight_variables)
+    self.arch_optimizer.build(self.arch_variables)
 
   @property
   def metrics(self):
