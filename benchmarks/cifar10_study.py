@@ -72,24 +72,30 @@ def data_config(seed):
   return DataConfig("cifar10", data_dir=FLAGS.data_dir, image_size=32, seed=seed)
 
 
+def once(done, seed, run):
+  """Runs `run()` from a fresh Keras state seeded with `seed` unless the
+  file `done` exists; returns that file's JSON (earlier runs are skipped)."""
+  if not os.path.exists(done):
+    import keras
+    keras.backend.clear_session()  # each run starts from a fresh graph state
+    keras.utils.set_random_seed(seed)
+    run()
+  with open(done) as f:
+    return json.load(f)
+
+
 def run_search(workdir, budget, log):
   """The search of (c), or its earlier result."""
   from autonl_tf.search.runner import SearchConfig, search
   model_dir = os.path.join(workdir, "search")
-  done = os.path.join(model_dir, "decisions.json")
-  if not os.path.exists(done):
-    import keras
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(FLAGS.search_seed)
-    search(SearchConfig(
-        space="autonl-cifar", data=data_config(FLAGS.search_seed), model_dir=model_dir,
-        epochs=_common.pick(FLAGS.search_epochs, 2, 5), warmup_epochs=1,
-        steps_per_epoch=_common.pick(FLAGS.search_steps, 3, 100),
-        batch_size=_common.pick(FLAGS.search_batch_size, 8, 64), cost="target",
-        target_macs=float(budget), verbose=0 if FLAGS.quick else 2),
-        log=lambda line: log(f"[search] {line}"))
-  with open(done) as f:
-    return json.load(f)
+  return once(os.path.join(model_dir, "decisions.json"), FLAGS.search_seed, lambda: search(
+      SearchConfig(
+          space="autonl-cifar", data=data_config(FLAGS.search_seed), model_dir=model_dir,
+          epochs=_common.pick(FLAGS.search_epochs, 2, 5), warmup_epochs=1,
+          steps_per_epoch=_common.pick(FLAGS.search_steps, 3, 100),
+          batch_size=_common.pick(FLAGS.search_batch_size, 8, 64), cost="target",
+          target_macs=float(budget), verbose=0 if FLAGS.quick else 2),
+      log=lambda line: log(f"[search] {line}")))
 
 
 def batch_size():
@@ -99,21 +105,15 @@ def batch_size():
 def run_training(arch_path, model_dir, seed, log):
   """One training run of the shared recipe, or its earlier metrics."""
   from autonl_tf.training.trainer import TrainConfig, train
-  done = os.path.join(model_dir, "metrics.json")
-  if not os.path.exists(done):
-    import keras
-    keras.backend.clear_session()  # each run starts from a fresh graph state
-    keras.utils.set_random_seed(seed)
-    train(TrainConfig(
-        arch=arch_path, data=data_config(seed), model_dir=model_dir,
-        batch_size=batch_size(), epochs=_common.pick(FLAGS.epochs, 1, 3),
-        steps_per_epoch=_common.pick(FLAGS.steps_per_epoch, 3, None), lr_per_256=FLAGS.lr,
-        lr_schedule="cosine", warmup_epochs=0.5, ema_momentum=0.99, drop_connect_rate=0.1,
-        validation_split=None, eval_steps=2 if FLAGS.quick else None,
-        bn_recalibration_batches=2 if FLAGS.quick else 50, verbose=0 if FLAGS.quick else 2),
-        log=lambda line: log(f"[{os.path.basename(model_dir)}] {line}"))
-  with open(done) as f:
-    return json.load(f)
+  return once(os.path.join(model_dir, "metrics.json"), seed, lambda: train(
+      TrainConfig(
+          arch=arch_path, data=data_config(seed), model_dir=model_dir,
+          batch_size=batch_size(), epochs=_common.pick(FLAGS.epochs, 1, 3),
+          steps_per_epoch=_common.pick(FLAGS.steps_per_epoch, 3, None), lr_per_256=FLAGS.lr,
+          lr_schedule="cosine", warmup_epochs=0.5, ema_momentum=0.99, drop_connect_rate=0.1,
+          validation_split=None, eval_steps=2 if FLAGS.quick else None,
+          bn_recalibration_batches=2 if FLAGS.quick else 50, verbose=0 if FLAGS.quick else 2),
+      log=lambda line: log(f"[{os.path.basename(model_dir)}] {line}")))
 
 
 def summarize(runs, search_info, budget):

@@ -103,20 +103,24 @@ class Interrupt(keras.callbacks.Callback):
       raise KeyboardInterrupt("simulated kill")
 
 
+class EpochsStarted(keras.callbacks.Callback):
+  def __init__(self):
+    super().__init__()
+    self.epochs = []
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self.epochs.append(epoch)
+
+
 def test_resume_after_interruption(tiny_arch, tmp_path):
   config = tiny_config(tiny_arch, tmp_path / "run", epochs=4, steps_per_epoch=5)
   with pytest.raises(KeyboardInterrupt):
     train(config, extra_callbacks=[Interrupt(after_epoch=2)], log=None)
   assert [r["epoch"] for r in read_log(config.model_dir)] == ["0", "1"]
   assert not os.path.exists(os.path.join(config.model_dir, "final.keras"))
-  started = []
-
-  class FirstEpoch(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-      started.append(epoch)
-
-  metrics = train(config, extra_callbacks=[FirstEpoch()], log=None)
-  assert started == [2, 3]  # 0-based: it continues with the third epoch
+  started = EpochsStarted()
+  metrics = train(config, extra_callbacks=[started], log=None)
+  assert started.epochs == [2, 3]  # 0-based: it continues with the third epoch
   assert [r["epoch"] for r in read_log(config.model_dir)] == ["0", "1", "2", "3"]
   assert metrics["optimizer_steps"] == 4 * 5 and metrics["epochs_run_this_session"] == 2
   ckpts = sorted(os.listdir(os.path.join(config.model_dir, "checkpoints")))
@@ -142,14 +146,9 @@ def test_resume_after_a_kill_between_the_backup_renames(tiny_arch, tmp_path, mon
   monkeypatch.undo()
   meta = json.loads((tmp_path / "run" / "backup" / "training_metadata.json").read_text())
   assert (meta["epoch"], meta["step"]) == (1, 5)  # the torn state
-  started = []
-
-  class FirstEpoch(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-      started.append(epoch)
-
-  metrics = train(config, extra_callbacks=[FirstEpoch()], log=None)
-  assert started == [2, 3]
+  started = EpochsStarted()
+  metrics = train(config, extra_callbacks=[started], log=None)
+  assert started.epochs == [2, 3]
   assert metrics["resumed_from_step"] == 10 and metrics["optimizer_steps"] == 4 * 5
 
 

@@ -50,6 +50,21 @@ def training_data_config(model_path: str) -> Optional[DataConfig]:
   return None
 
 
+def readable_training_data(model_path: str, log=None) -> Optional[DataConfig]:
+  """`training_data_config`, when that dataset can be read here (else None,
+  and `log` says why: class names are what a missing dataset costs)."""
+  data = training_data_config(model_path)
+  if data is None:
+    return None
+  try:
+    dataset_info(data)
+  except DataError as e:
+    if log:
+      log(f"note: no class names ({e})")
+    return None
+  return data
+
+
 def class_names(request: ExportRequest, num_classes: int, log=print) -> Optional[List[str]]:
   if request.labels:
     if not os.path.exists(request.labels):
@@ -60,14 +75,10 @@ def class_names(request: ExportRequest, num_classes: int, log=print) -> Optional
     return names
   if request.data is not None:
     return dataset_info(request.data).class_names
-  data = training_data_config(request.model)
+  data = readable_training_data(request.model, log)
   if data is None:
     return None
-  try:
-    names = dataset_info(data).class_names
-  except DataError as e:
-    log(f"note: no class names ({e})")
-    return None
+  names = dataset_info(data).class_names
   return names if len(names) == num_classes else None
 
 
@@ -95,13 +106,9 @@ def run_export(request: ExportRequest, log: Callable = print) -> dict:
   if request.tflite and request.data is None:
     # TFLite parity and int8 calibration want real images: the training
     # run's dataset (config.json beside the model) when it can be read.
-    trained_on = training_data_config(request.model)
+    trained_on = readable_training_data(request.model)
     if trained_on is not None:
-      try:
-        dataset_info(trained_on)
-        request = dataclasses.replace(request, data=trained_on)
-      except DataError:
-        pass
+      request = dataclasses.replace(request, data=trained_on)
   if "int8" in request.tflite and request.data is None:
     raise ExportError("--tflite=int8 needs --dataset for its representative images")
   model, what = load_keras_model(request.model, request.arch, request.input_size,
