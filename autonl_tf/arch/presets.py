@@ -11,6 +11,10 @@ _DIR = os.path.join(os.path.dirname(__file__), "presets")
 PRESETS: Dict[str, Tuple[str, str]] = {
     "autonl-s": ("autonl-s.txt", "AutoNL-S (Li et al. 2020): 267M MACs, 4.4M params, 76.5% top-1"),
     "autonl-l": ("autonl-l.txt", "AutoNL-L (Li et al. 2020): 353M MACs, 5.6M params, 77.7% top-1"),
+    "autonl-s-cifar": ("autonl-s-cifar.txt", "AutoNL-S's blocks on a 32px (CIFAR) macro: stride-1 "
+                       "stem, three downsamplings, last stage at 4x4"),
+    "autonl-l-cifar": ("autonl-l-cifar.txt", "AutoNL-L's blocks on a 32px (CIFAR) macro: stride-1 "
+                       "stem, three downsamplings, last stage at 4x4"),
     "mobilenet-v2": ("mobilenet-v2.txt", "MobileNetV2 1.0 macro (Sandler et al. 2018): ~300M MACs"),
 }
 

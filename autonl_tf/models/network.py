@@ -29,6 +29,7 @@ def build_model(arch: Union[str, os.PathLike, arch_lib.Arch, Sequence],
                 bn_momentum: float = constants.BN_MOMENTUM,
                 bn_epsilon: float = constants.BN_EPSILON,
                 sync_bn: bool = False,
+                zero_init_residual: bool = True,
                 name: str = "autonl") -> keras.Model:
   """Returns a functional `keras.Model` for `arch` (DESIGN.md section 2).
 
@@ -47,6 +48,7 @@ def build_model(arch: Union[str, os.PathLike, arch_lib.Arch, Sequence],
     bn_momentum: batch-norm momentum.
     bn_epsilon: batch-norm epsilon.
     sync_bn: batch statistics over all replicas of a tf.distribute strategy.
+    zero_init_residual: residual blocks start as the identity (see `MBConv`).
     name: model name.
 
   Under a mixed-precision policy (`mixed_bfloat16`, `mixed_float16`) the
@@ -74,7 +76,7 @@ def build_model(arch: Union[str, os.PathLike, arch_lib.Arch, Sequence],
   for i, spec in enumerate(blocks):
     x = MBConv(spec, drop_connect_rate=drop_connect_rate * i / len(blocks),
                bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, sync_bn=sync_bn,
-               name=f"block_{i}")(x)
+               zero_init_residual=zero_init_residual, name=f"block_{i}")(x)
   x = keras.layers.Conv2D(
       arch.head_filters, 1, use_bias=False,
       kernel_initializer=constants.conv_initializer(), name="head_conv")(x)

@@ -154,7 +154,8 @@ class SuperMBConv(keras.layers.Layer):
     self.project_conv = keras.layers.Conv2D(self.out_filters, 1, use_bias=False,
                                             kernel_initializer=init, name="project_conv")
     self.project_conv.build(out_exp_shape)
-    self.project_bn = bn("project_bn")
+    # Residual blocks start as the identity, as `MBConv(zero_init_residual=True)`.
+    self.project_bn = bn("project_bn", "zeros" if self.residual else "ones")
     self.project_bn.build(out_shape)
     self.nl_dw = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False,
                                               depthwise_initializer=init, name="nl_dw")
