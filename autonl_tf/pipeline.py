@@ -29,6 +29,7 @@ from autonl_tf.arch import codec
 from autonl_tf.arch import presets
 from autonl_tf.data import DataConfig, dataset_info
 from autonl_tf.search.runner import SearchConfig
+from autonl_tf.training import recipes
 from autonl_tf.training.callbacks import write_json
 from autonl_tf.training.trainer import TrainConfig
 
@@ -69,14 +70,13 @@ def _cifar10_quick(data_dir, seed):
   return PipelineConfig(
       name="cifar10-quick", data=data,
       description="CIFAR-10 at 32px on a 2-core CPU in under 30 minutes: a short search to "
-                  "32M MACs, 3 training epochs (far from convergence)",
-      search=SearchConfig(space="cifar", data=data, model_dir="", epochs=4, warmup_epochs=1,
-                          steps_per_epoch=50, batch_size=64, cost="target", target_macs=32e6,
-                          verbose=0),
-      train=TrainConfig(arch="", data=data, model_dir="", batch_size=128, epochs=3,
-                        lr_per_256=0.032, warmup_epochs=0.5, ema_momentum=0.99,
-                        drop_connect_rate=0.1, validation_split=None,
-                        bn_recalibration_batches=50, verbose=0),
+                  "32M MACs, 3 training epochs of the CIFAR recipe (far from convergence)",
+      search=recipes.search_config(
+          "cifar", space="cifar", data=data, model_dir="", epochs=4, warmup_epochs=1,
+          steps_per_epoch=50, batch_size=64, cost="target", target_macs=32e6, verbose=0),
+      train=recipes.train_config(
+          "cifar", arch="", data=data, model_dir="", epochs=3, validation_split=None,
+          bn_recalibration_batches=50, verbose=0),
       representative_images=200, parity_images=200)
 
 
@@ -86,12 +86,11 @@ def _imagenet_paper(data_dir, seed):
       name="imagenet-paper", data=data,
       description="the paper's settings on ImageNet (a TPU / multi-GPU job): search to "
                   "AutoNL-S's 267M MACs, 350 epochs of the MnasNet recipe",
-      search=SearchConfig(space="autonl-imagenet", data=data, model_dir="", epochs=10,
-                          warmup_epochs=2, batch_size=1024, cost="target", target_macs=267e6,
-                          lr=0.032),
-      train=TrainConfig(arch="", data=data, model_dir="", batch_size=4096, epochs=350,
-                        lr_per_256=0.016, warmup_epochs=5, ema_momentum=0.9999,
-                        drop_connect_rate=0.2),
+      search=recipes.search_config(
+          "imagenet", space="autonl-imagenet", data=data, model_dir="", epochs=10,
+          warmup_epochs=2, batch_size=1024, cost="target", target_macs=267e6),
+      train=recipes.train_config("imagenet", arch="", data=data, model_dir="", batch_size=4096,
+                                 epochs=350),
       representative_images=500, parity_images=1000)
 
 
@@ -100,12 +99,19 @@ CONFIGS: Dict[str, Callable[..., PipelineConfig]] = {
 
 
 def get_config(name: str, data_dir: Optional[str] = None, seed: Optional[int] = None,
-               **overrides) -> PipelineConfig:
-  """A named config; `overrides` may set `precision`, `sync_bn`, `jit_compile`
-  on both the search and the training."""
+               recipe: Optional[str] = None, **overrides) -> PipelineConfig:
+  """A named config; `recipe` (`imagenet`, `cifar`) replaces its optimizer
+  settings with a recipe's (batch sizes and schedule lengths stay the
+  config's); `overrides` may set `precision`, `sync_bn`, `jit_compile` on both
+  the search and the training."""
   if name not in CONFIGS:
     raise ValueError(f"unknown pipeline config '{name}' (known: {', '.join(CONFIGS)})")
   config = CONFIGS[name](data_dir, seed)
+  if recipe is not None:
+    train = {k: v for k, v in recipes.recipe(recipe, "train").items() if k != "batch_size"}
+    config = dataclasses.replace(
+        config, search=dataclasses.replace(config.search, **recipes.recipe(recipe, "search")),
+        train=dataclasses.replace(config.train, **train))
   if overrides:
     config = dataclasses.replace(config, search=dataclasses.replace(config.search, **overrides),
                                  train=dataclasses.replace(config.train, **overrides))

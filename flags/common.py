@@ -9,7 +9,9 @@ FLAGS = flags.FLAGS
 
 def define_arch_flags(default_arch="autonl-s", default_size=224, default_classes=1000):
   flags.DEFINE_string("arch", default_arch,
-                      "Architecture: a preset (autonl-s, autonl-l, mobilenet-v2) or an arch file path.")
+                      "Architecture: a preset (autonl-s, autonl-l, autonl-s-cifar, autonl-l-cifar, "
+                      "mobilenet-v2), an arch file path, or (tools/train.py) a keras.applications "
+                      "anchor keras:mobilenet_v2:<alpha>.")
   flags.DEFINE_integer("input_size", default_size, "Input image height and width.")
   flags.DEFINE_integer("num_classes", default_classes,
                        "Number of classes (taken from the dataset when it has them).")
@@ -65,3 +67,23 @@ def strategy_from_flags():
   from autonl_tf import distribute
   return distribute.make_strategy(FLAGS.strategy, tpu=FLAGS.tpu, num_gpus=FLAGS.num_gpus,
                                   cpu_devices=FLAGS.cpu_devices)
+
+
+def define_recipe_flag():
+  flags.DEFINE_enum("recipe", "imagenet", ["imagenet", "cifar"],
+                    "Training recipe: imagenet (the paper's: RMSProp, exponential decay) or cifar "
+                    "(SGD + Nesterov, cosine, weight decay 5e-4). It sets the defaults of the "
+                    "optimizer flags; a flag given on the command line overrides its value.")
+
+
+def recipe_fields(kind, flag_to_field):
+  """The recipe's `kind` (`train` / `search`) field values, overridden by the
+  flags of `flag_to_field` ({flag name: config field}) given on the command
+  line; flags not given take the recipe's value when it has one, else their
+  default."""
+  from autonl_tf.training import recipes
+  values = recipes.recipe(FLAGS.recipe, kind)
+  for flag, field in flag_to_field.items():
+    if FLAGS[flag].present or field not in values:
+      values[field] = FLAGS[flag].value
+  return values

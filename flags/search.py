@@ -10,6 +10,7 @@ FLAGS = flags.FLAGS
 def define_search_flags():
   common.define_data_flags()
   common.define_distribute_flags()
+  common.define_recipe_flag()
   flags.DEFINE_string("space", "autonl-imagenet",
                       "Search space: autonl-imagenet (224px), autonl-cifar (the same macro with "
                       "a stride-1 stem, 32px), cifar (32px, shallower) or tiny.")
@@ -26,14 +27,27 @@ def define_search_flags():
   flags.DEFINE_float("lambda", 0.05, "Cost weight (start value in target mode).")
   flags.DEFINE_float("dual_lr", 0.05, "Step of lambda's dual ascent in target mode.")
   flags.DEFINE_float("penalty", 5.0, "Quadratic penalty weight of target mode.")
-  flags.DEFINE_float("lr", 0.032, "Weight learning rate per 256 images (RMSProp, cosine).")
+  flags.DEFINE_enum("optimizer", "rmsprop", ["rmsprop", "sgd"],
+                    "Weight optimizer: rmsprop (TF1-style, the paper's) or sgd.")
+  flags.DEFINE_float("momentum", 0.9, "Momentum of the weight optimizer.")
+  flags.DEFINE_bool("nesterov", False, "Nesterov momentum (sgd).")
+  flags.DEFINE_float("lr", 0.032, "Weight learning rate per 256 images (cosine).")
   flags.DEFINE_float("lr_warmup_epochs", 1.0, "Linear warm-up of the weight learning rate.")
   flags.DEFINE_float("arch_lr", 1.0, "Architecture learning rate (SGD, cosine decay).")
   flags.DEFINE_float("weight_decay", 1e-5, "L2 on conv/dense kernels.")
+  flags.DEFINE_float("label_smoothing", 0.1, "Label smoothing of the cross-entropy.")
   flags.DEFINE_float("gate_dropout", 0.1, "Warm-up gate dropout probability.")
   flags.DEFINE_bool("jit_compile", False, "XLA-compile the search step.")
   flags.DEFINE_integer("verbose", 2, "Keras progress output.")
   flags.mark_flag_as_required("model_dir")
+
+
+# flag -> SearchConfig field, for the flags a recipe sets.
+_RECIPE_FLAGS = {
+    "optimizer": "optimizer", "momentum": "momentum", "nesterov": "nesterov", "lr": "lr",
+    "lr_warmup_epochs": "lr_warmup_epochs", "weight_decay": "weight_decay",
+    "label_smoothing": "label_smoothing",
+}
 
 
 def search_config_from_flags():
@@ -43,7 +57,7 @@ def search_config_from_flags():
       model_dir=FLAGS.model_dir, epochs=FLAGS.epochs, warmup_epochs=FLAGS.warmup_epochs,
       steps_per_epoch=FLAGS.steps_per_epoch, batch_size=FLAGS.batch_size, cost=FLAGS.cost,
       target_macs=FLAGS.target_macs, lam=FLAGS["lambda"].value, dual_lr=FLAGS.dual_lr,
-      penalty=FLAGS.penalty,
-      lr=FLAGS.lr, lr_warmup_epochs=FLAGS.lr_warmup_epochs, arch_lr=FLAGS.arch_lr, weight_decay=FLAGS.weight_decay,
+      penalty=FLAGS.penalty, arch_lr=FLAGS.arch_lr,
       gate_dropout=FLAGS.gate_dropout, jit_compile=FLAGS.jit_compile, precision=FLAGS.precision,
-      sync_bn=FLAGS.sync_bn, verbose=FLAGS.verbose)
+      sync_bn=FLAGS.sync_bn, verbose=FLAGS.verbose,
+      **common.recipe_fields("search", _RECIPE_FLAGS))

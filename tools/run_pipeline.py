@@ -28,6 +28,9 @@ flags.DEFINE_string("data_dir", os.environ.get("TFDS_DATA_DIR"),
                     "TFDS data directory (default: $TFDS_DATA_DIR, else <workdir>/tfds).")
 flags.DEFINE_integer("seed", 1, "Seed of initialisation, shuffling and augmentation.")
 flags.DEFINE_bool("jit_compile", False, "XLA-compile the search and train steps.")
+flags.DEFINE_enum("recipe", None, ["imagenet", "cifar"],
+                  "Optimizer recipe of the search and the training (default: the config's own: "
+                  "cifar for cifar10-quick, imagenet for imagenet-paper).")
 common.define_distribute_flags()
 flags.mark_flag_as_required("workdir")
 FLAGS = flags.FLAGS
@@ -44,7 +47,7 @@ def main(argv):
     keras.utils.set_random_seed(FLAGS.seed)
     data_dir = FLAGS.data_dir or os.path.join(FLAGS.workdir, "tfds")
     config = pipeline.get_config(FLAGS.config, data_dir=data_dir, seed=FLAGS.seed,
-                                 precision=FLAGS.precision, sync_bn=FLAGS.sync_bn,
+                                 recipe=FLAGS.recipe, precision=FLAGS.precision, sync_bn=FLAGS.sync_bn,
                                  jit_compile=FLAGS.jit_compile)
     print(f"pipeline {config.name}: {config.description}")
     pipeline.run_pipeline(config, FLAGS.workdir, strategy)

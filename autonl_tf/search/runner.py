@@ -18,7 +18,7 @@ from autonl_tf.search.model import SuperNet
 from autonl_tf.search.space import get_space
 from autonl_tf.training import callbacks as cb
 from autonl_tf.training.losses import apply_weight_decay
-from autonl_tf.training.optimizers import RMSpropTF
+from autonl_tf.training import optimizers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +31,10 @@ class SearchConfig:
     cost: `log` or `target`; target_macs: the budget of `target` mode.
     lam: lambda (its start value in `target` mode); dual_lr: lambda's step;
       penalty: the augmented Lagrangian's quadratic weight.
-    lr / arch_lr: learning rates of weights (RMSProp, per 256 images, linear
+    optimizer / momentum / nesterov: the weights' optimizer (`rmsprop`, the
+      TF1-style RMSProp of the paper's recipe, or `sgd`; see
+      `training.recipes`).
+    lr / arch_lr: learning rates of weights (per 256 images, linear
       warm-up over `lr_warmup_epochs`, then cosine)
       and of architecture variables (plain SGD, cosine over the search
       epochs: steps proportional to the gradient, so the architecture
@@ -56,6 +59,9 @@ class SearchConfig:
   lam: float = 0.05
   dual_lr: float = 0.05
   penalty: float = 5.0
+  optimizer: str = "rmsprop"
+  momentum: float = 0.9
+  nesterov: bool = False
   lr: float = 0.032
   lr_warmup_epochs: float = 1.0
   arch_lr: float = 1.0
@@ -178,8 +184,8 @@ def build_supernet(config: SearchConfig, num_classes: int, steps_per_epoch: int)
   # before the end and freeze the architecture for that long.
   weight_warm = int(config.lr_warmup_epochs * steps_per_epoch)
   arch_warm = config.warmup_epochs * steps_per_epoch
-  net.compile(optimizer=RMSpropTF(_cosine(peak, total, weight_warm), rho=0.9, momentum=0.9,
-                                  epsilon=1e-3),
+  net.compile(optimizer=optimizers.make(config.optimizer, _cosine(peak, total, weight_warm),
+                                        momentum=config.momentum, nesterov=config.nesterov),
               arch_optimizer=keras.optimizers.SGD(_cosine(config.arch_lr, total, arch_warm)),
               jit_compile=config.jit_compile)
   return net

@@ -1,6 +1,9 @@
-"""RMSProp as TensorFlow 1 (and so MnasNet, Single-Path NAS and AutoNL) ran it."""
+"""The recipes' optimizers: RMSProp as TensorFlow 1 (and so MnasNet,
+Single-Path NAS and AutoNL) ran it, and SGD with (Nesterov) momentum."""
 
 import keras
+
+OPTIMIZERS = ("rmsprop", "sgd")
 
 
 @keras.saving.register_keras_serializable(package="autonl_tf")
@@ -31,3 +34,17 @@ class RMSpropTF(keras.optimizers.RMSprop):
     self._average_gradients = []
     if self.centered:
       self._average_gradients = self.add_optimizer_variables(var_list, "average_gradient")
+
+
+def make(name, learning_rate, momentum=0.9, nesterov=False, rho=0.9, epsilon=1e-3,
+         ema_momentum=0.0):
+  """`rmsprop` (`RMSpropTF`: rho, momentum, epsilon) or `sgd` (Keras SGD:
+  momentum, nesterov); weight EMA when `ema_momentum > 0`."""
+  ema = dict(use_ema=ema_momentum > 0, ema_momentum=ema_momentum or 0.99)
+  if name == "rmsprop":
+    return RMSpropTF(learning_rate=learning_rate, rho=rho, momentum=momentum, epsilon=epsilon,
+                     **ema)
+  if name == "sgd":
+    return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum,
+                                nesterov=nesterov, **ema)
+  raise ValueError(f"unknown optimizer '{name}' (one of {', '.join(OPTIMIZERS)})")

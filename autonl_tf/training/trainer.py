@@ -8,6 +8,7 @@ import time
 from typing import Optional, Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from autonl_tf import arch as arch_lib
@@ -15,11 +16,13 @@ from autonl_tf import constants
 from autonl_tf import distribute
 from autonl_tf import flops
 from autonl_tf.data import pipeline
+from autonl_tf.models import anchors
 from autonl_tf.models.network import build_model
 from autonl_tf.training import callbacks as cb
 from autonl_tf.training import evaluation
 from autonl_tf.training.losses import SparseLabelSmoothingCrossEntropy, apply_weight_decay
-from autonl_tf.training.optimizers import RMSpropTF
+from autonl_tf.training import optimizers
+from autonl_tf.training.optimizers import OPTIMIZERS
 from autonl_tf.training.schedules import learning_rate_schedule
 
 
@@ -28,17 +31,21 @@ class TrainConfig:
   """Every setting of a training run; defaults are the paper's ImageNet recipe.
 
   Attributes:
-    arch: preset name or arch file.
+    arch: preset name, arch file, or a `keras.applications` anchor
+      (`keras:mobilenet_v2:<alpha>`, see `models.anchors`).
     data: what to read (`pipeline.DataConfig`).
     model_dir: where checkpoints, logs, `final.keras` and `metrics.json` go.
     batch_size: global batch size.
     epochs: training epochs.
     steps_per_epoch: None = one pass over the train split.
+    optimizer: `rmsprop` (TF1-style, the paper's) or `sgd`.
+    nesterov: Nesterov momentum for `sgd`.
     lr_per_256: peak learning rate per 256 images.
     lr_schedule: `exponential` (0.97 every 2.4 epochs) or `cosine`.
     warmup_epochs: linear warm-up.
     lr_decay_rate / lr_decay_epochs: the exponential schedule.
-    rmsprop_rho / momentum / epsilon: RMSProp (0.9, 0.9, 1e-3).
+    rmsprop_rho / epsilon: RMSProp (0.9, 1e-3).
+    momentum: RMSProp's or SGD's momentum (0.9).
     label_smoothing: 0.1.
     weight_decay: 1e-5, L2 on conv/dense kernels only.
     dropout_rate: before the classifier.
@@ -65,6 +72,8 @@ class TrainConfig:
   batch_size: int = 256
   epochs: int = 350
   steps_per_epoch: Optional[int] = None
+  optimizer: str = "rmsprop"
+  nesterov: bool = False
   lr_per_256: float = 0.016
   lr_schedule: str = "exponential"
   warmup_epochs: float = 5.0
@@ -104,36 +113,46 @@ def validate(config: TrainConfig):
             (0 <= config.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
             (config.weight_decay >= 0, "weight_decay must be >= 0"),
             (config.lr_per_256 > 0, "lr_per_256 must be positive"),
+            (config.optimizer in OPTIMIZERS,
+             f"optimizer must be one of {', '.join(OPTIMIZERS)}, got '{config.optimizer}'"),
+            (0 <= config.momentum < 1, "momentum must be in [0, 1)"),
             (config.precision in distribute.PRECISIONS,
              f"precision must be one of {', '.join(distribute.PRECISIONS)}")]
   for ok, message in checks:
     if not ok:
       raise ValueError(message)
-  arch_lib.load(config.arch)  # a bad arch fails before any data is read
+  # A bad arch fails before any data is read.
+  anchors.parse(config.arch) if anchors.is_anchor(config.arch) else arch_lib.load(config.arch)
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int):
   schedule = learning_rate_schedule(
       config.lr_schedule, config.lr_per_256, config.batch_size, steps_per_epoch,
       config.epochs, config.warmup_epochs, config.lr_decay_rate, config.lr_decay_epochs)
-  return RMSpropTF(
-      learning_rate=schedule, rho=config.rmsprop_rho, momentum=config.momentum,
-      epsilon=config.epsilon, use_ema=config.ema_momentum > 0,
-      ema_momentum=config.ema_momentum or 0.99)
+  return optimizers.make(config.optimizer, schedule, momentum=config.momentum,
+                         nesterov=config.nesterov, rho=config.rmsprop_rho,
+                         epsilon=config.epsilon, ema_momentum=config.ema_momentum)
 
 
 def build_and_compile(config: TrainConfig, num_classes: int, steps_per_epoch: int):
   """The model, compiled with the recipe's loss, optimizer and metrics."""
-  arch = arch_lib.load(config.arch)
   size = config.data.image_size
   with distribute.precision(config.precision):
-    model = build_model(arch, (size, size, 3), num_classes, config.dropout_rate,
-                        config.drop_connect_rate, config.bn_momentum, sync_bn=config.sync_bn)
+    if anchors.is_anchor(config.arch):
+      model = anchors.build_anchor(config.arch, (size, size, 3), num_classes,
+                                   config.dropout_rate, config.bn_momentum)
+    else:
+      model = build_model(arch_lib.load(config.arch), (size, size, 3), num_classes,
+                          config.dropout_rate, config.drop_connect_rate, config.bn_momentum,
+                          sync_bn=config.sync_bn)
   apply_weight_decay(model, config.weight_decay)
   model.compile(
       optimizer=make_optimizer(config, steps_per_epoch),
       loss=SparseLabelSmoothingCrossEntropy(config.label_smoothing),
-      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+      # `loss` includes label smoothing and weight decay; `ce` is the plain
+      # cross-entropy (chance: log(num_classes)).
+      metrics=[keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name="ce"),
+               keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
                keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5")],
       jit_compile=config.jit_compile)
   return model
@@ -192,8 +211,8 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
       cb.EpochCheckpoint(os.path.join(config.model_dir, "checkpoints"),
                          config.checkpoints_to_keep, is_chief=chief),
   ] + cb.chief_logging(config.model_dir, chief) + [
-      cb.EpochSummary(quiet, ["loss", "accuracy", "top5", "val_loss", "val_accuracy", "val_top5",
-                              "learning_rate"]),
+      cb.EpochSummary(quiet, ["loss", "ce", "accuracy", "top5", "val_loss", "val_ce",
+                              "val_accuracy", "val_top5", "learning_rate"]),
   ] + list(extra_callbacks)
   history = model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
                       validation_data=val_ds, validation_steps=config.validation_steps,
@@ -211,18 +230,24 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
   total = _examples(info.split_sizes[config.eval_split], config.eval_steps, config.batch_size)
   result = evaluation.evaluate(evaluation.keras_predict_fn(model), eval_ds, config.eval_steps,
                                total, log=log)
-  count = flops.count(arch_lib.load(config.arch), data.image_size, num_classes)
+  if anchors.is_anchor(config.arch):
+    params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    macs, arch_text = anchors.keras_model_macs(model), config.arch
+  else:
+    arch = arch_lib.load(config.arch)
+    count = flops.count(arch, data.image_size, num_classes)
+    macs, params, arch_text = count.macs, count.params, arch_lib.format_arch(arch)
   metrics = {
       "top1": result["top1"], "top5": result["top5"], "eval_examples": result["examples"],
       "eval_split": config.eval_split, "dataset": data.dataset,
-      "macs": count.macs, "params": count.params, "epochs": config.epochs,
+      "macs": macs, "params": params, "epochs": config.epochs,
       "steps_per_epoch": steps_per_epoch, "optimizer_steps": int(model.optimizer.iterations.numpy()),
       "epochs_run_this_session": len(history.epoch), "resumed_from_step": backup.restored_step,
       "replicas": strategy.num_replicas_in_sync, "precision": config.precision, "wall_time_s": round(time.time() - start, 1),
       "train_time_s": round(train_time, 1), "ema": config.ema_momentum > 0,
       "bn_recalibration_batches": recalibrated,
       "input_size": data.image_size, "num_classes": num_classes, "arch": config.arch,
-      "arch_text": arch_lib.format_arch(arch_lib.load(config.arch)),
+      "arch_text": arch_text,
   }
   if chief:
     cb.atomic_save_model(model, os.path.join(config.model_dir, "final.keras"))
