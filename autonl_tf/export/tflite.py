@@ -20,7 +20,8 @@ import numpy as np
 import tensorflow as tf
 
 from autonl_tf.data import preprocess
-from autonl_tf.export.saved_model import ExportError, input_size_of
+from autonl_tf.export.saved_model import (PIXEL_RANGE, VALUES_MESSAGE, ExportError,
+                                          input_size_of, shape_message)
 from autonl_tf.training.callbacks import atomic_write_text
 
 VARIANTS = ("float32", "float16", "dynamic", "int8")
@@ -112,11 +113,22 @@ class TFLiteModel:
     q = np.round(images / scale + zero)
     return np.clip(q, info.min, info.max).astype(dtype)
 
-  def __call__(self, images: np.ndarray) -> np.ndarray:
+  def check(self, images) -> np.ndarray:
+    """`images` as float32 after the serving signature's checks: shape
+    `[batch, H, W, 3]`, finite values in [0, 255] (else `ExportError`)."""
     images = np.asarray(images, np.float32)
-    if images.shape[1:] != (self.input_size, self.input_size, 3):
-      raise ExportError(f"TFLite model takes [N, {self.input_size}, {self.input_size}, 3] "
-                        f"images, got {list(images.shape)}")
+    if images.ndim != 4 or images.shape[1:] != (self.input_size, self.input_size, 3):
+      raise ExportError(f"{shape_message(self.input_size)}, got shape {list(images.shape)}")
+    bad = ~((images >= PIXEL_RANGE[0]) & (images <= PIXEL_RANGE[1]))
+    if bad.any():
+      raise ExportError(f"{VALUES_MESSAGE}; {int(bad.sum())} values outside, "
+                        f"e.g. {images[bad][:3].tolist()}")
+    return images
+
+  def __call__(self, images: np.ndarray) -> np.ndarray:
+    images = self.check(images)
+    if not len(images):
+      return np.zeros((0, self.num_classes), np.float32)
     out = []
     for image in images:
       self.interp.set_tensor(self.input["index"], self._quantize(image[None]))
