@@ -57,4 +57,4 @@ def train_config_from_flags():
       validation_steps=FLAGS.validation_steps, eval_steps=FLAGS.eval_steps,
       bn_recalibration_batches=FLAGS.bn_recalibration_batches,
       jit_compile=FLAGS.jit_compile, precision=FLAGS.precision, sync_bn=FLAGS.sync_bn,
-      verbose=FLAGS.verbose)
+      verbose=FLAGS.verbose, arch_limits=common.arch_limits_from_flags())

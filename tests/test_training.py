@@ -174,7 +174,14 @@ def run_tool(*args):
 
 
 def test_train_and_eval_tools_bad_input(tmp_path):
+  huge = tmp_path / "huge.txt"  # issue 18: train.py grew to 13.6 GB in 44 s building it
+  huge.write_text("r1_k3_s11_e1_i32_o99999999\n")
   cases = [
+      (["train.py", "--dataset=synthetic", f"--arch={huge}", f"--model_dir={tmp_path}/h"],
+       "'o99999999': 99,999,999 output channels, above the limit of 16,384"),
+      (["train.py", "--dataset=synthetic", "--arch=autonl-s", "--input_size=20000",
+        f"--model_dir={tmp_path}/m"], "the network at 20000x20000 with 1000 classes has "
+       "2,126,502,005,952 MACs, above the limit of 1,000,000,000,000"),
       (["train.py", "--dataset=no_such_ds_xyz", f"--model_dir={tmp_path}/a"], "unknown dataset"),
       (["train.py", "--dataset=cifar10", f"--data_dir={tmp_path}/missing", f"--model_dir={tmp_path}/b"],
        "does not exist"),

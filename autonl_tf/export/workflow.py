@@ -9,6 +9,7 @@ from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
+from autonl_tf.arch.codec import ArchLimits
 from autonl_tf.data import DataConfig, DataError, dataset_info, make_dataset
 from autonl_tf.export import saved_model, tflite
 from autonl_tf.export.saved_model import ExportError
@@ -27,6 +28,7 @@ class ExportRequest:
   arch: Optional[str] = None          # checkpoints only
   input_size: int = 224               # checkpoints only
   num_classes: int = 1000             # checkpoints only
+  arch_limits: Optional[ArchLimits] = None  # checkpoints only
   representative_images: int = 200
   representative_split: str = "train"
   parity_images: int = 100
@@ -112,7 +114,7 @@ def run_export(request: ExportRequest, log: Callable = print) -> dict:
   if "int8" in request.tflite and request.data is None:
     raise ExportError("--tflite=int8 needs --dataset for its representative images")
   model, what = load_keras_model(request.model, request.arch, request.input_size,
-                                 request.num_classes)
+                                 request.num_classes, request.arch_limits)
   size = saved_model.input_size_of(model)
   classes = saved_model.num_classes_of(model)
   data = None

@@ -58,6 +58,8 @@ class TrainConfig:
     sync_bn: batch-norm statistics over all replicas (global batch).
     checkpoints_to_keep: per-epoch checkpoints kept.
     verbose: Keras progress output (0, 1, 2).
+    arch_limits: bounds on the arch (`arch_lib.ArchLimits`; None: the
+      defaults), checked before any data is read or graph built.
   """
   arch: str
   data: pipeline.DataConfig
@@ -89,6 +91,7 @@ class TrainConfig:
   sync_bn: bool = False
   checkpoints_to_keep: int = 3
   verbose: int = 2
+  arch_limits: Optional[arch_lib.ArchLimits] = None
 
   def to_json(self):
     d = dataclasses.asdict(self)
@@ -109,7 +112,7 @@ def validate(config: TrainConfig):
   for ok, message in checks:
     if not ok:
       raise ValueError(message)
-  arch_lib.load(config.arch)  # a bad arch fails before any data is read
+  arch_lib.load(config.arch, config.arch_limits)  # a bad arch fails before any data is read
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int):
@@ -124,11 +127,12 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
 
 def build_and_compile(config: TrainConfig, num_classes: int, steps_per_epoch: int):
   """The model, compiled with the recipe's loss, optimizer and metrics."""
-  arch = arch_lib.load(config.arch)
+  arch = arch_lib.load(config.arch, config.arch_limits)
   size = config.data.image_size
   with distribute.precision(config.precision):
     model = build_model(arch, (size, size, 3), num_classes, config.dropout_rate,
-                        config.drop_connect_rate, config.bn_momentum, sync_bn=config.sync_bn)
+                        config.drop_connect_rate, config.bn_momentum, sync_bn=config.sync_bn,
+                        arch_limits=config.arch_limits)
   apply_weight_decay(model, config.weight_decay)
   model.compile(
       optimizer=make_optimizer(config, steps_per_epoch),
@@ -168,6 +172,8 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
   if steps_per_epoch < 1:
     raise ValueError(f"the train split has {info.split_sizes['train']} examples, fewer than one "
                      f"batch of {config.batch_size}")
+  arch = arch_lib.load(config.arch, config.arch_limits)
+  count = flops.check_limits(arch, data.image_size, num_classes, config.arch_limits)
   os.makedirs(config.model_dir, exist_ok=True)
   if chief:
     cb.atomic_write_text(os.path.join(config.model_dir, "config.json"), config.to_json() + "\n")
@@ -181,11 +187,13 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
     val_ds = pipeline.distributed_dataset(
         strategy, data, config.validation_split, config.batch_size, False,
         drop_remainder=isinstance(strategy, tf.distribute.TPUStrategy))
+  quiet = log or (lambda _: None)
+  quiet(f"building {sum(b.repeats for b in arch.blocks)} blocks at {data.image_size}x"
+        f"{data.image_size}: {count.macs / 1e6:.1f}M MACs, {count.params / 1e6:.2f}M params")
   with strategy.scope():
     model = distribute.patch_multi_worker_fit(
         build_and_compile(config, num_classes, steps_per_epoch))
 
-  quiet = log or (lambda _: None)
   backup = distribute.ChiefBackupAndRestore(os.path.join(config.model_dir, "backup"), chief)
   callbacks = [
       backup, distribute.ResumeLog(backup, quiet), cb.StopOnNaN(),
@@ -211,7 +219,6 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
   total = _examples(info.split_sizes[config.eval_split], config.eval_steps, config.batch_size)
   result = evaluation.evaluate(evaluation.keras_predict_fn(model), eval_ds, config.eval_steps,
                                total, log=log)
-  count = flops.count(arch_lib.load(config.arch), data.image_size, num_classes)
   metrics = {
       "top1": result["top1"], "top5": result["top5"], "eval_examples": result["examples"],
       "eval_split": config.eval_split, "dataset": data.dataset,
@@ -222,7 +229,7 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
       "train_time_s": round(train_time, 1), "ema": config.ema_momentum > 0,
       "bn_recalibration_batches": recalibrated,
       "input_size": data.image_size, "num_classes": num_classes, "arch": config.arch,
-      "arch_text": arch_lib.format_arch(arch_lib.load(config.arch)),
+      "arch_text": arch_lib.format_arch(arch),
   }
   if chief:
     cb.atomic_save_model(model, os.path.join(config.model_dir, "final.keras"))
