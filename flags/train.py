@@ -38,6 +38,9 @@ def define_train_flags():
                        "batches before the final evaluation (0: off).")
   flags.DEFINE_bool("jit_compile", False, "XLA-compile the train step.")
   flags.DEFINE_integer("verbose", 2, "Keras progress output: 0 silent, 1 bar, 2 line per epoch.")
+  flags.DEFINE_bool("retrain", False, "Train again from epoch 0 into a --model_dir that holds a "
+                    "finished (or partial) run, replacing it; without it a finished run is left "
+                    "as it is.")
   flags.mark_flag_as_required("model_dir")
 
 

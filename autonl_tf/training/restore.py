@@ -3,6 +3,7 @@ per-epoch checkpoint (`.weights.h5`, EMA weights used when it holds them) or a
 SavedModel directory."""
 
 import os
+import zipfile
 from typing import Callable, Optional
 
 import keras
@@ -18,9 +19,13 @@ class ModelLoadError(ValueError):
 
 def _checkpoint_optimizer_vars(path):
   import h5py
-  with h5py.File(path, "r") as f:
-    group = f.get("optimizer/vars")
-    return 0 if group is None else len(group.keys())
+  try:
+    with h5py.File(path, "r") as f:
+      group = f.get("optimizer/vars")
+      return 0 if group is None else len(group.keys())
+  except OSError as e:  # h5py's messages do not name the file
+    raise ModelLoadError(f"cannot read checkpoint {path} (truncated or corrupt?): "
+                         f"{str(e).strip()}") from None
 
 
 def load_checkpoint(path, arch, input_size, num_classes, use_ema=True, arch_limits=None):
@@ -65,6 +70,9 @@ def load_keras_model(path: str, arch: Optional[str] = None, input_size: int = 22
   if not os.path.exists(path):
     raise ModelLoadError(f"model {path} does not exist")
   if path.endswith(".keras"):
+    if not zipfile.is_zipfile(path):  # Keras would say "File not found"
+      raise ModelLoadError(f"cannot load {path}: not a complete .keras file (it is a zip "
+                           "archive; this one is truncated or corrupt)")
     try:
       model = keras.saving.load_model(path, compile=False)
     except Exception as e:

@@ -150,11 +150,50 @@ def _examples(split_size, steps, batch_size):
   return steps * batch_size if split_size is None else min(split_size, steps * batch_size)
 
 
+FINISHED_RUN = ("final.keras", "metrics.json")
+RUN_STATE = ("metrics.json", "backup", "checkpoints", "log.csv", "tensorboard")
+
+
+def finished_metrics(model_dir: str) -> Optional[dict]:
+  """The metrics of the finished run in `model_dir` (both `final.keras` and
+  `metrics.json` there), else None."""
+  if not all(os.path.exists(os.path.join(model_dir, f)) for f in FINISHED_RUN):
+    return None
+  try:
+    with open(os.path.join(model_dir, "metrics.json")) as f:
+      return json.load(f)
+  except ValueError as e:
+    raise ValueError(f"{model_dir}/metrics.json is not valid JSON ({e}): pass --retrain to "
+                     "train again into it") from None
+
+
+def _clear_run_state(model_dir: str, log):
+  """Removes a previous run's state so that training starts at epoch 0;
+  `final.keras` stays until the new one replaces it."""
+  import shutil
+  removed = []
+  for name in RUN_STATE:  # metrics.json first: from then on the run is not finished
+    path = os.path.join(model_dir, name)
+    if os.path.isdir(path):
+      shutil.rmtree(path)
+    elif os.path.exists(path):
+      os.remove(path)
+    else:
+      continue
+    removed.append(name)
+  if removed:
+    log(f"retrain: removed the previous run's {', '.join(removed)} from {model_dir}")
+
+
 def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None,
-          extra_callbacks: Sequence[keras.callbacks.Callback] = (), log=print) -> dict:
+          extra_callbacks: Sequence[keras.callbacks.Callback] = (), log=print,
+          retrain: bool = False) -> dict:
   """Trains, evaluates with the EMA weights, writes `final.keras` and
   `metrics.json` into `config.model_dir`. A rerun after a kill resumes from
-  the last completed epoch (BackupAndRestore).
+  the last completed epoch (BackupAndRestore); a rerun of a finished run
+  (both files there) says so and returns its metrics, leaving everything as
+  it is, unless `retrain`: then the previous run's state is removed and
+  training starts again at epoch 0.
 
   Returns:
     the metrics dict written to `metrics.json`.
@@ -162,6 +201,16 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
   validate(config)
   strategy = strategy or tf.distribute.get_strategy()
   chief = distribute.is_chief(strategy)
+  quiet = log or (lambda _: None)
+  if not retrain:
+    done = finished_metrics(config.model_dir)
+    if done is not None:
+      quiet(f"{config.model_dir} holds a finished run (final.keras, metrics.json: top-1 "
+            f"{done.get('top1', float('nan')):.2f} after {done.get('epochs')} epochs): left as "
+            "it is; pass --retrain to train again into it")
+      return done
+  elif chief and os.path.isdir(config.model_dir):
+    _clear_run_state(config.model_dir, quiet)
   start = time.time()
   info = pipeline.dataset_info(config.data)
   num_classes = info.num_classes
@@ -187,14 +236,14 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
     val_ds = pipeline.distributed_dataset(
         strategy, data, config.validation_split, config.batch_size, False,
         drop_remainder=isinstance(strategy, tf.distribute.TPUStrategy))
-  quiet = log or (lambda _: None)
   quiet(f"building {sum(b.repeats for b in arch.blocks)} blocks at {data.image_size}x"
         f"{data.image_size}: {count.macs / 1e6:.1f}M MACs, {count.params / 1e6:.2f}M params")
   with strategy.scope():
     model = distribute.patch_multi_worker_fit(
         build_and_compile(config, num_classes, steps_per_epoch))
 
-  backup = distribute.ChiefBackupAndRestore(os.path.join(config.model_dir, "backup"), chief)
+  backup = distribute.ChiefBackupAndRestore(os.path.join(config.model_dir, "backup"), chief,
+                                            log=log)
   callbacks = [
       backup, distribute.ResumeLog(backup, quiet), cb.StopOnNaN(),
       cb.EpochCheckpoint(os.path.join(config.model_dir, "checkpoints"),
