@@ -356,6 +356,84 @@ def test_tflite_images_default_to_the_training_runs_dataset(trained, tmp_path):
                                                tflite=["int8"]), log=lambda _: None)
 
 
+def nan_model_run(directory):
+  """A training run's directory whose final.keras has NaN logits everywhere
+  (its config.json names the synthetic dataset)."""
+  import dataclasses
+  model = autonl_tf.build_model(ARCH.splitlines(), (SIZE, SIZE, 3), CLASSES)
+  model.get_layer("logits").bias.assign(np.full(CLASSES, np.nan, np.float32))
+  os.makedirs(directory, exist_ok=True)
+  model.save(os.path.join(directory, "final.keras"))
+  with open(os.path.join(directory, "config.json"), "w") as f:
+    json.dump({"data": dataclasses.asdict(DATA)}, f)
+  return model, os.path.join(directory, "final.keras")
+
+
+def test_non_finite_outputs_are_refused_before_any_converter(tmp_path, monkeypatch):
+  """Issue 18, point 5: the int8 converter segfaulted on NaN calibration
+  logits and the float32 parity report printed nan."""
+  from autonl_tf.export import workflow
+  model, path = nan_model_run(str(tmp_path / "run"))
+
+  def no_converter(*args, **kwargs):
+    raise AssertionError("the converter ran")
+
+  monkeypatch.setattr(tflite, "convert", no_converter)
+  e = tmp_path / "e"
+  with pytest.raises(ExportError) as error:
+    workflow.run_export(workflow.ExportRequest(
+        model=path, export_dir=str(e), tflite=["float32", "int8"], representative_images=8,
+        parity_images=6), log=lambda _: None)
+  assert str(error.value) == (
+      "the model's logits are NaN or infinite on 6 of 6 parity images (synthetic test) and on "
+      "8 of 8 calibration images (synthetic train): refusing to export TFLite float32, int8 "
+      "(nothing was written)")
+  assert not e.exists()
+  images = held_out(4)[0]
+  with pytest.raises(ExportError, match="on 4 of 4 parity images .here.: refusing to export "
+                     "TFLite float16"):
+    tflite.export_tflite(model, str(e / "m.tflite"), "float16", images, "here")
+  assert not e.exists()
+  # A TFLite model with non-finite logits where Keras' are finite: no report.
+  finite = autonl_tf.build_model(ARCH.splitlines(), (SIZE, SIZE, 3), CLASSES)
+  half_nan = lambda x: np.where(np.arange(len(x))[:, None] % 2, np.nan, np.zeros((len(x), CLASSES)))
+  with pytest.raises(ExportError, match="TFLite dynamic model's logits are NaN or infinite on 2 "
+                     "of 4 parity images"):
+    tflite.parity(finite, half_nan, images, "dynamic")
+
+
+def test_exports_check_before_they_write_and_clean_up_after_killed_ones(trained, tmp_path):
+  """Issue 18, point 7: a refused --tflite=float16,float32 (float32 exists)
+  wrote float16 and rewrote labels.txt first; killed exports left .N.tmp-*
+  directories that no later export removed."""
+  from autonl_tf.export import workflow
+  model, path = trained
+  e = tmp_path / "e"
+  e.mkdir()
+  (e / "model_float32.tflite").write_bytes(b"old")
+  (e / "labels.txt").write_text("old\n")
+  labels = tmp_path / "names.txt"
+  labels.write_text("".join(n + "\n" for n in NAMES))
+  with pytest.raises(ExportError, match=f"^{e}/model_float32.tflite already exists: pass "
+                     "--overwrite to replace, or leave out those variants; nothing was written$"):
+    workflow.run_export(workflow.ExportRequest(
+        model=path, export_dir=str(e), tflite=["float16", "float32"], labels=str(labels),
+        parity_images=4), log=lambda _: None)
+  assert sorted(os.listdir(e)) == ["labels.txt", "model_float32.tflite"]
+  assert (e / "labels.txt").read_text() == "old\n"
+  # What killed exports leave: a dead process's, an old unnamed one, and a
+  # TFLite temporary; a running export's (this process) is kept.
+  dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                        capture_output=True, text=True).stdout.strip()
+  stale = [f".1.tmp-{dead}-abc", ".2.tmp-k2j3h4g5"]
+  for name in stale + [f".3.tmp-{os.getpid()}-live"]:
+    (e / name / "model").mkdir(parents=True)
+  (e / f"model_int8.tflite.tmp-{dead}").write_bytes(b"partial")
+  export_saved_model(model, str(e), 1)
+  assert sorted(os.listdir(e)) == [f".3.tmp-{os.getpid()}-live", "1", "labels.txt",
+                                   "model_float32.tflite"]
+
+
 def test_autonl_s_converts_to_builtin_ops_only():
   model = autonl_tf.build_model("autonl-s", (64, 64, 3), 10)
   ops = tflite.op_counts(tflite.convert(model, "float32"))

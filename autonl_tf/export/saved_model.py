@@ -21,6 +21,7 @@ the graph optimiser fold it away, and a rank-3 tensor would reach the convs).
 """
 
 import os
+import re
 import shutil
 import tempfile
 from typing import Optional, Sequence
@@ -29,6 +30,7 @@ import keras
 import tensorflow as tf
 
 from autonl_tf.data import preprocess
+from autonl_tf.training.callbacks import atomic_write_text
 
 LABELS_FILE = "labels.txt"
 OUTPUTS = ("logits", "probabilities", "top_k_classes", "top_k_scores")
@@ -62,8 +64,7 @@ def write_labels(path: str, class_names: Sequence[str]):
   bad = [n for n in class_names if "\n" in n or "\r" in n]
   if bad:
     raise ExportError(f"class name {bad[0]!r} contains a line break")
-  with open(path, "w") as f:
-    f.write("".join(f"{n}\n" for n in class_names))
+  atomic_write_text(path, "".join(f"{n}\n" for n in class_names))
 
 
 def read_labels(path: str):
@@ -134,12 +135,51 @@ class _Heads:
     return out
 
 
+_TEMPORARY = re.compile(r"^\.\d+\.tmp-(?:(\d+)-)?|\.tflite\.tmp(?:-(\d+))?$")
+
+
+def _running(pid: int) -> bool:
+  if pid == os.getpid():
+    return True
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
+
+
+def remove_stale_temporaries(export_dir: str):
+  """Removes what killed exports left in `export_dir`: `.<version>.tmp-<pid>-*`
+  directories and `*.tflite.tmp-<pid>` files of processes that are gone
+  (and those without a pid, from older versions). Returns their names."""
+  removed = []
+  if not os.path.isdir(export_dir):
+    return removed
+  for name in sorted(os.listdir(export_dir)):
+    m = _TEMPORARY.search(name)
+    if not m:
+      continue
+    pid = m.group(1) or m.group(2)
+    if pid is not None and _running(int(pid)):
+      continue  # an export under way
+    path = os.path.join(export_dir, name)
+    if os.path.isdir(path):
+      shutil.rmtree(path, ignore_errors=True)
+    else:
+      os.remove(path)
+    removed.append(name)
+  return removed
+
+
 def export_saved_model(model: keras.Model, export_dir: str, version: int = 1,
                        class_names: Optional[Sequence[str]] = None, top_k: int = 5,
                        overwrite: bool = False) -> str:
   """Writes `model` (taking ImageNet-normalised input) as a SavedModel into
   `export_dir/version`, atomically: it is built in a temporary directory
-  beside the target and renamed into place only when complete.
+  beside the target and renamed into place only when complete. Temporary
+  directories that killed exports left behind are removed first.
 
   Returns the version directory.
   """
@@ -152,7 +192,8 @@ def export_saved_model(model: keras.Model, export_dir: str, version: int = 1,
     if not overwrite:
       raise ExportError(f"{target} already exists: pick another --version or pass --overwrite")
   os.makedirs(export_dir, exist_ok=True)
-  work = tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=export_dir)
+  remove_stale_temporaries(export_dir)
+  work = tempfile.mkdtemp(prefix=f".{version}.tmp-{os.getpid()}-", dir=export_dir)
   try:
     labels_path = None
     if class_names is not None:
