@@ -21,6 +21,8 @@ import contextlib
 import json
 import os
 import shutil
+import tempfile
+import warnings
 from typing import Optional
 
 import keras
@@ -151,21 +153,69 @@ class ChiefBackupAndRestore(keras.callbacks.BackupAndRestore):
   between the weights' and the metadata's rename leaves weights one epoch
   newer than the metadata: the restored step counter (saved with the
   weights) then says which epoch to resume at.
+
+  A backup that cannot be read (truncated, corrupt, another network's) is
+  named in a warning (through `log`, else `warnings.warn`) before the run
+  falls back to the previous epoch's backup; when that one cannot be read
+  either, `DistributeError` names both files.
   """
 
-  def __init__(self, backup_dir, chief=True, save_freq="epoch"):
+  def __init__(self, backup_dir, chief=True, save_freq="epoch", log=None):
     super().__init__(backup_dir, save_freq=save_freq, double_checkpoint=True,
                      delete_checkpoint=False)
     self.chief = chief
+    self.log = log
     self.restored_epoch = 0
     self.restored_step = 0
 
+  def _warn(self, message):
+    if self.log:
+      self.log(message)
+    else:
+      warnings.warn(message, stacklevel=2)
+
+  def _restore(self):
+    """Keras' restore, with the fallback to the previous backup said aloud;
+    returns the metadata file that was read."""
+    meta = self._training_metadata_path
+    try:
+      self._load_model()
+      return meta
+    except Exception as e:  # h5py: OSError; a different network: ValueError  # noqa: BLE001
+      error = _first_line(e)
+    latest, prev = self._weights_path, self._prev_weights_path
+    if not os.path.exists(prev):
+      raise DistributeError(f"backup {latest} cannot be read ({error}) and there is no older "
+                            f"backup: move {self.backup_dir} away to train from scratch") from None
+    self._warn(f"warning: backup {latest} cannot be read ({error}); falling back to the "
+               f"previous epoch's backup {prev}")
+    prev_meta = self._prev_training_metadata_path
+    with tempfile.TemporaryDirectory() as tmp:  # Keras loads *.weights.h5 names only
+      self._weights_path = os.path.join(tmp, "previous.weights.h5")
+      self._training_metadata_path = prev_meta
+      try:
+        shutil.copyfile(prev, self._weights_path)
+        self._load_model()
+      except Exception as e:  # noqa: BLE001
+        raise DistributeError(f"backup {latest} cannot be read ({error}), nor the previous one "
+                              f"{prev} ({_first_line(e)}): move {self.backup_dir} away to train "
+                              "from scratch") from None
+      finally:
+        self._weights_path, self._training_metadata_path = latest, meta
+    if self.chief:  # as in Keras, the older backup becomes the latest
+      shutil.copyfile(prev, latest)
+      if os.path.exists(prev_meta):
+        shutil.copyfile(prev_meta, meta)
+      elif os.path.exists(meta):
+        os.remove(meta)
+    return prev_meta
+
   def on_train_begin(self, logs=None):
-    super().on_train_begin(logs)
+    meta_path = self._restore()
     self.restored_step = int(self.model.optimizer.iterations.numpy())
     meta = None
-    if os.path.exists(self._training_metadata_path):
-      with open(self._training_metadata_path) as f:
+    if os.path.exists(meta_path):
+      with open(meta_path) as f:
         meta = json.load(f)
     steps = (self.params or {}).get("steps")
     if meta and "step" in meta and self.restored_step != meta["step"] and steps:
@@ -189,6 +239,10 @@ class ChiefBackupAndRestore(keras.callbacks.BackupAndRestore):
     with open(tmp, "w") as f:
       f.write(json.dumps(meta))
     os.replace(tmp, self._training_metadata_path)
+
+
+def _first_line(error) -> str:
+  return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 class ResumeLog(keras.callbacks.Callback):

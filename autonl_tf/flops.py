@@ -16,14 +16,14 @@ Python numbers or tensors for the channel arguments.
 
 import dataclasses
 import math
-from typing import List, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 from autonl_tf.arch import codec
 
 __all__ = [
     "conv_macs", "depthwise_macs", "same_out_size", "split_channels",
     "lightnl_orders", "lightnl_macs", "lightnl_params", "nonlocal_macs",
-    "se_macs", "BlockCount", "NetworkCount", "count", "count_block",
+    "se_macs", "BlockCount", "NetworkCount", "count", "count_block", "check_limits",
 ]
 
 
@@ -246,6 +246,27 @@ def count(arch: codec.Arch, input_size: Union[int, Sequence[int]] = 224,
       stem_macs=stem_macs, stem_params=stem_params, head_macs=head_macs,
       head_params=head_params, blocks=tuple(blocks),
       input_size=_as_hw(input_size), num_classes=num_classes)
+
+
+def check_limits(arch: codec.Arch, input_size: Union[int, Sequence[int]] = 224,
+                 num_classes: int = 1000,
+                 limits: Optional[codec.ArchLimits] = None) -> NetworkCount:
+  """`codec.check_limits`, then the parameters and MACs of the network at
+  `input_size` against `limits`; returns the count.
+
+  Raises:
+    codec.ArchLimitError: naming the count and the limit.
+  """
+  limits = limits or codec.ArchLimits()
+  codec.check_limits(arch, limits)
+  n = count(arch, input_size, num_classes)
+  h, w = n.input_size
+  for name, value, what in [("params", n.params, "parameters"), ("macs", n.macs, "MACs")]:
+    if value > getattr(limits, name):
+      raise codec.ArchLimitError(
+          f"the network at {h}x{w} with {num_classes} classes has "
+          f"{limits.exceeded(name, f'{value:,} {what}')}")
+  return n
 
 
 def format_millions(n: float) -> str:

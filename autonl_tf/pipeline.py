@@ -2,7 +2,8 @@
 export -> pictures, in one resumable run (`tools/run_pipeline.py`).
 
 Every stage writes into the work directory and is skipped when its outputs
-exist; the search and the training resume at their last completed epoch
+exist; a stage that fails says so (`[export] failed after ...`, status
+`failed` in pipeline.json) and leaves the earlier stages' outputs alone; the search and the training resume at their last completed epoch
 (BackupAndRestore), so a killed pipeline picks up at the stage and epoch it
 stopped at. Layout of `workdir`:
 
@@ -166,7 +167,15 @@ def run_pipeline(config: PipelineConfig, workdir: str,
       return
     log(f"[{name}] running")
     start = time.time()
-    run()
+    try:
+      run()
+    except Exception as e:
+      seconds = time.time() - start
+      record.update(name, "failed", seconds)
+      log(f"[{name}] failed after {seconds:.0f}s: {e}")
+      log(f"[{name}] the earlier stages' outputs in {workdir} are kept: rerun to retry from "
+          f"the {name} stage")
+      raise
     seconds = time.time() - start
     record.update(name, "done", seconds)
     log(f"[{name}] finished in {seconds:.0f}s")

@@ -1,5 +1,6 @@
 """Flags shared by several tools, and their conversion to library configs."""
 
+import dataclasses
 import os
 
 from absl import flags
@@ -15,6 +16,16 @@ def define_arch_flags(default_arch="autonl-s", default_size=224, default_classes
   flags.DEFINE_integer("input_size", default_size, "Input image height and width.")
   flags.DEFINE_integer("num_classes", default_classes,
                        "Number of classes (taken from the dataset when it has them).")
+  from autonl_tf.arch.codec import ArchLimits
+  defaults = ", ".join(f"{f.name}={f.default:g}" for f in dataclasses.fields(ArchLimits))
+  flags.DEFINE_list("arch_limits", [], "Raise the architecture limits (name=value pairs; "
+                    f"defaults {defaults}): channels, blocks, kernel size, expand ratio, "
+                    "parameters, MACs per image at --input_size.")
+
+
+def arch_limits_from_flags():
+  from autonl_tf.arch.codec import ArchLimits
+  return ArchLimits.parse(FLAGS.arch_limits)
 
 
 def define_data_flags():

@@ -42,6 +42,9 @@ def define_train_flags():
                        "batches before the final evaluation (0: off).")
   flags.DEFINE_bool("jit_compile", False, "XLA-compile the train step.")
   flags.DEFINE_integer("verbose", 2, "Keras progress output: 0 silent, 1 bar, 2 line per epoch.")
+  flags.DEFINE_bool("retrain", False, "Train again from epoch 0 into a --model_dir that holds a "
+                    "finished (or partial) run, replacing it; without it a finished run is left "
+                    "as it is.")
   flags.mark_flag_as_required("model_dir")
 
 
@@ -68,4 +71,5 @@ def train_config_from_flags():
       validation_steps=FLAGS.validation_steps, eval_steps=FLAGS.eval_steps,
       bn_recalibration_batches=FLAGS.bn_recalibration_batches,
       jit_compile=FLAGS.jit_compile, precision=FLAGS.precision, sync_bn=FLAGS.sync_bn,
-      verbose=FLAGS.verbose, **common.recipe_fields("train", _RECIPE_FLAGS))
+      verbose=FLAGS.verbose, arch_limits=common.arch_limits_from_flags(),
+      **common.recipe_fields("train", _RECIPE_FLAGS))

@@ -164,3 +164,58 @@ def test_load_from_sequences():
   a = arch.load(lines)
   assert arch.load(list(a.blocks)) == a
   assert arch.format_arch(a) == "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("text,message", [
+    ("r1_k3_s11_e1_i32_o99999999",  # issue 18: 131,400,015,336 params, and profile said so
+     "line 1: 'o99999999': 99,999,999 output channels, above the limit of 16,384 "
+     "(raise it with --arch_limits=width=N)"),
+    ("r1_k3_s11_e1_i20000_o32", "'i20000': 20,000 input channels"),
+    ("r1_k3_s11_e6_i4000_o32", "'e6': 24,000 expanded channels, above the limit of 16,384"),
+    ("r1_k3_s11_e33_i8_o8", "'e33': expand ratio 33, above the limit of 32"),
+    ("r1_k3.33_s11_e1_i8_o8", "'k3.33': kernel size 33, above the limit of 31"),
+    ("r1_k3_p35_s11_e1_i8_o8", "'p35': kernel size 35"),
+    ("r10000_k3_s11_e1_i8_o8", "line 1: 'r10000': 10,000 repeats, above the limit of 512 "
+     "(raise it with --arch_limits=depth=N)"),
+    ("\n".join(["r1_k3_s11_e1_i8_o8"] * 10000),  # the 10,000-block arch of the issue
+     "the arch has 10,000 blocks, above the limit of 512 (raise it with --arch_limits=depth=N)"),
+    ("#! head_filters=99999\nr1_k3_s11_e1_i8_o8", "'head_filters=99999': 99,999 channels"),
+])
+def test_arch_limits_at_parse_time(text, message):
+  with pytest.raises(arch.ArchLimitError) as e:
+    arch.parse_arch(text)
+  assert message in str(e.value)
+  raised = arch.ArchLimits(width=10 ** 9, depth=20000, kernel=35, expand=40, params=1e15,
+                           macs=1e18)
+  assert arch.parse_arch(text, raised).blocks  # the limits can be raised
+
+
+def test_arch_limits_on_parameters_and_macs(tmp_path):
+  from autonl_tf import flops
+  wide = arch.parse_arch("r1_k3_s11_e1_i32_o16000\nr1_k3_s11_e1_i16000_o16000")
+  with pytest.raises(arch.ArchLimitError, match=r"the network at 224x224 with 10 classes has "
+                     r"3,476,424,503,808 MACs, above the limit of 1,000,000,000,000 "
+                     r"\(raise it with --arch_limits=macs=N\)"):
+    flops.check_limits(wide, 224, 10)
+  assert flops.check_limits(wide, 8, 10).macs == flops.count(wide, 8, 10).macs
+  with pytest.raises(arch.ArchLimitError, match="has 277,248,650 parameters, above the limit of 1,000 "):
+    flops.check_limits(wide, 8, 10, arch.ArchLimits(params=1000))
+  # Real networks are far inside the defaults.
+  assert flops.check_limits(arch.load("autonl-l"), 224, 1000).params == 5_580_336
+  # An Arch object and an arch file are checked too.
+  with pytest.raises(arch.ArchLimitError, match="'r600'"):
+    arch.load(dataclasses.replace(wide, blocks=(dataclasses.replace(wide.blocks[0], repeats=600),)))
+  path = tmp_path / "big.txt"
+  path.write_text("r1_k3_s11_e1_i32_o99999999\n")
+  with pytest.raises(arch.ArchLimitError, match=f"{path}: line 1: 'o99999999'"):
+    arch.load(str(path))
+  assert arch.load(str(path), arch.ArchLimits(width=10 ** 8)).blocks[0].out_filters == 99999999
+
+
+def test_arch_limits_from_strings():
+  assert arch.ArchLimits.parse(["params=2e9", "depth=1000"]) == arch.ArchLimits(
+      params=2e9, depth=1000)
+  for bad, message in [(["size=3"], "unknown arch limit 'size=3'"),
+                       (["depth=x"], "'x' is not a number"), (["width=0"], "must be positive")]:
+    with pytest.raises(ValueError, match=message):
+      arch.ArchLimits.parse(bad)

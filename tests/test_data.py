@@ -121,6 +121,22 @@ def test_corrupt_image_is_named(tmp_path):
     make_dataset(DataConfig(f"folder:{root}", image_size=32), "train", 2, training=True)
 
 
+def test_empty_class_folder_is_named(tmp_path):
+  """Issue 18, point 7: an empty class folder silently became a class."""
+  root = make_folder(tmp_path / "pets")
+  (root / "train" / "bird").mkdir()
+  (root / "train" / "bird" / "notes.txt").write_text("no images here")
+  with pytest.raises(DataError, match=f"^class folder {root}/train/bird has no images "
+                     r"\(.jpg, .jpeg, .png, .gif, .bmp\): add some or remove it"):
+    dataset_info(DataConfig(f"folder:{root}", image_size=32))
+
+
+def test_input_size_must_be_positive():
+  for size in (0, -32, 32.5, None):
+    with pytest.raises(DataError, match=f"must be a positive number of pixels, got {size!r}$"):
+      DataConfig("synthetic", image_size=size, num_classes=2)
+
+
 def test_synthetic_is_deterministic_and_learnable():
   config = DataConfig("synthetic", image_size=16, num_classes=5)
   a = next(iter(make_dataset(config, "test", 8, training=False)))

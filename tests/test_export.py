@@ -141,7 +141,9 @@ def test_saved_model_cli_run_with_input_exprs(trained, tmp_path):
   assert "signature_def['serving_default']" in show.stdout
   assert "signature_def['predict_images']" in show.stdout
   assert "inputs['image_bytes']" in show.stdout and "DT_STRING" in show.stdout
-  assert f"inputs['images']" in show.stdout and f"(-1, {SIZE}, {SIZE}, 3)" in show.stdout
+  # Declared without a shape so that the in-graph rank check runs.
+  assert "inputs['images'] tensor_info:\n        dtype: DT_FLOAT\n        shape: unknown_rank" \
+      in show.stdout, show.stdout
   out_dir = tmp_path / "out"
   proc = subprocess.run(
       [cli, "run", "--dir", path, "--tag_set", "serve", "--signature_def", "serving_default",
@@ -150,6 +152,94 @@ def test_saved_model_cli_run_with_input_exprs(trained, tmp_path):
   assert proc.returncode == 0, proc.stderr[-3000:]
   np.testing.assert_allclose(np.load(out_dir / "probabilities.npy"), keras_probs(model, images),
                              atol=1e-5)
+  # The README's command (issue 18, point 7: its np.zeros(...) input_exprs is
+  # "not a valid python literal" on this TF): a zeros image from a .npy file.
+  np.save(tmp_path / "x.npy", np.zeros((1, SIZE, SIZE, 3), np.float32))
+  proc = subprocess.run(
+      [cli, "run", "--dir", path, "--tag_set", "serve", "--signature_def", "serving_default",
+       "--inputs", f"images={tmp_path / 'x.npy'}", "--outdir", str(tmp_path / "out2")],
+      capture_output=True, text=True, timeout=300, env=ENV)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  np.testing.assert_allclose(np.load(tmp_path / "out2" / "probabilities.npy"),
+                             keras_probs(model, np.zeros((1, SIZE, SIZE, 3))), atol=1e-5)
+
+
+HOSTILE = {  # request -> what the error must say (None: must succeed)
+    "rank 3": ("np.zeros([S, S, 3])", "of shape [batch, S, S, 3], got shape] [S S 3]"),
+    "rank 5": ("np.zeros([1, 1, S, S, 3])", "got shape] [1 1 S S 3]"),
+    "scalar": ("np.float32(3)", "got shape] []"),
+    "smaller": ("np.zeros([1, S - 1, S - 1, 3])", "got shape] [1 S-1 S-1 3]"),
+    "larger": ("np.zeros([1, 2 * S, 2 * S, 3])", "got shape] [1 2S 2S 3]"),
+    "1 channel": ("np.zeros([1, S, S, 1])", "got shape] [1 S S 1]"),
+    "4 channels": ("np.zeros([1, S, S, 4])", "got shape] [1 S S 4]"),
+    "1e6": ("np.full([1, S, S, 3], 1e6)", "finite pixel values in [0, 255]; values outside:] [3S2]"),
+    "1e30": ("np.full([1, S, S, 3], 1e30)", "finite pixel values in [0, 255]; values outside:] [3S2]"),
+    "NaN": ("np.where(np.arange(3 * S * S).reshape(1, S, S, 3) == 7, np.nan, 9.)",
+            "values outside:] [1] [e.g.] [nan]"),
+    "negative": ("np.full([2, S, S, 3], -1.)", "values outside:] [6S2]"),
+    "int32": ("np.zeros([1, S, S, 3], np.int32)", "expected to be a float tensor but is a int32"),
+}
+
+
+def test_hostile_requests_fail_alone_and_the_server_survives(trained, tmp_path):
+  """Issue 18, points 1-2: in a fresh process (a wrong-rank tensor used to
+  abort it in oneDNN), every malformed request fails with an
+  InvalidArgumentError naming the expected shape or range, an empty batch
+  gets empty outputs, and a good request afterwards still works."""
+  model, _ = trained
+  path = export_saved_model(model, str(tmp_path / "e"), 1, class_names=NAMES)
+  images = np.round(held_out(2)[0])
+  np.save(tmp_path / "good.npy", images)
+  requests = {k: v[0] for k, v in HOSTILE.items()}
+  script = textwrap.dedent(f"""
+      import json, numpy as np, tensorflow as tf
+      S = {SIZE}
+      serve = tf.saved_model.load({path!r}).signatures["serving_default"]
+      out = {{}}
+      for name, expr in {requests!r}.items():
+        x = np.asarray(eval(expr))
+        try:
+          serve(images=tf.constant(x, tf.float32 if x.dtype.kind == "f" else None))
+          out[name] = "served"
+        except tf.errors.InvalidArgumentError as e:
+          out[name] = e.message
+      empty = serve(images=tf.zeros([0, S, S, 3]))
+      out["empty"] = {{k: [v.shape.as_list(), v.dtype.name] for k, v in empty.items()}}
+      out["good"] = serve(images=tf.constant(np.load({str(tmp_path / 'good.npy')!r})))[
+          "probabilities"].numpy().tolist()
+      print(json.dumps(out))
+      """)
+  proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                        timeout=300, env=ENV)
+  assert proc.returncode == 0, (proc.returncode, proc.stderr[-3000:])  # -6 was the abort
+  out = json.loads(proc.stdout.strip().splitlines()[-1])
+  s = SIZE
+  for name, (_, message) in HOSTILE.items():
+    message = (message.replace("S-1", str(s - 1)).replace("2S", str(2 * s))
+               .replace("3S2", str(3 * s * s)).replace("6S2", str(6 * s * s))
+               .replace("S", str(s)))
+    assert message in out[name], (name, out[name])
+  assert out["empty"] == {"logits": [[0, CLASSES], "float32"],
+                          "probabilities": [[0, CLASSES], "float32"],
+                          "top_k_classes": [[0, CLASSES], "int32"],
+                          "top_k_scores": [[0, CLASSES], "float32"],
+                          "top_k_labels": [[0, CLASSES], "string"]}
+  np.testing.assert_allclose(out["good"], keras_probs(model, images), atol=1e-5)
+
+
+def test_tflite_model_checks_requests_like_the_signature(trained, tmp_path):
+  model, _ = trained
+  runner = tflite.TFLiteModel(content=tflite.convert(model, "float32"))
+  for images, message in [
+      (np.zeros([SIZE, SIZE, 3]), f"of shape [batch, {SIZE}, {SIZE}, 3], got shape [{SIZE}, {SIZE}, 3]"),
+      (np.zeros([1, SIZE, SIZE, 1]), f"got shape [1, {SIZE}, {SIZE}, 1]"),
+      (np.full([1, SIZE, SIZE, 3], np.nan), f"in [0, 255]; {3 * SIZE * SIZE} values outside, e.g. [nan"),
+      (np.full([1, SIZE, SIZE, 3], 1e30), "values outside, e.g. [1.0000000150474662e+30"),
+  ]:
+    with pytest.raises(ExportError) as e:
+      runner(images)
+    assert message in str(e.value), str(e.value)
+  assert runner(np.zeros([0, SIZE, SIZE, 3])).shape == (0, CLASSES)
 
 
 def test_corrupt_request_fails_alone_and_serving_continues(trained, tmp_path):
@@ -264,6 +354,84 @@ def test_tflite_images_default_to_the_training_runs_dataset(trained, tmp_path):
   with pytest.raises(ExportError, match="needs --dataset"):  # no run config: nothing to use
     workflow.run_export(workflow.ExportRequest(model=path, export_dir=str(tmp_path / "f"),
                                                tflite=["int8"]), log=lambda _: None)
+
+
+def nan_model_run(directory):
+  """A training run's directory whose final.keras has NaN logits everywhere
+  (its config.json names the synthetic dataset)."""
+  import dataclasses
+  model = autonl_tf.build_model(ARCH.splitlines(), (SIZE, SIZE, 3), CLASSES)
+  model.get_layer("logits").bias.assign(np.full(CLASSES, np.nan, np.float32))
+  os.makedirs(directory, exist_ok=True)
+  model.save(os.path.join(directory, "final.keras"))
+  with open(os.path.join(directory, "config.json"), "w") as f:
+    json.dump({"data": dataclasses.asdict(DATA)}, f)
+  return model, os.path.join(directory, "final.keras")
+
+
+def test_non_finite_outputs_are_refused_before_any_converter(tmp_path, monkeypatch):
+  """Issue 18, point 5: the int8 converter segfaulted on NaN calibration
+  logits and the float32 parity report printed nan."""
+  from autonl_tf.export import workflow
+  model, path = nan_model_run(str(tmp_path / "run"))
+
+  def no_converter(*args, **kwargs):
+    raise AssertionError("the converter ran")
+
+  monkeypatch.setattr(tflite, "convert", no_converter)
+  e = tmp_path / "e"
+  with pytest.raises(ExportError) as error:
+    workflow.run_export(workflow.ExportRequest(
+        model=path, export_dir=str(e), tflite=["float32", "int8"], representative_images=8,
+        parity_images=6), log=lambda _: None)
+  assert str(error.value) == (
+      "the model's logits are NaN or infinite on 6 of 6 parity images (synthetic test) and on "
+      "8 of 8 calibration images (synthetic train): refusing to export TFLite float32, int8 "
+      "(nothing was written)")
+  assert not e.exists()
+  images = held_out(4)[0]
+  with pytest.raises(ExportError, match="on 4 of 4 parity images .here.: refusing to export "
+                     "TFLite float16"):
+    tflite.export_tflite(model, str(e / "m.tflite"), "float16", images, "here")
+  assert not e.exists()
+  # A TFLite model with non-finite logits where Keras' are finite: no report.
+  finite = autonl_tf.build_model(ARCH.splitlines(), (SIZE, SIZE, 3), CLASSES)
+  half_nan = lambda x: np.where(np.arange(len(x))[:, None] % 2, np.nan, np.zeros((len(x), CLASSES)))
+  with pytest.raises(ExportError, match="TFLite dynamic model's logits are NaN or infinite on 2 "
+                     "of 4 parity images"):
+    tflite.parity(finite, half_nan, images, "dynamic")
+
+
+def test_exports_check_before_they_write_and_clean_up_after_killed_ones(trained, tmp_path):
+  """Issue 18, point 7: a refused --tflite=float16,float32 (float32 exists)
+  wrote float16 and rewrote labels.txt first; killed exports left .N.tmp-*
+  directories that no later export removed."""
+  from autonl_tf.export import workflow
+  model, path = trained
+  e = tmp_path / "e"
+  e.mkdir()
+  (e / "model_float32.tflite").write_bytes(b"old")
+  (e / "labels.txt").write_text("old\n")
+  labels = tmp_path / "names.txt"
+  labels.write_text("".join(n + "\n" for n in NAMES))
+  with pytest.raises(ExportError, match=f"^{e}/model_float32.tflite already exists: pass "
+                     "--overwrite to replace, or leave out those variants; nothing was written$"):
+    workflow.run_export(workflow.ExportRequest(
+        model=path, export_dir=str(e), tflite=["float16", "float32"], labels=str(labels),
+        parity_images=4), log=lambda _: None)
+  assert sorted(os.listdir(e)) == ["labels.txt", "model_float32.tflite"]
+  assert (e / "labels.txt").read_text() == "old\n"
+  # What killed exports leave: a dead process's, an old unnamed one, and a
+  # TFLite temporary; a running export's (this process) is kept.
+  dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                        capture_output=True, text=True).stdout.strip()
+  stale = [f".1.tmp-{dead}-abc", ".2.tmp-k2j3h4g5"]
+  for name in stale + [f".3.tmp-{os.getpid()}-live"]:
+    (e / name / "model").mkdir(parents=True)
+  (e / f"model_int8.tflite.tmp-{dead}").write_bytes(b"partial")
+  export_saved_model(model, str(e), 1)
+  assert sorted(os.listdir(e)) == [f".3.tmp-{os.getpid()}-live", "1", "labels.txt",
+                                   "model_float32.tflite"]
 
 
 def test_autonl_s_converts_to_builtin_ops_only():

@@ -109,6 +109,12 @@ def test_builder_errors():
     autonl_tf.build_model("autonl-s", input_shape=(32, 32, 3), num_classes=0)
   with pytest.raises(ValueError, match="neither a preset"):
     autonl_tf.build_model("autonl-xxl")
+  # Architecture limits, before any layer is built (issue 18, point 3).
+  from autonl_tf.arch import ArchLimitError, ArchLimits
+  with pytest.raises(ArchLimitError, match="'r10000': 10,000 repeats"):
+    autonl_tf.build_model(["r10000_k3_s11_e1_i8_o8"], input_shape=(8, 8, 3))
+  with pytest.raises(ArchLimitError, match="at 32x32 with 10 classes has 3,121,160 parameters"):
+    autonl_tf.build_model("autonl-s", (32, 32, 3), 10, arch_limits=ArchLimits(params=1e6))
 
 
 def test_drop_connect_rates_grow_with_depth():

@@ -76,3 +76,31 @@ def test_pipeline_stops_resumes_and_skips(tmp_path):
 def test_unknown_config_names_it():
   with pytest.raises(ValueError, match="unknown pipeline config 'cifar100-fast'"):
     pipeline.get_config("cifar100-fast")
+
+
+def test_a_failing_stage_says_so_and_keeps_the_earlier_stages(tmp_path):
+  """Issue 18, point 5: the export stage of a network with NaN logits fails
+  with one clear error (it used to segfault in the int8 conversion), says
+  which stage failed, and leaves the search, training and evaluation alone."""
+  from autonl_tf.export import ExportError
+  from autonl_tf.training.callbacks import write_json
+  from test_export import ARCH, nan_model_run
+  workdir = tmp_path / "work"
+  config = pipeline.get_config("smoke", seed=0)
+  (workdir / "search").mkdir(parents=True)
+  (workdir / "search" / "arch.txt").write_text(ARCH)
+  write_json(str(workdir / "search" / "decisions.json"), {"macs": 1})
+  nan_model_run(str(workdir / "train"))
+  write_json(str(workdir / "train" / "metrics.json"), {"top1": 25.0})
+  write_json(str(workdir / "eval.json"), {"top1": 25.0})
+  before = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()}
+  lines = []
+  with pytest.raises(ExportError, match="NaN or infinite on 20 of 20 parity images"):
+    pipeline.run_pipeline(config, str(workdir), log=lines.append)
+  assert lines[-2].startswith("[export] failed after ") and "refusing to export TFLite " \
+      "float32, int8 (nothing was written)" in lines[-2]
+  assert lines[-1] == (f"[export] the earlier stages' outputs in {workdir} are kept: rerun to "
+                       "retry from the export stage")
+  assert json.load(open(workdir / "pipeline.json"))["export"]["status"] == "failed"
+  assert {p: p.read_bytes() for p in before} == before
+  assert not list((workdir / "export").glob("*.tflite"))

@@ -43,6 +43,19 @@ def test_contract_command(tmp_path):
   assert json.loads(prof.stdout)["macs"] == decisions["macs"]
 
 
+def test_bad_input_size_is_one_line(tmp_path):
+  """Issue 18, point 7: --input_size=0 failed with a multi-line Keras message."""
+  proc = subprocess.run(
+      [sys.executable, os.path.join(ROOT, "tools", "search.py"), "--space=tiny",
+       "--dataset=synthetic", "--input_size=0", "--num_classes=4", f"--model_dir={tmp_path}"],
+      capture_output=True, text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines()[-1] == (
+      "error: the input size (image_size, --input_size) must be a positive number of pixels, "
+      "got 0")
+  assert "Traceback" not in proc.stderr and not os.listdir(tmp_path)
+
+
 class Interrupt(keras.callbacks.Callback):
   def on_epoch_end(self, epoch, logs=None):
     if epoch == 1:

@@ -152,6 +152,71 @@ def test_resume_after_a_kill_between_the_backup_renames(tiny_arch, tmp_path, mon
   assert metrics["resumed_from_step"] == 10 and metrics["optimizer_steps"] == 4 * 5
 
 
+def test_rerun_of_a_finished_run_leaves_it_alone(tiny_arch, tmp_path):
+  """Issue 18, point 4: after a finished run, a truncated latest backup and
+  the same command again fell back to the older backup, retrained the last
+  epoch and overwrote final.keras and metrics.json."""
+  from autonl_tf.training.restore import ModelLoadError, load_keras_model
+  config = tiny_config(tiny_arch, tmp_path / "run", epochs=2, steps_per_epoch=3)
+  run = tmp_path / "run"
+  train(config, log=None)
+  outputs = {f: (run / f).read_bytes() for f in ("final.keras", "metrics.json", "log.csv")}
+  latest = run / "backup" / "latest.weights.h5"
+  latest.write_bytes(latest.read_bytes()[:1000])
+  lines, started = [], EpochsStarted()
+  metrics = train(config, extra_callbacks=[started], log=lines.append)
+  assert lines == [f"{run} holds a finished run (final.keras, metrics.json: top-1 "
+                   f"{metrics['top1']:.2f} after 2 epochs): left as it is; pass --retrain to "
+                   "train again into it"]
+  assert started.epochs == [] and metrics == json.loads(outputs["metrics.json"])
+  assert {f: (run / f).read_bytes() for f in outputs} == outputs
+  assert latest.stat().st_size == 1000  # not even the backup was touched
+  # --retrain: from epoch 0 again, the old state gone, the outputs replaced.
+  lines, started = [], EpochsStarted()
+  metrics = train(config, extra_callbacks=[started], log=lines.append, retrain=True)
+  assert lines[0] == (f"retrain: removed the previous run's metrics.json, backup, checkpoints, "
+                      f"log.csv, tensorboard from {run}")
+  assert started.epochs == [0, 1] and metrics["resumed_from_step"] == 0
+  assert metrics["optimizer_steps"] == 6 and len(read_log(run)) == 2
+  assert json.loads((run / "metrics.json").read_text()) == metrics
+  # Point 7: a truncated .keras file is not "File not found"; a truncated
+  # checkpoint's h5py error names the file.
+  (tmp_path / "cut.keras").write_bytes((run / "final.keras").read_bytes()[:5000])
+  with pytest.raises(ModelLoadError, match=f"cannot load {tmp_path / 'cut.keras'}: not a "
+                     "complete .keras file"):
+    load_keras_model(str(tmp_path / "cut.keras"))
+  ckpt = tmp_path / "cut.weights.h5"
+  ckpt.write_bytes((run / "checkpoints" / "epoch_002.weights.h5").read_bytes()[:1000])
+  with pytest.raises(ModelLoadError, match=f"cannot read checkpoint {ckpt} .truncated"):
+    load_keras_model(str(ckpt), tiny_arch, 8, 4)
+
+
+def test_corrupt_backup_is_named_before_the_fallback(tiny_arch, tmp_path):
+  import shutil
+  from autonl_tf.distribute import DistributeError
+  config = tiny_config(tiny_arch, tmp_path / "run", epochs=3, steps_per_epoch=3)
+  with pytest.raises(KeyboardInterrupt):
+    train(config, extra_callbacks=[Interrupt(after_epoch=2)], log=None)
+  shutil.copytree(tmp_path / "run", tmp_path / "both")
+  backup = tmp_path / "run" / "backup"
+  latest = backup / "latest.weights.h5"
+  latest.write_bytes(latest.read_bytes()[:1000])
+  lines, started = [], EpochsStarted()
+  metrics = train(config, extra_callbacks=[started], log=lines.append)
+  assert lines[1].startswith(f"warning: backup {latest} cannot be read (Unable to "), lines
+  assert lines[1].endswith(f"falling back to the previous epoch's backup {latest}.bkp")
+  assert lines[2] == f"resumed from {backup}: epoch 1, optimizer step 3"
+  assert started.epochs == [1, 2] and metrics["optimizer_steps"] == 9
+  # Both unreadable: one error naming both files, nothing trained.
+  config = tiny_config(tiny_arch, tmp_path / "both", epochs=3, steps_per_epoch=3)
+  for name in ("latest.weights.h5", "latest.weights.h5.bkp"):
+    (tmp_path / "both" / "backup" / name).write_bytes(b"")
+  with pytest.raises(DistributeError, match=f"backup {tmp_path / 'both' / 'backup'}/latest"
+                     r".weights.h5 cannot be read \(.*\), nor the previous one .*latest.weights.h5"
+                     r".bkp \(.*\): move .* away to train from scratch"):
+    train(config, log=None)
+
+
 def test_nan_keeps_last_good_checkpoint(tiny_arch, tmp_path):
   from autonl_tf.training.callbacks import LossIsNaN
 
@@ -174,7 +239,14 @@ def run_tool(*args):
 
 
 def test_train_and_eval_tools_bad_input(tmp_path):
+  huge = tmp_path / "huge.txt"  # issue 18: train.py grew to 13.6 GB in 44 s building it
+  huge.write_text("r1_k3_s11_e1_i32_o99999999\n")
   cases = [
+      (["train.py", "--dataset=synthetic", f"--arch={huge}", f"--model_dir={tmp_path}/h"],
+       "'o99999999': 99,999,999 output channels, above the limit of 16,384"),
+      (["train.py", "--dataset=synthetic", "--arch=autonl-s", "--input_size=20000",
+        f"--model_dir={tmp_path}/m"], "the network at 20000x20000 with 1000 classes has "
+       "2,126,502,005,952 MACs, above the limit of 1,000,000,000,000"),
       (["train.py", "--dataset=no_such_ds_xyz", f"--model_dir={tmp_path}/a"], "unknown dataset"),
       (["train.py", "--dataset=cifar10", f"--data_dir={tmp_path}/missing", f"--model_dir={tmp_path}/b"],
        "does not exist"),

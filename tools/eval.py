@@ -38,7 +38,8 @@ def main(argv):
     data = common.data_config_from_flags(common.synthetic_classes())
     info = dataset_info(data)
     predict, raw_pixels, what = restore.load_for_inference(
-        FLAGS.model, FLAGS.arch, FLAGS.input_size, info.num_classes)
+        FLAGS.model, FLAGS.arch, FLAGS.input_size, info.num_classes,
+        common.arch_limits_from_flags())
     if FLAGS.bn_recalibration_batches:
       model = getattr(predict, "model", None)
       if model is None:

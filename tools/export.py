@@ -50,6 +50,7 @@ def main(argv):
         model=FLAGS.model, export_dir=FLAGS.export_dir, version=FLAGS.version,
         overwrite=FLAGS.overwrite, top_k=FLAGS.top_k, labels=FLAGS.labels, tflite=FLAGS.tflite,
         data=data, arch=FLAGS.arch, input_size=FLAGS.input_size, num_classes=FLAGS.num_classes,
+        arch_limits=common.arch_limits_from_flags(),
         representative_images=FLAGS.representative_images,
         representative_split=FLAGS.representative_split,
         parity_images=FLAGS.parity_images, parity_split=FLAGS.parity_split)

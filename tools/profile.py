@@ -50,10 +50,11 @@ def format_table(name, count) -> str:
 def main(argv):
   del argv
   try:
-    arch = arch_lib.load(FLAGS.arch)
+    limits = common.arch_limits_from_flags()
+    arch = arch_lib.load(FLAGS.arch, limits)
     if FLAGS.input_size < 1 or FLAGS.num_classes < 1:
       raise ValueError("--input_size and --num_classes must be positive")
-    count = flops.count(arch, FLAGS.input_size, FLAGS.num_classes)
+    count = flops.check_limits(arch, FLAGS.input_size, FLAGS.num_classes, limits)
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

@@ -5,7 +5,8 @@
   python tools/train.py --arch=autonl-s --dataset=synthetic --input_size=32 --num_classes=10 \
       --epochs=1 --steps_per_epoch=3 --batch_size=8 --model_dir=/tmp/smoke
 
-Rerun the same command after a kill: training resumes at the next epoch.
+Rerun the same command after a kill: training resumes at the next epoch. Rerun
+after it finished: it says so and leaves the run alone (--retrain trains again).
 """
 
 import sys
@@ -32,7 +33,7 @@ def main(argv):
     strategy = common.strategy_from_flags()
     if FLAGS.seed is not None:
       keras.utils.set_random_seed(FLAGS.seed)
-    metrics = train(config, strategy)
+    metrics = train(config, strategy, retrain=FLAGS.retrain)
     print(f"final: top1={metrics['top1']:.2f} top5={metrics['top5']:.2f} "
           f"MACs={metrics['macs'] / 1e6:.1f}M params={metrics['params'] / 1e6:.2f}M "
           f"steps={metrics['optimizer_steps']} -> {config.model_dir}/final.keras, metrics.json")

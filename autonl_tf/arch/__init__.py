@@ -1,8 +1,9 @@
 """Architecture strings (official `arch.txt` format) and presets. Pure Python."""
 
-from autonl_tf.arch.codec import (Arch, BlockSpec, expand_blocks, format_arch,
-                                  format_block, parse_arch, parse_block)
+from autonl_tf.arch.codec import (Arch, ArchLimitError, ArchLimits, BlockSpec, check_limits,
+                                  expand_blocks, format_arch, format_block, parse_arch,
+                                  parse_block)
 from autonl_tf.arch.presets import PRESETS, load, preset_path
 
-__all__ = ["Arch", "BlockSpec", "expand_blocks", "format_arch", "format_block",
+__all__ = ["Arch", "ArchLimitError", "ArchLimits", "BlockSpec", "check_limits", "expand_blocks", "format_arch", "format_block",
            "parse_arch", "parse_block", "PRESETS", "load", "preset_path"]

@@ -16,6 +16,11 @@ An arch file may also carry comment lines (`# ...`, ignored) and one optional
 directive line `#! stem_stride=<1|2> stem_filters=<n> head_filters=<n>` for
 networks whose stem or head differ from MnasNet's (e.g. CIFAR-size search
 spaces with a stride-1 stem). Files without it are exactly the official format.
+
+Parsing also enforces `ArchLimits` (widths, depth, kernel sizes, expansion;
+`flops.check_limits` adds parameters and MACs at an input size), so that a
+typo like `o99999999` or `r10000` fails at once with an `ArchLimitError`
+instead of exhausting the machine while the graph is built.
 """
 
 import dataclasses
@@ -23,8 +28,8 @@ import re
 from typing import Optional, Sequence, Tuple
 
 __all__ = [
-    "BlockSpec", "Arch", "parse_block", "format_block", "parse_arch",
-    "format_arch", "expand_blocks",
+    "BlockSpec", "Arch", "ArchLimits", "ArchLimitError", "parse_block", "format_block",
+    "parse_arch", "format_arch", "expand_blocks", "check_limits",
 ]
 
 _DIRECTIVE = "#!"
@@ -95,6 +100,89 @@ class Arch:
     object.__setattr__(self, "blocks", tuple(self.blocks))
     if self.stem_filters is None and self.blocks:
       object.__setattr__(self, "stem_filters", self.blocks[0].in_filters)
+
+
+class ArchLimitError(ValueError):
+  """An architecture above one of its `ArchLimits`."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ArchLimits:
+  """Upper bounds on an architecture, generous for real networks (AutoNL-L:
+  1280 channels, 21 blocks, kernels up to 7, 5.6M parameters, 353M MACs at
+  224px); raise one with `ArchLimits(params=2e9)`, or in the tools with
+  `--arch_limits=params=2e9`.
+
+  Attributes:
+    width: channels of any layer (block input, output and expanded channels,
+      stem and head).
+    depth: built blocks (the repeats summed).
+    kernel: kernel size of any conv.
+    expand: expansion ratio.
+    params: trainable parameters (`flops.check_limits`, at an input size).
+    macs: multiply-accumulates per image at the input size (likewise).
+  """
+  width: int = 16384
+  depth: int = 512
+  kernel: int = 31
+  expand: int = 32
+  params: float = 1e9
+  macs: float = 1e12
+
+  @classmethod
+  def parse(cls, items: Sequence[str]) -> "ArchLimits":
+    """From `name=value` strings, e.g. `["params=2e9", "depth=1000"]`."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    values = {}
+    for item in items:
+      name, _, value = item.partition("=")
+      if name not in names:
+        raise ValueError(f"unknown arch limit {item!r}: expected name=value with name one of "
+                         f"{', '.join(names)}")
+      try:
+        number = float(value)
+      except ValueError:
+        raise ValueError(f"arch limit {item!r}: {value!r} is not a number") from None
+      if not number > 0:
+        raise ValueError(f"arch limit {item!r} must be positive")
+      values[name] = number if name in ("params", "macs") else int(number)
+    return cls(**values)
+
+  def exceeded(self, name: str, what: str) -> str:
+    """The error text of `what` (e.g. "99,999,999 output channels") above
+    the limit `name`."""
+    return (f"{what}, above the limit of {getattr(self, name):,.0f} "
+            f"(raise it with --arch_limits={name}=N)")
+
+
+def check_limits(arch: "Arch", limits: Optional[ArchLimits] = None,
+                 line_nos: Optional[Sequence[int]] = None):
+  """Raises `ArchLimitError` naming the line and token of the first block
+  (or stem / head) above `limits` (default `ArchLimits()`), then the depth."""
+  limits = limits or ArchLimits()
+  line_nos = line_nos or [None] * len(arch.blocks)
+  for spec, line_no in zip(arch.blocks, line_nos):
+    e = spec.expand_ratio
+    for name, value, what, token in [
+        ("width", spec.in_filters, "{:,} input channels", f"i{spec.in_filters}"),
+        ("width", spec.out_filters, "{:,} output channels", f"o{spec.out_filters}"),
+        ("expand", e, "expand ratio {}", f"e{e}"),
+        ("width", spec.in_filters * e, "{:,} expanded channels", f"e{e}"),
+        ("kernel", max(spec.kernel_sizes), "kernel size {}", f"k{_fmt_ints(spec.kernel_sizes)}"),
+        ("kernel", max(spec.expand_kernel_sizes), "kernel size {}",
+         f"a{_fmt_ints(spec.expand_kernel_sizes)}"),
+        ("kernel", max(spec.project_kernel_sizes), "kernel size {}",
+         f"p{_fmt_ints(spec.project_kernel_sizes)}"),
+        ("depth", spec.repeats, "{:,} repeats", f"r{spec.repeats}")]:
+      if value > getattr(limits, name):
+        where = f"line {line_no}: " if line_no is not None else ""
+        raise ArchLimitError(f"{where}'{token}': {limits.exceeded(name, what.format(value))}")
+  for token, value in [("stem_filters", arch.stem_filters), ("head_filters", arch.head_filters)]:
+    if value is not None and value > limits.width:
+      raise ArchLimitError(f"'{token}={value}': {limits.exceeded('width', f'{value:,} channels')}")
+  depth = sum(spec.repeats for spec in arch.blocks)
+  if depth > limits.depth:
+    raise ArchLimitError(f"the arch has {limits.exceeded('depth', f'{depth:,} blocks')}")
 
 
 def _fmt_float(x: float) -> str:
@@ -258,8 +346,13 @@ def _check_chain(blocks: Sequence[BlockSpec], line_nos: Sequence[int]):
             f"input channels do not match the previous block's output o{prev.out_filters}")
 
 
-def parse_arch(text: str) -> Arch:
-  """Parses the contents of an arch file (one block per line)."""
+def parse_arch(text: str, limits: Optional[ArchLimits] = None) -> Arch:
+  """Parses the contents of an arch file (one block per line).
+
+  Raises:
+    ValueError: a malformed line, naming it and its token.
+    ArchLimitError: an arch above `limits` (default `ArchLimits()`).
+  """
   blocks, line_nos, settings = [], [], {}
   for line_no, line in enumerate(text.splitlines(), start=1):
     line = line.strip()
@@ -274,6 +367,7 @@ def parse_arch(text: str) -> Arch:
     raise ValueError("the arch has no block lines")
   _check_chain(blocks, line_nos)
   arch = Arch(blocks=tuple(blocks), **settings)
+  check_limits(arch, limits, line_nos)
   return arch
 
 

@@ -1,7 +1,7 @@
 """Published architectures shipped as arch files inside the package."""
 
 import os
-from typing import Dict, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 from autonl_tf.arch import codec
 
@@ -25,7 +25,8 @@ def preset_path(name: str) -> str:
   return os.path.join(_DIR, PRESETS[name][0])
 
 
-def load(arch: Union[str, os.PathLike, codec.Arch]) -> codec.Arch:
+def load(arch: Union[str, os.PathLike, codec.Arch],
+         limits: Optional[codec.ArchLimits] = None) -> codec.Arch:
   """Loads an arch from a preset name, an arch file path, or passes an `Arch`.
 
   A sequence of `BlockSpec`s or of block strings is accepted too.
@@ -33,14 +34,16 @@ def load(arch: Union[str, os.PathLike, codec.Arch]) -> codec.Arch:
   Raises:
     ValueError: unknown preset name, unreadable file or malformed contents,
       with the file name in the message.
+    ArchLimitError: an arch above `limits` (default `codec.ArchLimits()`).
   """
   if isinstance(arch, codec.Arch):
+    codec.check_limits(arch, limits)
     return arch
   if isinstance(arch, (list, tuple)):
     if all(isinstance(b, codec.BlockSpec) for b in arch):
-      return codec.parse_arch(codec.format_arch(codec.Arch(blocks=tuple(arch))))
+      return codec.parse_arch(codec.format_arch(codec.Arch(blocks=tuple(arch))), limits)
     if all(isinstance(b, str) for b in arch):
-      return codec.parse_arch("\n".join(arch))
+      return codec.parse_arch("\n".join(arch), limits)
     raise TypeError("arch sequence must hold BlockSpec objects or block strings")
   if not isinstance(arch, (str, os.PathLike)):
     raise TypeError(f"arch must be a preset name, a path or an Arch, got {type(arch).__name__}")
@@ -58,6 +61,6 @@ def load(arch: Union[str, os.PathLike, codec.Arch]) -> codec.Arch:
   except (OSError, UnicodeDecodeError) as e:
     raise ValueError(f"cannot read arch file '{path}': {e}") from None
   try:
-    return codec.parse_arch(text)
+    return codec.parse_arch(text, limits)
   except ValueError as e:
-    raise ValueError(f"{path}: {e}") from None
+    raise type(e)(f"{path}: {e}") from None

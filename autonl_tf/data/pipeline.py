@@ -14,6 +14,7 @@ has none) and `test` (the validation split when the dataset has no test).
 
 import dataclasses
 import functools
+import numbers
 import os
 from typing import List, Optional
 
@@ -65,6 +66,12 @@ class DataConfig:
   shuffle_buffer: int = 10000
   cache: str = "auto"
 
+  def __post_init__(self):
+    if isinstance(self.image_size, bool) or not isinstance(self.image_size, numbers.Integral) \
+        or self.image_size < 1:
+      raise DataError(f"the input size (image_size, --input_size) must be a positive number of "
+                      f"pixels, got {self.image_size!r}")
+
   @property
   def small(self) -> bool:
     return self.image_size <= preprocess.SMALL_IMAGE_MAX
@@ -95,13 +102,23 @@ def _tfds():
 @functools.lru_cache(maxsize=None)
 def _check_folder_images(root: str):
   """Fails on the first unreadable image, naming the file (decoding errors
-  inside tf.data would only say 'Invalid argument' mid-training).
+  inside tf.data would only say 'Invalid argument' mid-training), and on a
+  class folder without images (it would silently become a class).
 
   Cached per folder: every `make_dataset` / `dataset_info` call builds a
   `_Source`, and a training run asks for several splits of the same folder;
   the scan (which opens every image) runs once per process.
   """
   from PIL import Image
+  for split in sorted(os.listdir(root)):
+    split_dir = os.path.join(root, split)
+    for label in sorted(os.listdir(split_dir)) if os.path.isdir(split_dir) else []:
+      class_dir = os.path.join(split_dir, label)
+      if os.path.isdir(class_dir) and not any(
+          f.lower().endswith(_IMAGE_SUFFIXES) for f in os.listdir(class_dir)):
+        raise DataError(f"class folder {class_dir} has no images "
+                        f"({', '.join(_IMAGE_SUFFIXES)}): add some or remove it (it would be a "
+                        "class of its own)")
   for dirpath, _, files in os.walk(root):
     for name in sorted(files):
       if not name.lower().endswith(_IMAGE_SUFFIXES):

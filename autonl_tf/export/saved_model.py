@@ -11,9 +11,17 @@ Two signatures, both returning `logits`, `probabilities`, `top_k_classes`,
 
 Class names are stored as the asset `assets/labels.txt`, one per line, and
 looked up in the graph.
+
+Requests are checked in the graph before any layer runs (`check_images`): a
+wrong rank, size or channel count, or pixels that are not finite values in
+[0, 255], fail that request with an `InvalidArgumentError` naming what was
+expected; an empty batch returns empty outputs. `images` is declared with an
+unknown shape so that the rank check itself runs (a declared shape would let
+the graph optimiser fold it away, and a rank-3 tensor would reach the convs).
 """
 
 import os
+import re
 import shutil
 import tempfile
 from typing import Optional, Sequence
@@ -22,9 +30,19 @@ import keras
 import tensorflow as tf
 
 from autonl_tf.data import preprocess
+from autonl_tf.training.callbacks import atomic_write_text
 
 LABELS_FILE = "labels.txt"
 OUTPUTS = ("logits", "probabilities", "top_k_classes", "top_k_scores")
+PIXEL_RANGE = (0.0, 255.0)
+
+
+def shape_message(size: int) -> str:
+  """What a request must look like (the in-graph and the TFLite checks)."""
+  return f"images must be float32 pixels of shape [batch, {size}, {size}, 3]"
+
+
+VALUES_MESSAGE = "images must hold finite pixel values in [0, 255]"
 
 
 class ExportError(ValueError):
@@ -46,8 +64,7 @@ def write_labels(path: str, class_names: Sequence[str]):
   bad = [n for n in class_names if "\n" in n or "\r" in n]
   if bad:
     raise ExportError(f"class name {bad[0]!r} contains a line break")
-  with open(path, "w") as f:
-    f.write("".join(f"{n}\n" for n in class_names))
+  atomic_write_text(path, "".join(f"{n}\n" for n in class_names))
 
 
 def read_labels(path: str):
@@ -59,6 +76,32 @@ def check_class_names(model, class_names):
   if class_names is not None and len(class_names) != num_classes_of(model):
     raise ExportError(f"{len(class_names)} class names for a model with "
                       f"{num_classes_of(model)} outputs")
+
+
+def check_images(images, size):
+  """`images` with its static shape `[None, size, size, 3]`, after in-graph
+  checks that it is a float `[batch, size, size, 3]` tensor of finite values
+  in [0, 255] (each failing with an `InvalidArgumentError` that says what was
+  expected and what came). The rank is checked before anything indexes the
+  shape, and nothing downstream runs before the checks."""
+  shape = tf.shape(images)
+  rank_ok = tf.equal(tf.size(shape), 4)
+  # Pad the shape so that comparing dims 1-3 is valid whatever the rank.
+  dims = tf.concat([shape, [-1, -1, -1, -1]], 0)[1:4]
+  shape_ok = tf.logical_and(rank_ok, tf.reduce_all(tf.equal(dims, [size, size, 3])))
+  check_shape = tf.debugging.Assert(
+      shape_ok, [f"{shape_message(size)}, got shape", shape], summarize=8,
+      name="check_images_shape")
+  with tf.control_dependencies([check_shape]):
+    images = tf.identity(images)
+    valid = tf.logical_and(images >= PIXEL_RANGE[0], images <= PIXEL_RANGE[1])  # NaN: False
+    bad = tf.boolean_mask(tf.reshape(images, [-1]), tf.logical_not(tf.reshape(valid, [-1])))
+    check_values = tf.debugging.Assert(
+        tf.reduce_all(valid),
+        [f"{VALUES_MESSAGE}; values outside:", tf.size(bad), "e.g.", bad[:3]],
+        name="check_images_values")
+  with tf.control_dependencies([check_values]):
+    return tf.ensure_shape(tf.identity(images), [None, size, size, 3])
 
 
 class _Heads:
@@ -75,7 +118,14 @@ class _Heads:
       self.table = tf.lookup.StaticHashTable(init, default_value="")
 
   def __call__(self, images):
-    logits = tf.cast(self.model(preprocess.normalize(images), training=False), tf.float32)
+    """The outputs for checked `[batch, H, W, 3]` images; for an empty batch,
+    empty outputs without running the network."""
+    classes = num_classes_of(self.model)
+    logits = tf.cond(
+        tf.shape(images)[0] > 0,
+        lambda: tf.cast(self.model(preprocess.normalize(images), training=False), tf.float32),
+        lambda: tf.zeros([0, classes], tf.float32))
+    logits = tf.ensure_shape(logits, [None, classes])
     probabilities = tf.nn.softmax(logits, axis=-1)
     scores, classes = tf.math.top_k(probabilities, k=self.top_k)
     out = {"logits": logits, "probabilities": probabilities,
@@ -85,12 +135,51 @@ class _Heads:
     return out
 
 
+_TEMPORARY = re.compile(r"^\.\d+\.tmp-(?:(\d+)-)?|\.tflite\.tmp(?:-(\d+))?$")
+
+
+def _running(pid: int) -> bool:
+  if pid == os.getpid():
+    return True
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
+
+
+def remove_stale_temporaries(export_dir: str):
+  """Removes what killed exports left in `export_dir`: `.<version>.tmp-<pid>-*`
+  directories and `*.tflite.tmp-<pid>` files of processes that are gone
+  (and those without a pid, from older versions). Returns their names."""
+  removed = []
+  if not os.path.isdir(export_dir):
+    return removed
+  for name in sorted(os.listdir(export_dir)):
+    m = _TEMPORARY.search(name)
+    if not m:
+      continue
+    pid = m.group(1) or m.group(2)
+    if pid is not None and _running(int(pid)):
+      continue  # an export under way
+    path = os.path.join(export_dir, name)
+    if os.path.isdir(path):
+      shutil.rmtree(path, ignore_errors=True)
+    else:
+      os.remove(path)
+    removed.append(name)
+  return removed
+
+
 def export_saved_model(model: keras.Model, export_dir: str, version: int = 1,
                        class_names: Optional[Sequence[str]] = None, top_k: int = 5,
                        overwrite: bool = False) -> str:
   """Writes `model` (taking ImageNet-normalised input) as a SavedModel into
   `export_dir/version`, atomically: it is built in a temporary directory
-  beside the target and renamed into place only when complete.
+  beside the target and renamed into place only when complete. Temporary
+  directories that killed exports left behind are removed first.
 
   Returns the version directory.
   """
@@ -103,7 +192,8 @@ def export_saved_model(model: keras.Model, export_dir: str, version: int = 1,
     if not overwrite:
       raise ExportError(f"{target} already exists: pick another --version or pass --overwrite")
   os.makedirs(export_dir, exist_ok=True)
-  work = tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=export_dir)
+  remove_stale_temporaries(export_dir)
+  work = tempfile.mkdtemp(prefix=f".{version}.tmp-{os.getpid()}-", dir=export_dir)
   try:
     labels_path = None
     if class_names is not None:
@@ -117,17 +207,23 @@ def export_saved_model(model: keras.Model, export_dir: str, version: int = 1,
     if heads.table is not None:
       archive.track(heads.table)
     archive.add_endpoint(
-        "serving_default", lambda images: heads(images),
-        input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32, name="images")])
+        "serving_default", lambda images: heads(check_images(images, size)),
+        input_signature=[tf.TensorSpec(None, tf.float32, name="images")])
 
     def from_bytes(image_bytes):
+      check = tf.debugging.Assert(
+          tf.equal(tf.rank(image_bytes), 1),
+          ["image_bytes must be a [batch] vector of encoded images, got shape",
+           tf.shape(image_bytes)], name="check_image_bytes_shape")
+      with tf.control_dependencies([check]):
+        image_bytes = tf.ensure_shape(tf.identity(image_bytes), [None])
       images = tf.map_fn(lambda b: preprocess.eval_image_any_size_from_bytes(b, size),
                          image_bytes, fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32))
       return heads(images)
 
     archive.add_endpoint(
         "predict_images", from_bytes,
-        input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+        input_signature=[tf.TensorSpec(None, tf.string, name="image_bytes")])
     out = os.path.join(work, "model")
     archive.write_out(out, verbose=False)
     # overwrite: swap only once the new one is complete; the old version is

@@ -20,7 +20,8 @@ import numpy as np
 import tensorflow as tf
 
 from autonl_tf.data import preprocess
-from autonl_tf.export.saved_model import ExportError, input_size_of
+from autonl_tf.export.saved_model import (PIXEL_RANGE, VALUES_MESSAGE, ExportError,
+                                          input_size_of, shape_message)
 from autonl_tf.training.callbacks import atomic_write_text
 
 VARIANTS = ("float32", "float16", "dynamic", "int8")
@@ -112,11 +113,22 @@ class TFLiteModel:
     q = np.round(images / scale + zero)
     return np.clip(q, info.min, info.max).astype(dtype)
 
-  def __call__(self, images: np.ndarray) -> np.ndarray:
+  def check(self, images) -> np.ndarray:
+    """`images` as float32 after the serving signature's checks: shape
+    `[batch, H, W, 3]`, finite values in [0, 255] (else `ExportError`)."""
     images = np.asarray(images, np.float32)
-    if images.shape[1:] != (self.input_size, self.input_size, 3):
-      raise ExportError(f"TFLite model takes [N, {self.input_size}, {self.input_size}, 3] "
-                        f"images, got {list(images.shape)}")
+    if images.ndim != 4 or images.shape[1:] != (self.input_size, self.input_size, 3):
+      raise ExportError(f"{shape_message(self.input_size)}, got shape {list(images.shape)}")
+    bad = ~((images >= PIXEL_RANGE[0]) & (images <= PIXEL_RANGE[1]))
+    if bad.any():
+      raise ExportError(f"{VALUES_MESSAGE}; {int(bad.sum())} values outside, "
+                        f"e.g. {images[bad][:3].tolist()}")
+    return images
+
+  def __call__(self, images: np.ndarray) -> np.ndarray:
+    images = self.check(images)
+    if not len(images):
+      return np.zeros((0, self.num_classes), np.float32)
     out = []
     for image in images:
       self.interp.set_tensor(self.input["index"], self._quantize(image[None]))
@@ -129,11 +141,42 @@ class TFLiteModel:
     return np.stack(out)
 
 
-def parity(keras_model: keras.Model, tflite_model: TFLiteModel, images: np.ndarray) -> dict:
+def keras_logits(model: keras.Model, images: np.ndarray) -> np.ndarray:
+  """The Keras model's logits on 0-255 images."""
+  return model.predict(preprocess.normalize(images).numpy(), batch_size=32, verbose=0)
+
+
+def non_finite_images(logits: np.ndarray) -> int:
+  """How many images (rows) have a NaN or infinite logit."""
+  return int(np.sum(~np.all(np.isfinite(logits), axis=-1)))
+
+
+def check_finite_outputs(model: keras.Model, variants, image_sets):
+  """Refuses (one `ExportError`) a model whose logits are not finite on any
+  of `image_sets`, `[(images, what they are)]`: the converters would
+  calibrate on NaN (the int8 one crashed the process) and the parity
+  reports would print nan."""
+  bad = []
+  for images, what in image_sets:
+    n = non_finite_images(keras_logits(model, images))
+    if n:
+      bad.append(f"{n} of {len(images)} {what}")
+  if bad:
+    raise ExportError(f"the model's logits are NaN or infinite on {' and on '.join(bad)}: "
+                      f"refusing to export TFLite {', '.join(variants)} (nothing was written)")
+
+
+def parity(keras_model: keras.Model, tflite_model: TFLiteModel, images: np.ndarray,
+           variant: str = "") -> dict:
   """Top-1 agreement and logit differences of the TFLite model against the
-  Keras model on the same 0-255 images."""
-  ref = keras_model.predict(preprocess.normalize(images).numpy(), batch_size=32, verbose=0)
+  Keras model on the same 0-255 images; `ExportError` when the TFLite
+  model's logits are not finite on some of them."""
+  ref = keras_logits(keras_model, images)
   got = tflite_model(images)
+  n = non_finite_images(got)
+  if n:
+    raise ExportError(f"the TFLite {variant} model's logits are NaN or infinite on {n} of "
+                      f"{len(images)} parity images (the Keras model's are finite): not written")
   diff = np.abs(ref - got)
   return {
       "images": int(len(images)),
@@ -148,9 +191,16 @@ def export_tflite(model: keras.Model, path: str, variant: str,
                   parity_images: np.ndarray, parity_source: str,
                   representative_images=None, representative_source: str = "") -> dict:
   """Converts, writes `path` (atomically) and `<path minus .tflite>.parity.json`
-  with the parity report and op list; returns the report."""
+  with the parity report and op list; returns the report. A model whose
+  logits are not finite on the parity or representative images is refused
+  before the converter runs."""
   if not path.endswith(".tflite"):
     raise ExportError(f"TFLite output {path} must end with .tflite")
+  images = [(parity_images, f"parity images ({parity_source})")]
+  if variant == "int8" and representative_images is not None:
+    images.append((np.asarray(representative_images),
+                   f"calibration images ({representative_source or 'representative'})"))
+  check_finite_outputs(model, [variant], images)
   flat = convert(model, variant, representative_images)
   ops = op_counts(flat)
   report = {"variant": variant, "file": os.path.basename(path), "bytes": len(flat),
@@ -158,12 +208,12 @@ def export_tflite(model: keras.Model, path: str, variant: str,
   if variant == "int8":
     report["representative_images"] = len(representative_images)
     report["representative_images_from"] = representative_source
-  report.update(parity(model, TFLiteModel(content=flat), parity_images))
+  report.update(parity(model, TFLiteModel(content=flat), parity_images, variant))
   report["ops"] = dict(sorted(ops.items()))
   report["non_builtin_ops"] = non_builtin_ops(ops)
   report["builtin_only"] = not report["non_builtin_ops"]
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = f"{path}.tmp"
+  tmp = f"{path}.tmp-{os.getpid()}"  # a killed export's is removed by the next one
   with open(tmp, "wb") as f:
     f.write(flat)
   os.replace(tmp, path)

@@ -9,6 +9,7 @@ from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
+from autonl_tf.arch.codec import ArchLimits
 from autonl_tf.data import DataConfig, DataError, dataset_info, make_dataset
 from autonl_tf.export import saved_model, tflite
 from autonl_tf.export.saved_model import ExportError
@@ -27,6 +28,7 @@ class ExportRequest:
   arch: Optional[str] = None          # checkpoints only
   input_size: int = 224               # checkpoints only
   num_classes: int = 1000             # checkpoints only
+  arch_limits: Optional[ArchLimits] = None  # checkpoints only
   representative_images: int = 200
   representative_split: str = "train"
   parity_images: int = 100
@@ -111,8 +113,14 @@ def run_export(request: ExportRequest, log: Callable = print) -> dict:
       request = dataclasses.replace(request, data=trained_on)
   if "int8" in request.tflite and request.data is None:
     raise ExportError("--tflite=int8 needs --dataset for its representative images")
+  paths = {v: os.path.join(request.export_dir, f"model_{v}.tflite") for v in request.tflite}
+  existing = [p for p in paths.values() if os.path.exists(p)]
+  if existing and not request.overwrite:  # all or nothing: checked before anything is written
+    raise ExportError(f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}: "
+                      "pass --overwrite to replace, or leave out those variants; nothing was "
+                      "written")
   model, what = load_keras_model(request.model, request.arch, request.input_size,
-                                 request.num_classes)
+                                 request.num_classes, request.arch_limits)
   size = saved_model.input_size_of(model)
   classes = saved_model.num_classes_of(model)
   data = None
@@ -140,16 +148,20 @@ def run_export(request: ExportRequest, log: Callable = print) -> dict:
     parity_images = rng.uniform(0, 255, (request.parity_images, size, size, 3)).astype(np.float32)
     parity_source = "uniform random pixels (no --dataset)"
   representative = None
+  image_sets = [(parity_images, f"parity images ({parity_source})")]
   if "int8" in request.tflite:
     representative = images_from(data, request.representative_split, request.representative_images)
+    image_sets.append((representative, f"calibration images ({data.dataset} "
+                                       f"{request.representative_split})"))
+  # Everything that can refuse the export runs before anything is written.
+  tflite.check_finite_outputs(model, request.tflite, image_sets)
   os.makedirs(request.export_dir, exist_ok=True)
+  for stale in saved_model.remove_stale_temporaries(request.export_dir):
+    log(f"removed {stale}, left in {request.export_dir} by a killed export")
   if names is not None:
     saved_model.write_labels(os.path.join(request.export_dir, saved_model.LABELS_FILE), names)
   results = {}
-  for variant in request.tflite:
-    path = os.path.join(request.export_dir, f"model_{variant}.tflite")
-    if os.path.exists(path) and not request.overwrite:
-      raise ExportError(f"{path} already exists: pass --overwrite to replace it")
+  for variant, path in paths.items():
     report = tflite.export_tflite(
         model, path, variant, parity_images, parity_source,
         representative_images=representative,

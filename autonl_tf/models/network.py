@@ -1,12 +1,13 @@
 """Builds the MnasNet-style AutoNL network from an architecture."""
 
 import os
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
 import keras
 
 from autonl_tf import arch as arch_lib
 from autonl_tf import constants
+from autonl_tf import flops
 from autonl_tf.layers.mbconv import MBConv
 
 
@@ -30,7 +31,8 @@ def build_model(arch: Union[str, os.PathLike, arch_lib.Arch, Sequence],
                 bn_epsilon: float = constants.BN_EPSILON,
                 sync_bn: bool = False,
                 zero_init_residual: bool = True,
-                name: str = "autonl") -> keras.Model:
+                name: str = "autonl",
+                arch_limits: Optional[arch_lib.ArchLimits] = None) -> keras.Model:
   """Returns a functional `keras.Model` for `arch` (DESIGN.md section 2).
 
   stem (3x3 conv, stride 2, BN, swish) -> MBConv blocks (`block_<i>`) ->
@@ -50,6 +52,8 @@ def build_model(arch: Union[str, os.PathLike, arch_lib.Arch, Sequence],
     sync_bn: batch statistics over all replicas of a tf.distribute strategy.
     zero_init_residual: residual blocks start as the identity (see `MBConv`).
     name: model name.
+    arch_limits: bounds on widths, depth, kernels, parameters and MACs at
+      `input_shape` (default `ArchLimits()`), checked before anything is built.
 
   Under a mixed-precision policy (`mixed_bfloat16`, `mixed_float16`) the
   layers compute in 16 bits with float32 variables; the logits stay float32.
@@ -57,11 +61,15 @@ def build_model(arch: Union[str, os.PathLike, arch_lib.Arch, Sequence],
   Returns:
     a `keras.Model` mapping `[N, H, W, 3]` float images to `[N, num_classes]`
     logits.
+
+  Raises:
+    ArchLimitError: `arch` is above `arch_limits`.
   """
-  arch = arch_lib.load(arch)
+  arch = arch_lib.load(arch, arch_limits)
   input_shape = _check_input_shape(input_shape)
   if int(num_classes) < 1:
     raise ValueError(f"num_classes must be positive, got {num_classes}")
+  flops.check_limits(arch, input_shape[:2], int(num_classes), arch_limits)
   if not 0 <= dropout_rate < 1:
     raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate}")
   bn = lambda n: constants.batch_norm(n, momentum=bn_momentum, epsilon=bn_epsilon,

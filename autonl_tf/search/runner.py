@@ -215,7 +215,8 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
     net = distribute.patch_multi_worker_fit(build_supernet(config, info.num_classes, steps))
   quiet = log or (lambda _: None)
   landing = Landing(config.epochs, config.warmup_epochs) if config.cost == "target" else None
-  backup = distribute.ChiefBackupAndRestore(os.path.join(config.model_dir, "backup"), chief)
+  backup = distribute.ChiefBackupAndRestore(os.path.join(config.model_dir, "backup"), chief,
+                                            log=log)
   callbacks = [
       SearchPhase(config.warmup_epochs, config.gate_dropout),
       backup, distribute.ResumeLog(backup, quiet), cb.StopOnNaN(),

@@ -3,6 +3,7 @@ per-epoch checkpoint (`.weights.h5`, EMA weights used when it holds them) or a
 SavedModel directory."""
 
 import os
+import zipfile
 from typing import Callable, Optional
 
 import keras
@@ -18,19 +19,23 @@ class ModelLoadError(ValueError):
 
 def _checkpoint_optimizer_vars(path):
   import h5py
-  with h5py.File(path, "r") as f:
-    group = f.get("optimizer/vars")
-    return 0 if group is None else len(group.keys())
+  try:
+    with h5py.File(path, "r") as f:
+      group = f.get("optimizer/vars")
+      return 0 if group is None else len(group.keys())
+  except OSError as e:  # h5py's messages do not name the file
+    raise ModelLoadError(f"cannot read checkpoint {path} (truncated or corrupt?): "
+                         f"{str(e).strip()}") from None
 
 
-def load_checkpoint(path, arch, input_size, num_classes, use_ema=True):
+def load_checkpoint(path, arch, input_size, num_classes, use_ema=True, arch_limits=None):
   """Builds `arch` and loads a `.weights.h5` checkpoint written by training.
 
   When the checkpoint carries the optimizer's weight EMA (RMSProp with
   momentum and `use_ema`: iterations [+ learning rate] + 3 slots per
   trainable variable), the EMA values replace the raw weights.
   """
-  model = build_model(arch, (input_size, input_size, 3), num_classes)
+  model = build_model(arch, (input_size, input_size, 3), num_classes, arch_limits=arch_limits)
   n = len(model.trainable_variables)
   stored = _checkpoint_optimizer_vars(path)
   # Training uses a schedule (no learning-rate variable); a constant rate adds one.
@@ -59,12 +64,15 @@ def _load_model_weights_only(model, path):
 
 
 def load_keras_model(path: str, arch: Optional[str] = None, input_size: int = 224,
-                     num_classes: int = 1000):
+                     num_classes: int = 1000, arch_limits=None):
   """A `.keras` file or a `.weights.h5` checkpoint (EMA weights when it holds
   them) -> (Keras model taking normalised images, description)."""
   if not os.path.exists(path):
     raise ModelLoadError(f"model {path} does not exist")
   if path.endswith(".keras"):
+    if not zipfile.is_zipfile(path):  # Keras would say "File not found"
+      raise ModelLoadError(f"cannot load {path}: not a complete .keras file (it is a zip "
+                           "archive; this one is truncated or corrupt)")
     try:
       model = keras.saving.load_model(path, compile=False)
     except Exception as e:
@@ -73,14 +81,15 @@ def load_keras_model(path: str, arch: Optional[str] = None, input_size: int = 22
   if path.endswith(".weights.h5"):
     if arch is None:
       raise ModelLoadError(f"checkpoint {path} holds weights only: pass its --arch")
-    model, has_ema = load_checkpoint(path, arch, input_size, num_classes)
+    model, has_ema = load_checkpoint(path, arch, input_size, num_classes,
+                                     arch_limits=arch_limits)
     return model, f"checkpoint {path} ({'EMA' if has_ema else 'raw'} weights)"
   raise ModelLoadError(f"don't know how to load {path} as a Keras model: expected a .keras "
                        "file or a .weights.h5 checkpoint")
 
 
 def load_for_inference(path: str, arch: Optional[str] = None, input_size: int = 224,
-                       num_classes: int = 1000):
+                       num_classes: int = 1000, arch_limits=None):
   """Returns (predict_fn(images) -> logits ndarray, takes_raw_pixels, description).
 
   `.keras` files and checkpoints take normalised images; SavedModels and
@@ -105,7 +114,7 @@ def load_for_inference(path: str, arch: Optional[str] = None, input_size: int = 
   if not (path.endswith(".keras") or path.endswith(".weights.h5")):
     raise ModelLoadError(f"don't know how to load {path}: expected a .keras file, a .weights.h5 "
                          "checkpoint, a .tflite file or a SavedModel directory")
-  model, what = load_keras_model(path, arch, input_size, num_classes)
+  model, what = load_keras_model(path, arch, input_size, num_classes, arch_limits)
   return _predict(model), False, what
 
 

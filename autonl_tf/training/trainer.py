@@ -65,6 +65,8 @@ class TrainConfig:
     sync_bn: batch-norm statistics over all replicas (global batch).
     checkpoints_to_keep: per-epoch checkpoints kept.
     verbose: Keras progress output (0, 1, 2).
+    arch_limits: bounds on the arch (`arch_lib.ArchLimits`; None: the
+      defaults), checked before any data is read or graph built.
   """
   arch: str
   data: pipeline.DataConfig
@@ -98,6 +100,7 @@ class TrainConfig:
   sync_bn: bool = False
   checkpoints_to_keep: int = 3
   verbose: int = 2
+  arch_limits: Optional[arch_lib.ArchLimits] = None
 
   def to_json(self):
     d = dataclasses.asdict(self)
@@ -122,7 +125,10 @@ def validate(config: TrainConfig):
     if not ok:
       raise ValueError(message)
   # A bad arch fails before any data is read.
-  anchors.parse(config.arch) if anchors.is_anchor(config.arch) else arch_lib.load(config.arch)
+  if anchors.is_anchor(config.arch):
+    anchors.parse(config.arch)
+  else:
+    arch_lib.load(config.arch, config.arch_limits)
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int):
@@ -142,9 +148,10 @@ def build_and_compile(config: TrainConfig, num_classes: int, steps_per_epoch: in
       model = anchors.build_anchor(config.arch, (size, size, 3), num_classes,
                                    config.dropout_rate, config.bn_momentum)
     else:
-      model = build_model(arch_lib.load(config.arch), (size, size, 3), num_classes,
-                          config.dropout_rate, config.drop_connect_rate, config.bn_momentum,
-                          sync_bn=config.sync_bn)
+      model = build_model(arch_lib.load(config.arch, config.arch_limits), (size, size, 3),
+                          num_classes, config.dropout_rate, config.drop_connect_rate,
+                          config.bn_momentum, sync_bn=config.sync_bn,
+                          arch_limits=config.arch_limits)
   apply_weight_decay(model, config.weight_decay)
   model.compile(
       optimizer=make_optimizer(config, steps_per_epoch),
@@ -165,11 +172,50 @@ def _examples(split_size, steps, batch_size):
   return steps * batch_size if split_size is None else min(split_size, steps * batch_size)
 
 
+FINISHED_RUN = ("final.keras", "metrics.json")
+RUN_STATE = ("metrics.json", "backup", "checkpoints", "log.csv", "tensorboard")
+
+
+def finished_metrics(model_dir: str) -> Optional[dict]:
+  """The metrics of the finished run in `model_dir` (both `final.keras` and
+  `metrics.json` there), else None."""
+  if not all(os.path.exists(os.path.join(model_dir, f)) for f in FINISHED_RUN):
+    return None
+  try:
+    with open(os.path.join(model_dir, "metrics.json")) as f:
+      return json.load(f)
+  except ValueError as e:
+    raise ValueError(f"{model_dir}/metrics.json is not valid JSON ({e}): pass --retrain to "
+                     "train again into it") from None
+
+
+def _clear_run_state(model_dir: str, log):
+  """Removes a previous run's state so that training starts at epoch 0;
+  `final.keras` stays until the new one replaces it."""
+  import shutil
+  removed = []
+  for name in RUN_STATE:  # metrics.json first: from then on the run is not finished
+    path = os.path.join(model_dir, name)
+    if os.path.isdir(path):
+      shutil.rmtree(path)
+    elif os.path.exists(path):
+      os.remove(path)
+    else:
+      continue
+    removed.append(name)
+  if removed:
+    log(f"retrain: removed the previous run's {', '.join(removed)} from {model_dir}")
+
+
 def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None,
-          extra_callbacks: Sequence[keras.callbacks.Callback] = (), log=print) -> dict:
+          extra_callbacks: Sequence[keras.callbacks.Callback] = (), log=print,
+          retrain: bool = False) -> dict:
   """Trains, evaluates with the EMA weights, writes `final.keras` and
   `metrics.json` into `config.model_dir`. A rerun after a kill resumes from
-  the last completed epoch (BackupAndRestore).
+  the last completed epoch (BackupAndRestore); a rerun of a finished run
+  (both files there) says so and returns its metrics, leaving everything as
+  it is, unless `retrain`: then the previous run's state is removed and
+  training starts again at epoch 0.
 
   Returns:
     the metrics dict written to `metrics.json`.
@@ -177,6 +223,16 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
   validate(config)
   strategy = strategy or tf.distribute.get_strategy()
   chief = distribute.is_chief(strategy)
+  quiet = log or (lambda _: None)
+  if not retrain:
+    done = finished_metrics(config.model_dir)
+    if done is not None:
+      quiet(f"{config.model_dir} holds a finished run (final.keras, metrics.json: top-1 "
+            f"{done.get('top1', float('nan')):.2f} after {done.get('epochs')} epochs): left as "
+            "it is; pass --retrain to train again into it")
+      return done
+  elif chief and os.path.isdir(config.model_dir):
+    _clear_run_state(config.model_dir, quiet)
   start = time.time()
   info = pipeline.dataset_info(config.data)
   num_classes = info.num_classes
@@ -187,6 +243,10 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
   if steps_per_epoch < 1:
     raise ValueError(f"the train split has {info.split_sizes['train']} examples, fewer than one "
                      f"batch of {config.batch_size}")
+  arch = count = None
+  if not anchors.is_anchor(config.arch):
+    arch = arch_lib.load(config.arch, config.arch_limits)
+    count = flops.check_limits(arch, data.image_size, num_classes, config.arch_limits)
   os.makedirs(config.model_dir, exist_ok=True)
   if chief:
     cb.atomic_write_text(os.path.join(config.model_dir, "config.json"), config.to_json() + "\n")
@@ -200,12 +260,15 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
     val_ds = pipeline.distributed_dataset(
         strategy, data, config.validation_split, config.batch_size, False,
         drop_remainder=isinstance(strategy, tf.distribute.TPUStrategy))
+  if arch is not None:
+    quiet(f"building {sum(b.repeats for b in arch.blocks)} blocks at {data.image_size}x"
+          f"{data.image_size}: {count.macs / 1e6:.1f}M MACs, {count.params / 1e6:.2f}M params")
   with strategy.scope():
     model = distribute.patch_multi_worker_fit(
         build_and_compile(config, num_classes, steps_per_epoch))
 
-  quiet = log or (lambda _: None)
-  backup = distribute.ChiefBackupAndRestore(os.path.join(config.model_dir, "backup"), chief)
+  backup = distribute.ChiefBackupAndRestore(os.path.join(config.model_dir, "backup"), chief,
+                                            log=log)
   callbacks = [
       backup, distribute.ResumeLog(backup, quiet), cb.StopOnNaN(),
       cb.EpochCheckpoint(os.path.join(config.model_dir, "checkpoints"),
@@ -230,12 +293,10 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
   total = _examples(info.split_sizes[config.eval_split], config.eval_steps, config.batch_size)
   result = evaluation.evaluate(evaluation.keras_predict_fn(model), eval_ds, config.eval_steps,
                                total, log=log)
-  if anchors.is_anchor(config.arch):
+  if arch is None:  # a keras.applications anchor
     params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     macs, arch_text = anchors.keras_model_macs(model), config.arch
   else:
-    arch = arch_lib.load(config.arch)
-    count = flops.count(arch, data.image_size, num_classes)
     macs, params, arch_text = count.macs, count.params, arch_lib.format_arch(arch)
   metrics = {
       "top1": result["top1"], "top5": result["top5"], "eval_examples": result["examples"],
