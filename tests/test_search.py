@@ -108,6 +108,62 @@ def test_cost_gradients_reach_every_arch_variable_with_the_right_sign(tiny_net):
       assert float(g) > 0, v.path
 
 
+THRESHOLDS = ("k5", "k7", "e_small", "e_large", "nl")
+
+
+def _random_gate_state(net, rng):
+  """Every decision of every block on or off at random, at a margin of
+  0.05-0.6 from its threshold (LightNL logits: from 0)."""
+  for b in net.blocks:
+    margins = b.margins()
+    for d, var in b.arch_vars.items():
+      m = rng.uniform(0.05, 0.6) * rng.choice([-1.0, 1.0])
+      value = float(var.numpy()) + margins[d] if d in THRESHOLDS else 0.0
+      var.assign(value - m if d in THRESHOLDS else m)
+
+
+def _sigmoid_prime(x):
+  s = 1 / (1 + np.exp(-x))
+  return s * (1 - s)
+
+
+@pytest.mark.parametrize("space_name,size", [("tiny", SIZE), ("autonl-imagenet", 224)])
+def test_cost_gradient_equals_the_closed_form(space_name, size):
+  # d MACs / d arch variable = (MACs with that decision on - off, all other
+  # decisions as they are) * sigmoid'(margin), negated for thresholds; the
+  # MACs of both states from the analytic counter of the derived block.
+  from autonl_tf.search import get_space
+  space = TINY if space_name == "tiny" else get_space(space_name)
+  keras.utils.set_random_seed(3)
+  net = SuperNet(space, input_size=size, num_classes=10)
+  saved = {v.path: v.numpy() for v in net.arch_variables}
+  try:
+    rng = np.random.default_rng(4)
+    _random_gate_state(net, rng)
+    with tf.GradientTape() as tape:
+      macs = net.macs()
+    grads = dict(zip([v.path for v in net.arch_variables],
+                     tape.gradient(macs, net.arch_variables)))
+    checked = 0
+    for b in net.blocks[:: 1 if space_name == "tiny" else 4]:
+      margins = b.margins()
+      for d, var in b.arch_vars.items():
+        counts = []
+        for state in (1, 0):  # only this block changes: count it alone
+          b.forced = {d: state}
+          spec = b.derive()
+          counts.append(0 if spec is None else flops.count_block(spec, *b.hw).macs)
+        b.forced = {}
+        want = (counts[0] - counts[1]) * _sigmoid_prime(margins[d])
+        want = -want if d in THRESHOLDS else want
+        assert float(grads[var.path]) == pytest.approx(want, rel=1e-4, abs=1e-3), (b.name, d)
+        checked += counts[0] != counts[1]
+    assert checked >= 5  # decisions whose toggle changes the MACs, not only nested-off ones
+  finally:
+    for v in net.arch_variables:
+      v.assign(saved[v.path])
+
+
 def _fit(net, steps, epochs=1, batch=16, seed=0, callbacks=()):
   ds = make_dataset(DataConfig("synthetic", image_size=SIZE, num_classes=5, seed=seed,
                                deterministic=True), "train", batch, training=True)
@@ -209,3 +265,18 @@ def test_architecture_step_size_starts_after_the_warm_up(tmp_path):
     mid = start + (end - start) // 2
     assert schedule(mid) == pytest.approx(0.5 * 0.5 * (1 + np.cos(np.pi * (mid - start) / (end - start))))
     assert schedule(end - 1) > 0 and schedule(end) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_weight_decay_reaches_the_superkernel(tiny_net):
+  from autonl_tf.training.losses import apply_weight_decay, decayed_variables
+  decayed = decayed_variables(tiny_net)
+  superkernels = [b.dw_kernel for b in tiny_net.blocks]
+  assert all(any(v is k for v in decayed) for k in superkernels)
+  assert not any("arch_" in v.path or "gamma" in v.path for v in decayed)
+  apply_weight_decay(tiny_net, 1e-2)
+  try:
+    want = 1e-2 / 2 * sum(float(np.sum(np.square(v.numpy()))) for v in decayed)
+    assert float(tf.add_n(tiny_net.losses)) == pytest.approx(want, rel=1e-5)
+    assert want > 1e-2 / 2 * sum(float(np.sum(np.square(k.numpy()))) for k in superkernels) > 0
+  finally:
+    apply_weight_decay(tiny_net, 0.0)

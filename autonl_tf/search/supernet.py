@@ -26,6 +26,8 @@ Each block returns its MACs as a function of its gates with the formulas of
 `flops.count` of the derived architecture exactly.
 """
 
+import zlib
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -170,18 +172,30 @@ class SuperMBConv(keras.layers.Layer):
     self.arch_vars = {}
     for d in self.decisions:
       self.arch_vars[d] = arch(f"arch_{d}", 0.0 if d in ("k5", "k7", "e_small", "e_large", "nl") else 0.01)
-    self.seed_generator = keras.random.SeedGenerator(abs(hash(self.name)) % (2 ** 31))
+    # A seed from the name that is the same in every process (Python's
+    # hash() of a str is salted per process), so that warm-up gate dropout
+    # follows the global seed.
+    self.seed_generator = keras.random.SeedGenerator(zlib.crc32(self.name.encode()) % (2 ** 31))
+
+  @property
+  def decayed_weights(self):
+    """Kernels of this layer's own that weight decay applies to (the
+    superkernel; its sub-layers' kernels are found by their type)."""
+    return [self.dw_kernel]
 
   # ---------------------------------------------------------------- gates --
-  def _gate(self, name, value, training, threshold=None):
+  def _gate(self, name, value, training, threshold=None, margins=None):
     """`1[value > threshold]` (the decision's threshold by default), with
-    forcing and warm-up dropout; 1 for decisions this block does not search."""
+    forcing and warm-up dropout; 1 for decisions this block does not search.
+    Records `value - threshold` in `margins` when given."""
     if name not in self.arch_vars:
       return tf.constant(1.0)
     # Gates, masks and MACs are float32 even under a mixed-precision policy
     # (inside `call` Keras hands out 16-bit copies of the variables).
     value = tf.cast(value, tf.float32)
     threshold = self.arch_vars[name] if threshold is None else threshold
+    if margins is not None:
+      margins[name] = value - tf.cast(threshold, tf.float32)
     g = gates_lib.indicator(value, tf.cast(threshold, tf.float32))
     if name in self.forced:
       return gates_lib.force(g, self.forced[name])
@@ -193,6 +207,8 @@ class SuperMBConv(keras.layers.Layer):
     return g
 
   def _kernel(self, g, dw):
+    """The effective depthwise kernel: the 3x3 centre, plus the 5x5 ring when
+    `k5`, plus the 7x7 ring when `k5` and `k7` (raw gates: each once)."""
     k = dw * self.rings[3]
     if 5 in self.rings:
       ring = dw * self.rings[5]
@@ -201,48 +217,84 @@ class SuperMBConv(keras.layers.Layer):
       k = k + g["k5"] * ring
     return k
 
-  def gates(self, training=False):
-    """The hard gates of every decision (1.0 for decisions not searched)."""
+  def raw_gates(self, training=False, margins=None):
+    """Each decision's own 0/1 indicator, not multiplied by the decisions it
+    is nested in (1.0 for decisions not searched), plus `kernel`.
+
+    The forward pass and the MACs are multilinear in these, with each gate
+    appearing once in every product, so a decision's straight-through
+    gradient is exactly its effect (on the output or the MACs) times its
+    sigmoid': `gates()` gives the nested values that describe the
+    architecture. `margins`, a dict, receives each searched decision's
+    `value - threshold` (the logit itself for ratio / stride)."""
     g = {}
+    gate = lambda name, value, threshold=None: self._gate(name, value, training, threshold,
+                                                          margins)
     dw = tf.cast(self.dw_kernel, tf.float32)
     if 5 in self.rings:
-      g["k5"] = self._gate("k5", _rms(dw * self.rings[5]), training)
+      g["k5"] = gate("k5", _rms(dw * self.rings[5]))
     if 7 in self.rings:
-      g["k7"] = g["k5"] * self._gate("k7", _rms(dw * self.rings[7]), training)
+      g["k7"] = gate("k7", _rms(dw * self.rings[7]))
     kernel = self._kernel(g, dw)
+    # The expansion gates weigh the kernel as chosen, but a kernel decision
+    # reaches the cost and the output through its own gate only (its straight-
+    # through gradient must not also flow in through the expansion gates' RMS).
+    chosen = self._kernel({k: tf.stop_gradient(v) for k, v in g.items()}, dw)
     small = self.expanded_small
-    g["e_small"] = self._gate("e_small", _rms(kernel[:, :, :small]), training)
-    g["e_large"] = g["e_small"] * self._gate("e_large", _rms(kernel[:, :, small:]), training)
-    g["nl"] = g["e_small"] * self._gate("nl", _rms(tf.cast(self.nl_dw.kernel, tf.float32)), training)
-    prev = tf.constant(1.0)
-    for i in range(1, len(self.nl_ratios)):  # nested: r_i implies r_{i-1}
-      prev = prev * self._logit_gate(f"r{i}", training)
-      g[f"r{i}"] = prev
+    g["e_small"] = gate("e_small", _rms(chosen[:, :, :small]))
+    g["e_large"] = gate("e_large", _rms(chosen[:, :, small:]))
+    g["nl"] = gate("nl", _rms(tf.cast(self.nl_dw.kernel, tf.float32)))
+    # The LightNL masks: `1[a > 0]` of a learnable logit `a`.
+    for i in range(1, len(self.nl_ratios)):
+      g[f"r{i}"] = gate(f"r{i}", self.arch_vars[f"r{i}"], 0.0)
     if len(self.nl_strides) == 2:
-      g["s1"] = self._logit_gate("s1", training)
+      g["s1"] = gate("s1", self.arch_vars["s1"], 0.0)
     g["kernel"] = kernel
     return g
 
-  def _logit_gate(self, name, training):
-    """Gates of the LightNL masks: `1[a > 0]` of a learnable logit `a`."""
-    return self._gate(name, self.arch_vars[name], training, threshold=0.0)
+  def margins(self):
+    """{decision: value - threshold} of every searched decision (> 0: on)."""
+    out = {}
+    self.raw_gates(False, out)
+    return {k: float(v) for k, v in out.items()}
+
+  def gates(self, training=False):
+    """The hard gates of every decision as the architecture has them: `k7`
+    only with `k5`, `e_large` and `nl` only in a kept block, ratio step `r_i`
+    only with the steps before it (1.0 for decisions not searched)."""
+    g = dict(self.raw_gates(training))
+    if "k7" in g:
+      g["k7"] = g["k5"] * g["k7"]
+    g["e_large"] = g["e_small"] * g["e_large"]
+    g["nl"] = g["e_small"] * g["nl"]
+    g.update(self._ratio_chain(g))
+    return g
+
+  def _ratio_chain(self, g):
+    """{r_i: r_1 * ... * r_i}: ratio candidate i is used when every step up
+    to it is on (nested prefixes)."""
+    chain, prev = {}, tf.constant(1.0)
+    for i in range(1, len(self.nl_ratios)):
+      prev = prev * g[f"r{i}"]
+      chain[f"r{i}"] = prev
+    return chain
 
   # -------------------------------------------------------------- forward --
   def _channel_mask(self, g):
     small, large = self.expanded_small, self.expanded - self.expanded_small
-    dt = g["e_small"].dtype
-    return tf.concat([tf.ones([small], dt) * g["e_small"], tf.ones([large], dt) * g["e_large"]], 0)
+    dt = g["e_large"].dtype
+    return tf.concat([tf.ones([small], dt), tf.ones([large], dt) * g["e_large"]], 0)
 
-  def _ratio_mask(self, g, channels):
+  def _ratio_mask(self, chain, channels, dtype):
     sizes = [int(r * channels) for r in self.nl_ratios]
-    dt = g["nl"].dtype
-    parts = [tf.ones([sizes[0]], dt)]
+    parts = [tf.ones([sizes[0]], dtype)]
     for i in range(1, len(sizes)):
-      parts.append(tf.ones([sizes[i] - sizes[i - 1]], dt) * g[f"r{i}"])
+      parts.append(tf.ones([sizes[i] - sizes[i - 1]], dtype) * chain[f"r{i}"])
     return tf.concat(parts, 0)
 
   def call(self, inputs, training=None):
-    g = self.gates(training)
+    g = self.raw_gates(training)
+    g.update({f"chain_{k}": v for k, v in self._ratio_chain(g).items()})
     g = {k: tf.cast(v, inputs.dtype) for k, v in g.items()}  # the compute dtype
     mask = self._channel_mask(g)
     x = tf.nn.silu(self.expand_bn(self.expand_conv(inputs), training=training)) * mask
@@ -252,15 +304,16 @@ class SuperMBConv(keras.layers.Layer):
       x = self.se(x)
     z = self.project_bn(self.project_conv(x), training=training)
     branch = z + g["nl"] * self._lightnl(z, g, training)
-    if self.residual:
+    if self.residual:  # e_small is 1 (not searched) in blocks that cannot be skipped
       return inputs + g["e_small"] * branch
     return branch
 
   def _lightnl(self, z, g, training):
     _, h, w, c = z.shape
     rmax = int(self.nl_ratios[-1] * c)
-    q = tf.reshape(z[..., :rmax] * self._ratio_mask(g, c) * tf.cast(1.0 / (h * w), z.dtype),
-                   [-1, h * w, rmax])
+    chain = {k[len("chain_"):]: v for k, v in g.items() if k.startswith("chain_")}
+    q = tf.reshape(z[..., :rmax] * self._ratio_mask(chain, c, z.dtype) *
+                   tf.cast(1.0 / (h * w), z.dtype), [-1, h * w, rmax])
     outs = {}
     for s in self.nl_strides:
       zs = z[:, ::s, ::s, :] if s > 1 else z
@@ -274,10 +327,12 @@ class SuperMBConv(keras.layers.Layer):
 
   # ----------------------------------------------------------------- cost --
   def macs(self, g=None):
-    """MACs of the block as a differentiable function of its gates."""
-    g = g or self.gates(False)
+    """MACs of the block as a differentiable function of its raw gates
+    (`raw_gates()` by default): `e_small * (convs(E) + dw(E, k5, k7) + SE(E)
+    + nl * LightNL(r, s))` with `E` the expanded channels, each gate once."""
+    g = g or self.raw_gates(False)
     (h, w), (ho, wo) = self.hw, self.out_hw
-    e = self.expanded_small * g["e_small"] + (self.expanded - self.expanded_small) * g["e_large"]
+    e = self.expanded_small + (self.expanded - self.expanded_small) * g["e_large"]
     total = flops.conv_macs(1, self.in_filters, e, h, w)
     dw = flops.depthwise_macs(3, e, ho, wo)
     if "k5" in g:
@@ -289,18 +344,18 @@ class SuperMBConv(keras.layers.Layer):
     if self.se is not None:
       total = total + flops.se_macs(ho, wo, e, self.se.reduced_filters)
     total = total + flops.conv_macs(1, e, self.out_filters, ho, wo)
-    return total + g["nl"] * self._nl_macs(g)
+    return g["e_small"] * (total + g["nl"] * self._nl_macs(self._ratio_chain(g), g))
 
-  def _ratio_probs(self, g):
-    """One-hot over the ratio candidates from the nested gates."""
-    cum = [tf.constant(1.0)] + [g[f"r{i}"] for i in range(1, len(self.nl_ratios))] + [0.0]
+  def _ratio_probs(self, chain):
+    """One-hot over the ratio candidates from the nested chain."""
+    cum = [tf.constant(1.0)] + [chain[f"r{i}"] for i in range(1, len(self.nl_ratios))] + [0.0]
     return [cum[i] - cum[i + 1] for i in range(len(self.nl_ratios))]
 
-  def _nl_macs(self, g):
+  def _nl_macs(self, chain, g):
     ho, wo = self.out_hw
     strides = {1: g["s1"], 2: 1 - g["s1"]} if len(self.nl_strides) == 2 else {self.nl_strides[0]: 1.0}
     total = 0.0
-    for r, pr in zip(self.nl_ratios, self._ratio_probs(g)):
+    for r, pr in zip(self.nl_ratios, self._ratio_probs(chain)):
       for s, ps in strides.items():
         total = total + pr * ps * float(flops.lightnl_macs(ho, wo, self.out_filters, r, s))
     return total

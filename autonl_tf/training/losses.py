@@ -34,12 +34,14 @@ class SparseLabelSmoothingCrossEntropy(keras.losses.Loss):
 
 
 def decayed_variables(model):
-  """Kernels of conv, depthwise and dense layers: everything weight decay
-  applies to. BN gamma/beta and biases are left out."""
+  """Kernels of conv, depthwise and dense layers, and the `decayed_weights`
+  of layers that own kernels themselves (the supernet's superkernel):
+  everything weight decay applies to. BN gamma/beta and biases are left out."""
   out = []
   for layer in model._flatten_layers(include_self=False):
     if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)):
       out.append(layer.kernel)
+    out.extend(getattr(layer, "decayed_weights", ()))
   return out
 
 
