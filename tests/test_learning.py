@@ -170,3 +170,15 @@ def test_keras_model_macs_by_hand_and_against_the_published_mobilenet_v2():
     anchors.parse("keras:resnet:1")
   with pytest.raises(ValueError, match="width multiplier"):
     anchors.parse("keras:mobilenet_v2:wide")
+
+
+def test_evaluation_reports_the_largest_logit_and_non_finite_images():
+  from autonl_tf.training import evaluation
+  logits = np.array([[1.0, -250.0, 3.0], [np.nan, 0.0, 1.0], [7.0, 2.0, np.inf], [0.5, 99.0, 0.0]])
+  labels = np.array([2, 2, 0, 1])
+  ds = tf.data.Dataset.from_tensor_slices((np.arange(4.0), labels)).batch(2)
+  table = {0.0: 0, 1.0: 1, 2.0: 2, 3.0: 3}
+  result = evaluation.evaluate(lambda x: logits[[table[float(v)] for v in x.numpy()]], ds,
+                               log=None)
+  assert result["max_abs_logit"] == 250.0 and result["non_finite"] == 2
+  assert result["examples"] == 4 and result["top1"] == pytest.approx(75.0)

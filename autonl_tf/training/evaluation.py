@@ -27,14 +27,21 @@ def evaluate(predict_fn, dataset, steps=None, total=None, log=print, log_every=2
     log_every: print a running line every this many batches.
 
   Returns:
-    {"top1": %, "top5": %, "examples": n}
+    {"top1": %, "top5": %, "examples": n, "max_abs_logit": the largest
+    finite |logit| seen, "non_finite": images with a NaN or infinite logit}
   """
-  n = c1 = c5 = 0
+  n = c1 = c5 = non_finite = 0
+  max_abs = 0.0
   denominator = total if total is not None else "?"
   for i, (images, labels) in enumerate(dataset):
     if steps is not None and i >= steps:
       break
-    a, b = topk_correct(predict_fn(images), labels)
+    logits = np.asarray(predict_fn(images), np.float64)
+    finite = np.isfinite(logits)
+    non_finite += int((~finite.all(axis=-1)).sum())
+    if finite.any():
+      max_abs = max(max_abs, float(np.abs(logits[finite]).max()))
+    a, b = topk_correct(logits, labels)
     c1, c5, n = c1 + a, c5 + b, n + int(np.shape(labels)[0])
     if log and (i + 1) % log_every == 0:
       log(f"Test: [{n}/{denominator}]\tPrec@1 {100 * c1 / n:.3f}\tPrec@5 {100 * c5 / n:.3f}")
@@ -42,7 +49,9 @@ def evaluate(predict_fn, dataset, steps=None, total=None, log=print, log_every=2
     raise ValueError("evaluation saw no examples")
   if log:
     log(f"Test: [{n}/{n}]\tPrec@1 {100 * c1 / n:.1f}\tPrec@5 {100 * c5 / n:.1f}")
-  return {"top1": 100.0 * c1 / n, "top5": 100.0 * c5 / n, "examples": n}
+    log(f"logits: max |logit| {max_abs:.4g}, non-finite on {non_finite} of {n} images")
+  return {"top1": 100.0 * c1 / n, "top5": 100.0 * c5 / n, "examples": n,
+          "max_abs_logit": max_abs, "non_finite": non_finite}
 
 
 def keras_predict_fn(model):

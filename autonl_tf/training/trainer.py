@@ -300,6 +300,7 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
     macs, params, arch_text = count.macs, count.params, arch_lib.format_arch(arch)
   metrics = {
       "top1": result["top1"], "top5": result["top5"], "eval_examples": result["examples"],
+      "max_abs_logit": result["max_abs_logit"], "non_finite_logits": result["non_finite"],
       "eval_split": config.eval_split, "dataset": data.dataset,
       "macs": macs, "params": params, "epochs": config.epochs,
       "steps_per_epoch": steps_per_epoch, "optimizer_steps": int(model.optimizer.iterations.numpy()),
