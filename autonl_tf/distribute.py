@@ -28,6 +28,8 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
+from autonl_tf import io
+
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
@@ -203,9 +205,9 @@ class ChiefBackupAndRestore(keras.callbacks.BackupAndRestore):
       finally:
         self._weights_path, self._training_metadata_path = latest, meta
     if self.chief:  # as in Keras, the older backup becomes the latest
-      shutil.copyfile(prev, latest)
+      io.copy_file(prev, latest)
       if os.path.exists(prev_meta):
-        shutil.copyfile(prev_meta, meta)
+        io.copy_file(prev_meta, meta)
       elif os.path.exists(meta):
         os.remove(meta)
     return prev_meta
@@ -213,10 +215,7 @@ class ChiefBackupAndRestore(keras.callbacks.BackupAndRestore):
   def on_train_begin(self, logs=None):
     meta_path = self._restore()
     self.restored_step = int(self.model.optimizer.iterations.numpy())
-    meta = None
-    if os.path.exists(meta_path):
-      with open(meta_path) as f:
-        meta = json.load(f)
+    meta = io.read_json(meta_path) if os.path.exists(meta_path) else None
     steps = (self.params or {}).get("steps")
     if meta and "step" in meta and self.restored_step != meta["step"] and steps:
       self.model._initial_epoch = meta["epoch"] + round((self.restored_step - meta["step"]) / steps)
@@ -227,18 +226,13 @@ class ChiefBackupAndRestore(keras.callbacks.BackupAndRestore):
       return
     os.makedirs(self.backup_dir, exist_ok=True)
     if os.path.exists(self._weights_path):
-      shutil.copyfile(self._weights_path, self._prev_weights_path)
+      io.copy_file(self._weights_path, self._prev_weights_path)
     if os.path.exists(self._training_metadata_path):
-      shutil.copyfile(self._training_metadata_path, self._prev_training_metadata_path)
-    tmp = os.path.join(self.backup_dir, "incoming.weights.h5")
-    self.model.save_weights(tmp, overwrite=True)
-    os.replace(tmp, self._weights_path)
-    meta = {"epoch": self._current_epoch, "batch": self._last_batch_seen,
-            "step": int(self.model.optimizer.iterations.numpy())}
-    tmp = self._training_metadata_path + ".tmp"
-    with open(tmp, "w") as f:
-      f.write(json.dumps(meta))
-    os.replace(tmp, self._training_metadata_path)
+      io.copy_file(self._training_metadata_path, self._prev_training_metadata_path)
+    io.save_weights(self.model, self._weights_path)
+    io.write_json(self._training_metadata_path,
+                  {"epoch": self._current_epoch, "batch": self._last_batch_seen,
+                   "step": int(self.model.optimizer.iterations.numpy())})
 
 
 def _first_line(error) -> str:

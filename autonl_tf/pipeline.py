@@ -16,7 +16,6 @@ stopped at. Layout of `workdir`:
 """
 
 import dataclasses
-import json
 import os
 import time
 from typing import Callable, Dict, Optional, Sequence
@@ -26,12 +25,12 @@ import tensorflow as tf
 
 from autonl_tf import distribute
 from autonl_tf import flops
+from autonl_tf import io
 from autonl_tf.arch import codec
 from autonl_tf.arch import presets
 from autonl_tf.data import DataConfig, dataset_info
 from autonl_tf.search.runner import SearchConfig
 from autonl_tf.training import recipes
-from autonl_tf.training.callbacks import write_json
 from autonl_tf.training.trainer import TrainConfig
 
 STAGES = ("data", "search", "train", "evaluate", "export", "pictures")
@@ -127,15 +126,14 @@ class _Record:
     self.chief = chief
     self.state = {}
     if os.path.exists(self.path):
-      with open(self.path) as f:
-        self.state = json.load(f)
+      self.state = io.read_json(self.path)
 
   def update(self, stage, status, seconds):
     entry = self.state.setdefault(stage, {"seconds": 0.0})
     entry["status"] = status
     entry["seconds"] = round(entry["seconds"] + seconds, 1)
     if self.chief:
-      write_json(self.path, self.state)
+      io.write_json(self.path, self.state)
 
 
 def _exists(*paths):
@@ -234,7 +232,7 @@ def run_pipeline(config: PipelineConfig, workdir: str,
     if steps is not None:
       total = min(total or steps * config.eval_batch_size, steps * config.eval_batch_size)
     result = evaluation.evaluate(predict, ds, steps, total, log=log, log_every=50)
-    write_json(paths["eval"], dict(result, model=model_file, split=split,
+    io.write_json(paths["eval"], dict(result, model=model_file, split=split,
                                    dataset=data.dataset))
 
   stage("evaluate", lambda: _exists(paths["eval"]), evaluate)
@@ -272,26 +270,22 @@ def run_pipeline(config: PipelineConfig, workdir: str,
   stage("pictures", lambda: _exists(*pictures.values()), draw)
 
   summary = summarize(config, workdir, record.state, saved_model_dir, tflite_files, pictures)
-  write_json(os.path.join(workdir, "summary.json"), summary)
+  io.write_json(os.path.join(workdir, "summary.json"), summary)
   log(format_summary(summary))
   return summary
 
 
 def summarize(config, workdir, stages, saved_model_dir, tflite_files, pictures) -> dict:
-  with open(os.path.join(workdir, "train", "metrics.json")) as f:
-    metrics = json.load(f)
-  with open(os.path.join(workdir, "eval.json")) as f:
-    evaluation = json.load(f)
-  with open(os.path.join(workdir, "search", "decisions.json")) as f:
-    decisions = json.load(f)
+  metrics = io.read_json(os.path.join(workdir, "train", "metrics.json"))
+  evaluation = io.read_json(os.path.join(workdir, "eval.json"))
+  decisions = io.read_json(os.path.join(workdir, "search", "decisions.json"))
   arch = presets.load(os.path.join(workdir, "search", "arch.txt"))
   count = flops.count(arch, config.data.image_size, metrics["num_classes"])
   parity = {}
   for path in tflite_files:
     report = path[:-len(".tflite")] + ".parity.json"
     if os.path.exists(report):
-      with open(report) as f:
-        r = json.load(f)
+      r = io.read_json(report)
       parity[os.path.basename(path)] = {"top1_agreement": r["top1_agreement"],
                                         "max_abs_logit_diff": r["max_abs_logit_diff"],
                                         "bytes": r["bytes"]}

@@ -3,12 +3,12 @@ trained model, find its class names and images, write the SavedModel and/or
 the TFLite variants with their parity reports."""
 
 import dataclasses
-import json
 import os
 from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
+from autonl_tf import io
 from autonl_tf.arch.codec import ArchLimits
 from autonl_tf.data import DataConfig, DataError, dataset_info, make_dataset
 from autonl_tf.export import saved_model, tflite
@@ -44,8 +44,7 @@ def training_data_config(model_path: str) -> Optional[DataConfig]:
     path = os.path.join(d, "config.json")
     if os.path.exists(path):
       try:
-        with open(path) as f:
-          data = json.load(f).get("data")
+        data = io.read_json(path).get("data")
         return DataConfig(**data) if data else None
       except (ValueError, TypeError):
         return None

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from autonl_tf import distribute
 from autonl_tf import flops
+from autonl_tf import io
 from autonl_tf.data import pipeline
 from autonl_tf.search.derive import write_derived
 from autonl_tf.search.model import SuperNet
@@ -209,7 +210,7 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
     raise ValueError("set steps_per_epoch (the train split is smaller than a batch or unknown)")
   os.makedirs(config.model_dir, exist_ok=True)
   if chief:
-    cb.write_json(os.path.join(config.model_dir, "search_config.json"), dataclasses.asdict(config))
+    io.write_json(os.path.join(config.model_dir, "search_config.json"), dataclasses.asdict(config))
   train_ds = pipeline.distributed_dataset(strategy, data, "train", config.batch_size, True)
   with strategy.scope():
     net = distribute.patch_multi_worker_fit(build_supernet(config, info.num_classes, steps))

@@ -2,7 +2,6 @@
 `model.fit`, resumable after a kill."""
 
 import dataclasses
-import json
 import os
 import time
 from typing import Optional, Sequence
@@ -15,6 +14,7 @@ from autonl_tf import arch as arch_lib
 from autonl_tf import constants
 from autonl_tf import distribute
 from autonl_tf import flops
+from autonl_tf import io
 from autonl_tf.data import pipeline
 from autonl_tf.models import anchors
 from autonl_tf.models.network import build_model
@@ -102,10 +102,6 @@ class TrainConfig:
   verbose: int = 2
   arch_limits: Optional[arch_lib.ArchLimits] = None
 
-  def to_json(self):
-    d = dataclasses.asdict(self)
-    return json.dumps(d, indent=2, sort_keys=True)
-
 
 def validate(config: TrainConfig):
   checks = [(config.batch_size >= 1, "batch_size must be positive"),
@@ -182,8 +178,7 @@ def finished_metrics(model_dir: str) -> Optional[dict]:
   if not all(os.path.exists(os.path.join(model_dir, f)) for f in FINISHED_RUN):
     return None
   try:
-    with open(os.path.join(model_dir, "metrics.json")) as f:
-      return json.load(f)
+    return io.read_json(os.path.join(model_dir, "metrics.json"))
   except ValueError as e:
     raise ValueError(f"{model_dir}/metrics.json is not valid JSON ({e}): pass --retrain to "
                      "train again into it") from None
@@ -249,7 +244,7 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
     count = flops.check_limits(arch, data.image_size, num_classes, config.arch_limits)
   os.makedirs(config.model_dir, exist_ok=True)
   if chief:
-    cb.atomic_write_text(os.path.join(config.model_dir, "config.json"), config.to_json() + "\n")
+    io.write_json(os.path.join(config.model_dir, "config.json"), dataclasses.asdict(config))
 
   train_ds = pipeline.distributed_dataset(strategy, data, "train", config.batch_size, True)
   val_ds = None
@@ -311,6 +306,6 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
       "arch_text": arch_text,
   }
   if chief:
-    cb.atomic_save_model(model, os.path.join(config.model_dir, "final.keras"))
-    cb.write_json(os.path.join(config.model_dir, "metrics.json"), metrics)
+    io.save_model(model, os.path.join(config.model_dir, "final.keras"))
+    io.write_json(os.path.join(config.model_dir, "metrics.json"), metrics)
   return metrics
