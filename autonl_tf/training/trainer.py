@@ -19,6 +19,7 @@ from autonl_tf.data import pipeline
 from autonl_tf.models import anchors
 from autonl_tf.models.network import build_model
 from autonl_tf.training import callbacks as cb
+from autonl_tf.training.backup import ChiefBackupAndRestore, ResumeLog
 from autonl_tf.training import evaluation
 from autonl_tf.training.losses import SparseLabelSmoothingCrossEntropy, apply_weight_decay
 from autonl_tf.training import optimizers
@@ -259,13 +260,11 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
     quiet(f"building {sum(b.repeats for b in arch.blocks)} blocks at {data.image_size}x"
           f"{data.image_size}: {count.macs / 1e6:.1f}M MACs, {count.params / 1e6:.2f}M params")
   with strategy.scope():
-    model = distribute.patch_multi_worker_fit(
-        build_and_compile(config, num_classes, steps_per_epoch))
+    model = build_and_compile(config, num_classes, steps_per_epoch)
 
-  backup = distribute.ChiefBackupAndRestore(os.path.join(config.model_dir, "backup"), chief,
-                                            log=log)
+  backup = ChiefBackupAndRestore(os.path.join(config.model_dir, "backup"), chief, log=log)
   callbacks = [
-      backup, distribute.ResumeLog(backup, quiet), cb.StopOnNaN(),
+      backup, ResumeLog(backup, quiet), cb.StopOnNaN(),
       cb.EpochCheckpoint(os.path.join(config.model_dir, "checkpoints"),
                          config.checkpoints_to_keep, is_chief=chief),
   ] + cb.chief_logging(config.model_dir, chief) + [
