@@ -180,11 +180,8 @@ def run_pipeline(config: PipelineConfig, workdir: str,
 
   # 1. data: offline preparation when TFDS cannot download
   def data_ready():
-    data = config.data
-    if data.dataset == "synthetic" or data.dataset.startswith("folder:"):
-      return True
-    from autonl_tf.data.pipeline import _tfds
-    return _tfds().builder(data.dataset, data_dir=data.data_dir).is_prepared()
+    from autonl_tf.data import is_prepared
+    return is_prepared(config.data)
 
   def prepare():
     from autonl_tf.data import offline
@@ -221,16 +218,15 @@ def run_pipeline(config: PipelineConfig, workdir: str,
   # 4. evaluate the paper's way (centre crop, bicubic, mean/std)
   def evaluate():
     from autonl_tf.data import make_dataset
-    from autonl_tf.training import evaluation, restore
-    predict, _, what = restore.load_for_inference(model_file)
+    from autonl_tf.export.loading import load_for_inference
+    from autonl_tf.training import evaluation
+    predict, _, what = load_for_inference(model_file)
     data = config.data
     info = dataset_info(data)
     split = config.train.eval_split
     steps = config.train.eval_steps
     ds = make_dataset(data, split, config.eval_batch_size, training=False)
-    total = info.split_sizes.get(split)
-    if steps is not None:
-      total = min(total or steps * config.eval_batch_size, steps * config.eval_batch_size)
+    total = evaluation.examples_seen(info.split_sizes.get(split), steps, config.eval_batch_size)
     result = evaluation.evaluate(predict, ds, steps, total, log=log, log_every=50)
     io.write_json(paths["eval"], dict(result, model=model_file, split=split,
                                    dataset=data.dataset))

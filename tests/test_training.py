@@ -156,7 +156,7 @@ def test_rerun_of_a_finished_run_leaves_it_alone(tiny_arch, tmp_path):
   """Issue 18, point 4: after a finished run, a truncated latest backup and
   the same command again fell back to the older backup, retrained the last
   epoch and overwrote final.keras and metrics.json."""
-  from autonl_tf.training.restore import ModelLoadError, load_keras_model
+  from autonl_tf.export.loading import ModelLoadError, load_keras_model
   config = tiny_config(tiny_arch, tmp_path / "run", epochs=2, steps_per_epoch=3)
   run = tmp_path / "run"
   train(config, log=None)

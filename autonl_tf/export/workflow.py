@@ -12,6 +12,7 @@ from autonl_tf import io
 from autonl_tf.arch.codec import ArchLimits
 from autonl_tf.data import DataConfig, DataError, dataset_info, make_dataset
 from autonl_tf.export import saved_model, tflite
+from autonl_tf.export.loading import load_keras_model
 from autonl_tf.export.saved_model import ExportError
 
 
@@ -100,7 +101,6 @@ def images_from(data: DataConfig, split: str, count: int) -> np.ndarray:
 
 def run_export(request: ExportRequest, log: Callable = print) -> dict:
   """Returns {"saved_model": path} or {"tflite": {variant: (path, report)}}."""
-  from autonl_tf.training.restore import load_keras_model
   for v in request.tflite:
     if v not in tflite.VARIANTS:
       raise ExportError(f"unknown TFLite variant {v!r}: expected one of {', '.join(tflite.VARIANTS)}")

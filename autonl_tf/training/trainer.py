@@ -162,13 +162,6 @@ def build_and_compile(config: TrainConfig, num_classes: int, steps_per_epoch: in
   return model
 
 
-def _examples(split_size, steps, batch_size):
-  """How many examples `steps` batches of an evaluation will see (None: unknown)."""
-  if steps is None:
-    return split_size
-  return steps * batch_size if split_size is None else min(split_size, steps * batch_size)
-
-
 FINISHED_RUN = ("final.keras", "metrics.json")
 RUN_STATE = ("metrics.json", "backup", "checkpoints", "log.csv", "tensorboard")
 
@@ -284,7 +277,8 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
     recalibrated = evaluation.recalibrate_batch_norm(model, recal_ds,
                                                      config.bn_recalibration_batches)
   eval_ds = pipeline.make_dataset(data, config.eval_split, config.batch_size, training=False)
-  total = _examples(info.split_sizes[config.eval_split], config.eval_steps, config.batch_size)
+  total = evaluation.examples_seen(info.split_sizes[config.eval_split], config.eval_steps,
+                                   config.batch_size)
   result = evaluation.evaluate(evaluation.keras_predict_fn(model), eval_ds, config.eval_steps,
                                total, log=log)
   if arch is None:  # a keras.applications anchor
