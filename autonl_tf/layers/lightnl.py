@@ -6,8 +6,8 @@ import tensorflow as tf
 
 from autonl_tf import constants
 from autonl_tf import flops
+from autonl_tf.saving import KERAS_PACKAGE
 
-_PACKAGE = "autonl_tf"
 
 
 def _static_hwc(input_shape, layer_name):
@@ -48,7 +48,7 @@ def lightnl_aggregate(x, ratio, stride, order_a):
   return tf.reshape(y, [-1, h, w, c])
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
 class LightNL(keras.layers.Layer):
   """Lightweight non-local block (Li et al. 2020, DESIGN.md section 1).
 
@@ -117,7 +117,7 @@ class LightNL(keras.layers.Layer):
     return config
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
 class NonLocal(keras.layers.Layer):
   """Conventional non-local block (Wang et al. 2018), embedded-Gaussian form.
 

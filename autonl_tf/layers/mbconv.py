@@ -6,17 +6,17 @@ import tensorflow as tf
 
 from autonl_tf import constants
 from autonl_tf import flops
+from autonl_tf.saving import KERAS_PACKAGE
 from autonl_tf.arch import codec
 from autonl_tf.layers.lightnl import LightNL
 
-_PACKAGE = "autonl_tf"
 
 
 def _split(x, groups):
   return tf.split(x, flops.split_channels(x.shape[-1], groups), axis=-1)
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
 class MixedDepthwiseConv2D(keras.layers.Layer):
   """Depthwise conv whose channels are split into groups with their own
   kernel sizes (MixNet's MDConv); one kernel size is a plain depthwise conv.
@@ -62,7 +62,7 @@ class MixedDepthwiseConv2D(keras.layers.Layer):
     return config
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
 class GroupedConv2D(keras.layers.Layer):
   """Conv without bias whose input and output channels are split into groups,
   one kernel size per group (the `a` / `p` lists of an arch string).
@@ -106,7 +106,7 @@ class GroupedConv2D(keras.layers.Layer):
     return config
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
 class SqueezeExcite(keras.layers.Layer):
   """Squeeze-excitation: `x * sigmoid(W2 swish(W1 GAP(x) + b1) + b2)`.
 
@@ -144,7 +144,7 @@ class SqueezeExcite(keras.layers.Layer):
     return config
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
 class DropConnect(keras.layers.Layer):
   """Per-example drop of a residual branch (MnasNet's `drop_connect`).
 
@@ -183,7 +183,7 @@ class DropConnect(keras.layers.Layer):
     return config
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
 class MBConv(keras.layers.Layer):
   """MnasNet inverted-residual block with an optional LightNL.
 

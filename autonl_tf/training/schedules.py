@@ -3,8 +3,10 @@
 import keras
 import tensorflow as tf
 
+from autonl_tf.saving import KERAS_PACKAGE
 
-@keras.saving.register_keras_serializable(package="autonl_tf")
+
+@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
 class WarmupExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
   """Linear warm-up to `peak`, then `peak * rate ** floor(step / decay_steps)`.
 
