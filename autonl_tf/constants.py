@@ -1,4 +1,5 @@
-"""The paper's numbers, in one place (DESIGN.md sections 2 and 4).
+"""The paper's numbers, in one place (arXiv 2004.01961, section 5, "Experiments",
+which takes MnasNet's settings).
 
 Sources: MnasNet (Tan et al. 2019) / the official AutoNL `model_def.py`:
 BN momentum 0.99 and epsilon 1e-3; conv kernels ~ normal(0, sqrt(2/fan_out));

@@ -78,7 +78,7 @@ class _AfterKerasImport:
 
     try:
       spec.loader.exec_module = exec_then_register  # this spec's own loader object
-    except (AttributeError, TypeError):  # a loader that cannot be wrapped: keras_objects() still works
+    except (AttributeError, TypeError):  # cannot be wrapped: keras_objects() still works
       return None
     sys.meta_path.remove(self)  # the import stops at this spec: safe to leave now
     return spec

@@ -1,6 +1,7 @@
-"""Image preprocessing (DESIGN.md section 4): the paper's eval crop, the
-Inception-style random-resized crop for large images and pad-crop-flip for
-small ones. All functions run inside tf.data (graph mode, no Python I/O).
+"""Image preprocessing (arXiv 2004.01961, section 5, "Experiments", which
+evaluates as MnasNet does): the paper's eval crop, the Inception-style
+random-resized crop for large images and pad-crop-flip for small ones. All
+functions run inside tf.data (graph mode, no Python I/O).
 
 Randomness is stateless: every random op takes an explicit `seed` tensor of
 shape [2], so a pipeline built with a fixed seed is reproducible even with

@@ -1,6 +1,6 @@
 """The lightweight non-local block, LightNL (Li et al., "Neural Architecture
 Search for Lightweight Non-Local Networks", CVPR 2020, arXiv 2004.01961,
-section "Lightweight Non-Local Blocks")."""
+section 3, "Lightweight Non-Local Blocks")."""
 
 import keras
 import tensorflow as tf
@@ -12,7 +12,7 @@ from autonl_tf.saving import KERAS_PACKAGE
 
 
 def lightnl_aggregate(x, ratio, stride, order_a):
-  """`y = (q k^T) v / (H*W)`, the LightNL product (arXiv 2004.01961, section
+  """`y = (q k^T) v / (H*W)`, the LightNL product (arXiv 2004.01961, section 3,
   "Lightweight Non-Local Blocks": shared transformations, compact features),
   channels last.
 
@@ -43,8 +43,8 @@ def lightnl_aggregate(x, ratio, stride, order_a):
 
 @keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
 class LightNL(keras.layers.Layer):
-  """Lightweight non-local block (arXiv 2004.01961, section "Lightweight
-  Non-Local Blocks").
+  """Lightweight non-local block (arXiv 2004.01961, section 3,
+  "Lightweight Non-Local Blocks").
 
   With `x` of shape `[N, H, W, C]`: `q = x[..., :int(r*C)]`,
   `k = x[:, ::s, ::s, :int(r*C)]`, `v = x[:, ::s, ::s, :]`,

@@ -1,6 +1,6 @@
 """MBConv (MnasNet's inverted residual block) with optional squeeze-excitation,
 mixed kernels, drop-connect and a LightNL after the projection: the blocks of
-the AutoNL networks and of their search space (arXiv 2004.01961, section
+the AutoNL networks and of their search space (arXiv 2004.01961, section 4,
 "Neural Architecture Search for LightNL"), written as the official code's
 arch strings (see `autonl_tf.arch`)."""
 

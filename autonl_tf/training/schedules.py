@@ -1,4 +1,5 @@
-"""Learning-rate schedules of the MnasNet / AutoNL recipe (DESIGN.md section 4)."""
+"""Learning-rate schedules of the MnasNet / AutoNL recipe (arXiv 2004.01961,
+section 5, "Experiments"; MnasNet, arXiv 1807.11626, section 5)."""
 
 import keras
 import tensorflow as tf

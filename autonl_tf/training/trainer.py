@@ -1,5 +1,6 @@
-"""Training with the MnasNet / AutoNL recipe (DESIGN.md section 4) through
-`model.fit`, resumable after a kill."""
+"""Training with the MnasNet / AutoNL recipe (arXiv 2004.01961, section 5,
+"Experiments": MnasNet's ImageNet settings) through `model.fit`, resumable
+after a kill."""
 
 import dataclasses
 import os
