@@ -55,10 +55,10 @@ def test_without_the_patches_the_other_strategies_train(unpatched, tiny_arch, tm
   every other strategy to Keras' own code)."""
   data = DataConfig("synthetic", image_size=8, num_classes=4, seed=0)
   config = TrainConfig(arch=tiny_arch, data=data, model_dir=str(tmp_path / "run"), batch_size=16,
-                       epochs=1, steps_per_epoch=3, warmup_epochs=0, validation_split=None,
-                       eval_steps=2, bn_recalibration_batches=0, verbose=0)
+                       epochs=1, steps_per_epoch=2, warmup_epochs=0, validation_split=None,
+                       eval_steps=1, bn_recalibration_batches=0, verbose=0)
   metrics = train(config, log=None)
-  assert metrics["optimizer_steps"] == 3 and not compat.applied()
+  assert metrics["optimizer_steps"] == 2 and not compat.applied()
 
   rng = np.random.default_rng(0)
   x, y = rng.normal(size=(16, 8, 8, 3)).astype("float32"), rng.integers(0, 4, 16)
@@ -68,7 +68,7 @@ def test_without_the_patches_the_other_strategies_train(unpatched, tiny_arch, tm
       compat.apply()
     keras.utils.set_random_seed(3)
     with mirrored.scope():
-      model = build_and_compile(config, 4, 3)
-    losses.append(model.fit(x, y, batch_size=16, epochs=2, shuffle=False,
+      model = build_and_compile(config, 4, 2)
+    losses.append(model.fit(x, y, batch_size=8, epochs=1, shuffle=False,
                             verbose=0).history["loss"])
   np.testing.assert_allclose(losses[0], losses[1], rtol=1e-6)
