@@ -1,12 +1,17 @@
-"""autonl-tf: AutoNL (Li et al., CVPR 2020) in TensorFlow 2 / Keras 3.
+"""autonl-tf: AutoNL (Li et al., "Neural Architecture Search for Lightweight
+Non-Local Networks", CVPR 2020, arXiv 2004.01961) in TensorFlow 2 / Keras 3.
 
-`autonl_tf.arch` and `autonl_tf.flops` are pure Python; everything that needs
-TensorFlow is imported lazily so that counting MACs stays fast.
+`autonl_tf.arch`, `autonl_tf.flops` and `autonl_tf.viz` are pure Python;
+everything that needs TensorFlow is imported lazily, so that counting MACs
+stays fast. Importing the package registers its Keras classes (layers, loss,
+schedules, optimizer) the first time Keras is imported, so that
+`keras.models.load_model` opens the `.keras` files it saves; `keras_objects()`
+returns them (see `autonl_tf.saving`).
 """
 
 __version__ = "0.1.0"
 
-_LAZY = {"build_model": "autonl_tf.models.network"}
+_LAZY = {"build_model": "autonl_tf.models.network", "keras_objects": "autonl_tf.saving"}
 
 
 def __getattr__(name):
@@ -14,3 +19,8 @@ def __getattr__(name):
     import importlib
     return getattr(importlib.import_module(_LAZY[name]), name)
   raise AttributeError(f"module 'autonl_tf' has no attribute '{name}'")
+
+
+from autonl_tf import saving as _saving  # noqa: E402  (pure Python)
+
+_saving.register_on_keras_import()

@@ -1,4 +1,5 @@
-"""The paper's numbers, in one place (DESIGN.md sections 2 and 4).
+"""The paper's numbers, in one place (arXiv 2004.01961, section 5, "Experiments",
+which takes MnasNet's settings).
 
 Sources: MnasNet (Tan et al. 2019) / the official AutoNL `model_def.py`:
 BN momentum 0.99 and epsilon 1e-3; conv kernels ~ normal(0, sqrt(2/fan_out));
@@ -6,9 +7,9 @@ ImageNet mean/std in 0-255 units. Two initialisations differ from MnasNet's
 (see `dense_initializer` and `layers.MBConv`'s `zero_init_residual`): with
 MnasNet's, a 10-class network starts far above chance and its early layers
 get gradients 50x their weights' norm (measured: docs/RESULTS.md).
-"""
 
-import keras
+Pure Python: Keras is imported inside the functions that build its objects.
+"""
 
 BN_MOMENTUM = 0.99
 BN_EPSILON = 1e-3
@@ -23,6 +24,7 @@ EVAL_CROP_PADDING = 32  # centre crop of size/(size+32) of the short side
 
 def conv_initializer():
   """normal(0, sqrt(2 / fan_out)), fan_out = kh*kw*out (untruncated)."""
+  import keras
   return keras.initializers.VarianceScaling(
       scale=2.0, mode="fan_out", distribution="untruncated_normal")
 
@@ -36,6 +38,7 @@ def dense_initializer():
   standard deviation of about 3 and its cross-entropy is 3.9 (chance: 2.3);
   with fan_in the logits start near 0 whatever the number of classes.
   """
+  import keras
   return keras.initializers.VarianceScaling(
       scale=1.0 / 3.0, mode="fan_in", distribution="uniform")
 
@@ -44,6 +47,7 @@ def batch_norm(name, gamma_initializer="ones", momentum=BN_MOMENTUM,
                epsilon=BN_EPSILON, synchronized=False):
   """BN with the paper's settings; `synchronized` computes batch statistics
   over all replicas of a tf.distribute strategy."""
+  import keras
   return keras.layers.BatchNormalization(
       momentum=momentum, epsilon=epsilon, gamma_initializer=gamma_initializer,
       synchronized=synchronized, name=name)

@@ -1,5 +1,5 @@
-"""tf.distribute strategies, mixed precision and fault tolerance for the
-training and search loops.
+"""tf.distribute strategies and mixed precision for the training and search
+loops.
 
 Strategies by name (`make_strategy`):
 
@@ -11,18 +11,14 @@ Strategies by name (`make_strategy`):
 * `multi_worker`: `MultiWorkerMirroredStrategy`, cluster from `TF_CONFIG`;
 * `tpu`: `TPUStrategy` on the TPU named by `tpu` ("" or "local" on a TPU VM).
 
-Fault tolerance: `ChiefBackupAndRestore` is Keras' `BackupAndRestore` made
-safe for several workers (only the chief writes, atomically; every worker
-restores from the chief's files), so a killed worker that is restarted
-rejoins at the last completed epoch.
+`multi_worker` training needs the Keras workaround of `autonl_tf.compat`
+(`compat.apply()`, once, before `fit`). The chief-only backups that let a
+restarted worker rejoin are in `autonl_tf.training.backup`.
 """
 
 import contextlib
 import json
 import os
-import shutil
-import tempfile
-import warnings
 from typing import Optional
 
 import keras
@@ -141,177 +137,3 @@ def is_chief(strategy) -> bool:
   return resolver.task_type in ("chief", None) or (
       resolver.task_type == "worker" and resolver.task_id == 0 and
       "chief" not in resolver.cluster_spec().as_dict())
-
-
-class ChiefBackupAndRestore(keras.callbacks.BackupAndRestore):
-  """`BackupAndRestore` for one or many workers.
-
-  Every worker restores from `backup_dir` at the start of `fit` (resuming at
-  the last completed epoch with the optimizer state, step counter included);
-  only the chief writes, and each file is written to a temporary name and
-  renamed, so a kill mid-save leaves the previous backup intact. A kill
-  between the weights' and the metadata's rename leaves weights one epoch
-  newer than the metadata: the restored step counter (saved with the
-  weights) then says which epoch to resume at.
-
-  A backup that cannot be read (truncated, corrupt, another network's) is
-  named in a warning (through `log`, else `warnings.warn`) before the run
-  falls back to the previous epoch's backup; when that one cannot be read
-  either, `DistributeError` names both files.
-  """
-
-  def __init__(self, backup_dir, chief=True, save_freq="epoch", log=None):
-    super().__init__(backup_dir, save_freq=save_freq, double_checkpoint=True,
-                     delete_checkpoint=False)
-    self.chief = chief
-    self.log = log
-    self.restored_epoch = 0
-    self.restored_step = 0
-
-  def _warn(self, message):
-    if self.log:
-      self.log(message)
-    else:
-      warnings.warn(message, stacklevel=2)
-
-  def _restore(self):
-    """Keras' restore, with the fallback to the previous backup said aloud;
-    returns the metadata file that was read."""
-    meta = self._training_metadata_path
-    try:
-      self._load_model()
-      return meta
-    except Exception as e:  # h5py: OSError; a different network: ValueError  # noqa: BLE001
-      error = _first_line(e)
-    latest, prev = self._weights_path, self._prev_weights_path
-    if not os.path.exists(prev):
-      raise DistributeError(f"backup {latest} cannot be read ({error}) and there is no older "
-                            f"backup: move {self.backup_dir} away to train from scratch") from None
-    self._warn(f"warning: backup {latest} cannot be read ({error}); falling back to the "
-               f"previous epoch's backup {prev}")
-    prev_meta = self._prev_training_metadata_path
-    with tempfile.TemporaryDirectory() as tmp:  # Keras loads *.weights.h5 names only
-      self._weights_path = os.path.join(tmp, "previous.weights.h5")
-      self._training_metadata_path = prev_meta
-      try:
-        shutil.copyfile(prev, self._weights_path)
-        self._load_model()
-      except Exception as e:  # noqa: BLE001
-        raise DistributeError(f"backup {latest} cannot be read ({error}), nor the previous one "
-                              f"{prev} ({_first_line(e)}): move {self.backup_dir} away to train "
-                              "from scratch") from None
-      finally:
-        self._weights_path, self._training_metadata_path = latest, meta
-    if self.chief:  # as in Keras, the older backup becomes the latest
-      shutil.copyfile(prev, latest)
-      if os.path.exists(prev_meta):
-        shutil.copyfile(prev_meta, meta)
-      elif os.path.exists(meta):
-        os.remove(meta)
-    return prev_meta
-
-  def on_train_begin(self, logs=None):
-    meta_path = self._restore()
-    self.restored_step = int(self.model.optimizer.iterations.numpy())
-    meta = None
-    if os.path.exists(meta_path):
-      with open(meta_path) as f:
-        meta = json.load(f)
-    steps = (self.params or {}).get("steps")
-    if meta and "step" in meta and self.restored_step != meta["step"] and steps:
-      self.model._initial_epoch = meta["epoch"] + round((self.restored_step - meta["step"]) / steps)
-    self.restored_epoch = int(getattr(self.model, "_initial_epoch", None) or 0)
-
-  def _save_model(self):
-    if not self.chief:
-      return
-    os.makedirs(self.backup_dir, exist_ok=True)
-    if os.path.exists(self._weights_path):
-      shutil.copyfile(self._weights_path, self._prev_weights_path)
-    if os.path.exists(self._training_metadata_path):
-      shutil.copyfile(self._training_metadata_path, self._prev_training_metadata_path)
-    tmp = os.path.join(self.backup_dir, "incoming.weights.h5")
-    self.model.save_weights(tmp, overwrite=True)
-    os.replace(tmp, self._weights_path)
-    meta = {"epoch": self._current_epoch, "batch": self._last_batch_seen,
-            "step": int(self.model.optimizer.iterations.numpy())}
-    tmp = self._training_metadata_path + ".tmp"
-    with open(tmp, "w") as f:
-      f.write(json.dumps(meta))
-    os.replace(tmp, self._training_metadata_path)
-
-
-def _first_line(error) -> str:
-  return (str(error).strip().splitlines() or [type(error).__name__])[0]
-
-
-class ResumeLog(keras.callbacks.Callback):
-  """Prints where a run starts: fresh, or resumed at epoch N / step S."""
-
-  def __init__(self, backup: ChiefBackupAndRestore, log=print):
-    super().__init__()
-    self.backup = backup
-    self.log = log
-
-  def on_train_begin(self, logs=None):
-    if self.backup.restored_epoch or self.backup.restored_step:
-      self.log(f"resumed from {self.backup.backup_dir}: epoch {self.backup.restored_epoch}, "
-               f"optimizer step {self.backup.restored_step}")
-
-
-def patch_multi_worker_fit(model: keras.Model):
-  """Works around keras-team/keras#20585 (Keras 3 `fit` under
-  `MultiWorkerMirroredStrategy`): before tracing, Keras builds the model's
-  metrics and optimizer from one batch that it first `strategy.reduce`s,
-  which MultiWorkerMirroredStrategy cannot do eagerly on a batch of
-  per-replica values. The batch is only needed for its shapes, so this uses
-  the local replica's part instead. A no-op for other strategies."""
-  strategy = model.distribute_strategy
-  if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-    return model
-  original = model._maybe_symbolic_build
-
-  def local_value(v):
-    if isinstance(v, tf.distribute.DistributedValues):
-      return strategy.experimental_local_results(v)[0]
-    return v
-
-  def build(iterator=None, data_batch=None):
-    if iterator is None:
-      return original(iterator=iterator, data_batch=data_batch)
-    for _, _, it in iterator:
-      data_batch = tf.nest.map_structure(local_value, next(it))
-      break
-    with strategy.scope():
-      model._symbolic_build(data_batch=data_batch)
-
-  model._maybe_symbolic_build = build
-  _patch_multi_worker_log_reduction()
-  return model
-
-
-def _patch_multi_worker_log_reduction():
-  """Second half of the workaround: Keras averages the per-replica logs of
-  each step with `strategy.reduce("MEAN", v, axis=0)` under
-  MultiWorkerMirroredStrategy, which fails for scalar logs (loss, metric
-  results). Scalars are averaged over all replicas with `axis=None`."""
-  from keras.src.backend.tensorflow import trainer as tf_trainer
-  if getattr(tf_trainer.reduce_per_replica, "_autonl_patched", False):
-    return
-  original = tf_trainer.reduce_per_replica
-
-  def reduce_per_replica(values, strategy, reduction):
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or \
-        reduction not in ("auto", "mean"):
-      return original(values, strategy, reduction)
-
-    def mean(v):
-      if not isinstance(v, tf.distribute.DistributedValues):
-        return v
-      rank = strategy.experimental_local_results(v)[0].shape.rank
-      return strategy.reduce("MEAN", v, axis=None if rank == 0 else 0)
-
-    return tf.nest.map_structure(mean, values)
-
-  reduce_per_replica._autonl_patched = True
-  tf_trainer.reduce_per_replica = reduce_per_replica

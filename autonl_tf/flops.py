@@ -1,9 +1,10 @@
-"""Exact analytic MAC and parameter counts (DESIGN.md section 2).
+"""Exact analytic MAC and parameter counts of the networks of arXiv 2004.01961
+(the MACs of its tables, counted as the official code's profiler counts them).
 
 Convention of the official AutoNL profiler: conv `kh*kw*cin*cout*Hout*Wout`,
 depthwise `kh*kw*C*Hout*Wout`, global pool `H*W*C`, dense `in*out`, SE = its
 pool plus its two 1x1 convs on a 1x1 map, LightNL `min(A, B) + 9*H*W*C`
-(section 1); residual adds, BN and activations cost 0.
+(arXiv 2004.01961, section 3); residual adds, BN and activations cost 0.
 
 Parameters are the trainable ones: conv and dense kernels, biases (SE convs and
 the classifier have them) and BN gamma/beta; BN moving statistics are not
@@ -108,7 +109,8 @@ def lightnl_params(channels: int) -> int:
 
 def nonlocal_macs(h: int, w: int, channels: int) -> int:
   """MACs of the conventional non-local block (Wang et al. 2018), embedded
-  Gaussian form with inner width C/2 (DESIGN.md section 1)."""
+  Gaussian form with inner width C/2: the block that arXiv 2004.01961,
+  section 3, "Lightweight Non-Local Blocks", compares LightNL with."""
   hw = h * w
   inner = channels // 2
   return 3 * hw * channels * inner + 2 * hw * hw * inner + hw * inner * channels

@@ -1,11 +1,14 @@
 """Data -> search -> train the derived network from scratch -> evaluate ->
 export -> pictures, in one resumable run (`tools/run_pipeline.py`).
 
-Every stage writes into the work directory and is skipped when its outputs
-exist; a stage that fails says so (`[export] failed after ...`, status
-`failed` in pipeline.json) and leaves the earlier stages' outputs alone; the search and the training resume at their last completed epoch
-(BackupAndRestore), so a killed pipeline picks up at the stage and epoch it
-stopped at. Layout of `workdir`:
+The stages are a table, `PIPELINE`: each one a name and two top-level
+functions of a `Run`, `done` (its outputs exist) and `run`. Every stage
+writes into the work directory and is skipped when its outputs exist; a
+stage that fails says so (`[export] failed after ...`, status `failed` in
+pipeline.json) and leaves the earlier stages' outputs alone; the search and
+the training resume at their last completed epoch (BackupAndRestore), so a
+killed pipeline picks up at the stage and epoch it stopped at. Layout of
+`workdir` (`Layout`):
 
     search/     arch.txt, decisions.json, search_log.csv, tensorboard/, backup/
     train/      final.keras, metrics.json, log.csv, checkpoints/, tensorboard/
@@ -16,26 +19,22 @@ stopped at. Layout of `workdir`:
 """
 
 import dataclasses
-import json
 import os
 import time
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import keras
 import tensorflow as tf
 
 from autonl_tf import distribute
 from autonl_tf import flops
+from autonl_tf import io
 from autonl_tf.arch import codec
 from autonl_tf.arch import presets
 from autonl_tf.data import DataConfig, dataset_info
 from autonl_tf.search.runner import SearchConfig
 from autonl_tf.training import recipes
-from autonl_tf.training.callbacks import write_json
 from autonl_tf.training.trainer import TrainConfig
-
-STAGES = ("data", "search", "train", "evaluate", "export", "pictures")
-
 
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
@@ -119,6 +118,167 @@ def get_config(name: str, data_dir: Optional[str] = None, seed: Optional[int] = 
   return config
 
 
+@dataclasses.dataclass(frozen=True)
+class Layout:
+  """The files of a pipeline run under `root` (see the module docstring)."""
+  root: str
+  search_dir: str
+  arch_file: str
+  decisions_file: str
+  train_dir: str
+  model_file: str
+  metrics_file: str
+  eval_file: str
+  export_dir: str
+  saved_model_dir: str
+  tflite_files: Tuple[str, ...]
+  pictures: Dict[str, str]
+
+  @classmethod
+  def of(cls, root: str, tflite_variants: Sequence[str]) -> "Layout":
+    at = lambda *parts: os.path.join(root, *parts)
+    return cls(root=root, search_dir=at("search"), arch_file=at("search", "arch.txt"),
+               decisions_file=at("search", "decisions.json"), train_dir=at("train"),
+               model_file=at("train", "final.keras"), metrics_file=at("train", "metrics.json"),
+               eval_file=at("eval.json"), export_dir=at("export"),
+               saved_model_dir=at("export", "1"),
+               tflite_files=tuple(at("export", f"model_{v}.tflite") for v in tflite_variants),
+               pictures={"arch": at("arch.png"), "search": at("search.png")})
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """What every stage is given: the recipe, the files, how to run, where to
+  say what happens."""
+  config: PipelineConfig
+  files: Layout
+  strategy: tf.distribute.Strategy
+  chief: bool
+  log: Callable = print
+  search_callbacks: Sequence[keras.callbacks.Callback] = ()
+  train_callbacks: Sequence[keras.callbacks.Callback] = ()
+
+
+def _exists(*paths):
+  return all(os.path.exists(p) for p in paths)
+
+
+# ------------------------------------------------------------------ stages --
+# Each stage is a pair of top-level functions of a `Run`: `done` (its outputs
+# exist: skip it) and `run`.
+
+def data_ready(run: Run) -> bool:
+  from autonl_tf.data import is_prepared
+  return is_prepared(run.config.data)
+
+
+def prepare_data(run: Run):
+  """Offline preparation of a dataset TFDS cannot download here."""
+  from autonl_tf.data import offline
+  data = run.config.data
+  if data.dataset not in offline.OFFLINE_DATASETS:
+    raise ValueError(f"{data.dataset} is not prepared in {data.data_dir}: run "
+                     f"tools/prepare_data.py --dataset={data.dataset} first (ImageNet needs its "
+                     "manual download)")
+  if run.chief:
+    offline.prepare(data.dataset, data.data_dir or os.path.expanduser("~/tensorflow_datasets"),
+                    log=run.log)
+
+
+def searched(run: Run) -> bool:
+  return _exists(run.files.arch_file, run.files.decisions_file)
+
+
+def search_architecture(run: Run):
+  from autonl_tf.search.runner import search
+  config = dataclasses.replace(run.config.search, data=run.config.data,
+                               model_dir=run.files.search_dir)
+  search(config, run.strategy, extra_callbacks=run.search_callbacks, log=run.log)
+
+
+def trained(run: Run) -> bool:
+  return _exists(run.files.model_file, run.files.metrics_file)
+
+
+def train_network(run: Run):
+  """The derived network, trained from scratch."""
+  from autonl_tf.training.trainer import train
+  config = dataclasses.replace(run.config.train, arch=run.files.arch_file, data=run.config.data,
+                               model_dir=run.files.train_dir)
+  train(config, run.strategy, extra_callbacks=run.train_callbacks, log=run.log)
+
+
+def evaluated(run: Run) -> bool:
+  return _exists(run.files.eval_file)
+
+
+def evaluate_network(run: Run):
+  """The paper's evaluation (centre crop, bicubic, mean/std) of final.keras."""
+  from autonl_tf.data import make_dataset
+  from autonl_tf.export.loading import load_for_inference
+  from autonl_tf.training import evaluation
+  config, data = run.config, run.config.data
+  predict, _, _ = load_for_inference(run.files.model_file)
+  split, steps = config.train.eval_split, config.train.eval_steps
+  ds = make_dataset(data, split, config.eval_batch_size, training=False)
+  total = evaluation.examples_seen(dataset_info(data).split_sizes.get(split), steps,
+                                   config.eval_batch_size)
+  result = evaluation.evaluate(predict, ds, steps, total, log=run.log, log_every=50)
+  io.write_json(run.files.eval_file, dict(result, model=run.files.model_file, split=split,
+                                          dataset=data.dataset))
+
+
+def exported(run: Run) -> bool:
+  return _exists(os.path.join(run.files.saved_model_dir, "saved_model.pb"),
+                 *run.files.tflite_files)
+
+
+def export_network(run: Run):
+  """The SavedModel for TF Serving, then the TFLite variants still missing."""
+  from autonl_tf.export import workflow
+  config, files = run.config, run.files
+  request = workflow.ExportRequest(
+      model=files.model_file, export_dir=files.export_dir, version=1, overwrite=True,
+      data=config.data, representative_images=config.representative_images,
+      parity_images=config.parity_images, parity_split=config.train.eval_split)
+  if not os.path.exists(os.path.join(files.saved_model_dir, "saved_model.pb")):
+    workflow.run_export(request, run.log)
+  missing = [v for v, f in zip(config.tflite, files.tflite_files) if not os.path.exists(f)]
+  if missing:
+    workflow.run_export(dataclasses.replace(request, tflite=missing), run.log)
+
+
+def drawn(run: Run) -> bool:
+  return _exists(*run.files.pictures.values())
+
+
+def draw_pictures(run: Run):
+  from autonl_tf import viz
+  data = run.config.data
+  viz.plot_arch(run.files.arch_file, data.image_size, run.files.pictures["arch"],
+                num_classes=dataset_info(data).num_classes)
+  viz.plot_search(run.files.search_dir, run.files.pictures["search"])
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+  name: str
+  done: Callable[[Run], bool]
+  run: Callable[[Run], None]
+  chief_only: bool = False  # False: every worker of a multi-worker job runs it
+
+
+PIPELINE = (
+    Stage("data", data_ready, prepare_data),
+    Stage("search", searched, search_architecture),
+    Stage("train", trained, train_network),
+    Stage("evaluate", evaluated, evaluate_network, chief_only=True),
+    Stage("export", exported, export_network, chief_only=True),
+    Stage("pictures", drawn, draw_pictures, chief_only=True),
+)
+STAGES = tuple(stage.name for stage in PIPELINE)
+
+
 class _Record:
   """pipeline.json: status and seconds of each stage (summed over resumes)."""
 
@@ -127,19 +287,38 @@ class _Record:
     self.chief = chief
     self.state = {}
     if os.path.exists(self.path):
-      with open(self.path) as f:
-        self.state = json.load(f)
+      self.state = io.read_json(self.path)
 
   def update(self, stage, status, seconds):
     entry = self.state.setdefault(stage, {"seconds": 0.0})
     entry["status"] = status
     entry["seconds"] = round(entry["seconds"] + seconds, 1)
     if self.chief:
-      write_json(self.path, self.state)
+      io.write_json(self.path, self.state)
 
 
-def _exists(*paths):
-  return all(os.path.exists(p) for p in paths)
+def run_stage(stage: Stage, run: Run, record: _Record):
+  """Skips `stage` when done, else runs it; records and says which, and on
+  failure says so, keeps the earlier stages' outputs and re-raises."""
+  log, name = run.log, stage.name
+  if stage.done(run):
+    log(f"[{name}] done before: skipped")
+    record.update(name, record.state.get(name, {}).get("status", "done"), 0.0)
+    return
+  log(f"[{name}] running")
+  start = time.time()
+  try:
+    stage.run(run)
+  except Exception as e:
+    seconds = time.time() - start
+    record.update(name, "failed", seconds)
+    log(f"[{name}] failed after {seconds:.0f}s: {e}")
+    log(f"[{name}] the earlier stages' outputs in {run.files.root} are kept: rerun to retry "
+        f"from the {name} stage")
+    raise
+  seconds = time.time() - start
+  record.update(name, "done", seconds)
+  log(f"[{name}] finished in {seconds:.0f}s")
 
 
 def run_pipeline(config: PipelineConfig, workdir: str,
@@ -147,163 +326,48 @@ def run_pipeline(config: PipelineConfig, workdir: str,
                  train_callbacks: Sequence[keras.callbacks.Callback] = (),
                  search_callbacks: Sequence[keras.callbacks.Callback] = (),
                  log: Callable = print) -> dict:
-  """Runs (or resumes) every stage; returns the summary (also written to
-  `workdir/summary.json`)."""
+  """Runs (or resumes) every stage of `PIPELINE`; returns the summary (also
+  written to `workdir/summary.json`). Workers other than the chief stop
+  after the stages they share (an empty summary)."""
   strategy = strategy or tf.distribute.get_strategy()
   chief = distribute.is_chief(strategy)
   os.makedirs(workdir, exist_ok=True)
+  run = Run(config, Layout.of(workdir, config.tflite), strategy, chief, log,
+            tuple(search_callbacks), tuple(train_callbacks))
   record = _Record(workdir, chief)
-  paths = {
-      "search": os.path.join(workdir, "search"), "train": os.path.join(workdir, "train"),
-      "eval": os.path.join(workdir, "eval.json"), "export": os.path.join(workdir, "export"),
-  }
-  arch_file = os.path.join(paths["search"], "arch.txt")
-  model_file = os.path.join(paths["train"], "final.keras")
-
-  def stage(name, done, run):
-    if done():
-      log(f"[{name}] done before: skipped")
-      record.update(name, record.state.get(name, {}).get("status", "done"), 0.0)
-      return
-    log(f"[{name}] running")
-    start = time.time()
-    try:
-      run()
-    except Exception as e:
-      seconds = time.time() - start
-      record.update(name, "failed", seconds)
-      log(f"[{name}] failed after {seconds:.0f}s: {e}")
-      log(f"[{name}] the earlier stages' outputs in {workdir} are kept: rerun to retry from "
-          f"the {name} stage")
-      raise
-    seconds = time.time() - start
-    record.update(name, "done", seconds)
-    log(f"[{name}] finished in {seconds:.0f}s")
-
-  # 1. data: offline preparation when TFDS cannot download
-  def data_ready():
-    data = config.data
-    if data.dataset == "synthetic" or data.dataset.startswith("folder:"):
-      return True
-    from autonl_tf.data.pipeline import _tfds
-    return _tfds().builder(data.dataset, data_dir=data.data_dir).is_prepared()
-
-  def prepare():
-    from autonl_tf.data import offline
-    if config.data.dataset not in offline.OFFLINE_DATASETS:
-      raise ValueError(f"{config.data.dataset} is not prepared in {config.data.data_dir}: "
-                       f"run tools/prepare_data.py --dataset={config.data.dataset} first "
-                       "(ImageNet needs its manual download)")
-    if chief:
-      offline.prepare(config.data.dataset, config.data.data_dir or
-                      os.path.expanduser("~/tensorflow_datasets"), log=log)
-
-  stage("data", data_ready, prepare)
-
-  # 2. search
-  def search():
-    from autonl_tf.search.runner import search as run_search
-    run_search(dataclasses.replace(config.search, data=config.data, model_dir=paths["search"]),
-               strategy, extra_callbacks=search_callbacks, log=log)
-
-  stage("search", lambda: _exists(arch_file, os.path.join(paths["search"], "decisions.json")),
-        search)
-
-  # 3. train the derived network from scratch
-  def train():
-    from autonl_tf.training.trainer import train as run_train
-    run_train(dataclasses.replace(config.train, arch=arch_file, data=config.data,
-                                  model_dir=paths["train"]),
-              strategy, extra_callbacks=train_callbacks, log=log)
-
-  stage("train", lambda: _exists(model_file, os.path.join(paths["train"], "metrics.json")), train)
-  if not chief:
-    return {}
-
-  # 4. evaluate the paper's way (centre crop, bicubic, mean/std)
-  def evaluate():
-    from autonl_tf.data import make_dataset
-    from autonl_tf.training import evaluation, restore
-    predict, _, what = restore.load_for_inference(model_file)
-    data = config.data
-    info = dataset_info(data)
-    split = config.train.eval_split
-    steps = config.train.eval_steps
-    ds = make_dataset(data, split, config.eval_batch_size, training=False)
-    total = info.split_sizes.get(split)
-    if steps is not None:
-      total = min(total or steps * config.eval_batch_size, steps * config.eval_batch_size)
-    result = evaluation.evaluate(predict, ds, steps, total, log=log, log_every=50)
-    write_json(paths["eval"], dict(result, model=model_file, split=split,
-                                   dataset=data.dataset))
-
-  stage("evaluate", lambda: _exists(paths["eval"]), evaluate)
-
-  # 5. export: SavedModel for TF Serving + TFLite
-  saved_model_dir = os.path.join(paths["export"], "1")
-  tflite_files = [os.path.join(paths["export"], f"model_{v}.tflite") for v in config.tflite]
-
-  def export():
-    from autonl_tf.export import workflow
-    request = workflow.ExportRequest(
-        model=model_file, export_dir=paths["export"], version=1, overwrite=True,
-        data=config.data, representative_images=config.representative_images,
-        parity_images=config.parity_images, parity_split=config.train.eval_split)
-    if not os.path.exists(os.path.join(saved_model_dir, "saved_model.pb")):
-      workflow.run_export(request, log)
-    missing = [v for v, f in zip(config.tflite, tflite_files) if not os.path.exists(f)]
-    if missing:
-      workflow.run_export(dataclasses.replace(request, tflite=missing), log)
-
-  stage("export", lambda: _exists(os.path.join(saved_model_dir, "saved_model.pb"), *tflite_files),
-        export)
-
-  # 6. pictures
-  pictures = {"arch": os.path.join(workdir, "arch.png"),
-              "search": os.path.join(workdir, "search.png")}
-
-  def draw():
-    from autonl_tf import viz
-    info = dataset_info(config.data)
-    viz.plot_arch(arch_file, config.data.image_size, pictures["arch"],
-                  num_classes=info.num_classes)
-    viz.plot_search(paths["search"], pictures["search"])
-
-  stage("pictures", lambda: _exists(*pictures.values()), draw)
-
-  summary = summarize(config, workdir, record.state, saved_model_dir, tflite_files, pictures)
-  write_json(os.path.join(workdir, "summary.json"), summary)
+  for stage in PIPELINE:
+    if stage.chief_only and not chief:
+      return {}
+    run_stage(stage, run, record)
+  summary = summarize(config, run.files, record.state)
+  io.write_json(os.path.join(workdir, "summary.json"), summary)
   log(format_summary(summary))
   return summary
 
 
-def summarize(config, workdir, stages, saved_model_dir, tflite_files, pictures) -> dict:
-  with open(os.path.join(workdir, "train", "metrics.json")) as f:
-    metrics = json.load(f)
-  with open(os.path.join(workdir, "eval.json")) as f:
-    evaluation = json.load(f)
-  with open(os.path.join(workdir, "search", "decisions.json")) as f:
-    decisions = json.load(f)
-  arch = presets.load(os.path.join(workdir, "search", "arch.txt"))
+def summarize(config: PipelineConfig, files: Layout, stages: dict) -> dict:
+  metrics = io.read_json(files.metrics_file)
+  evaluation = io.read_json(files.eval_file)
+  decisions = io.read_json(files.decisions_file)
+  arch = presets.load(files.arch_file)
   count = flops.count(arch, config.data.image_size, metrics["num_classes"])
   parity = {}
-  for path in tflite_files:
+  for path in files.tflite_files:
     report = path[:-len(".tflite")] + ".parity.json"
     if os.path.exists(report):
-      with open(report) as f:
-        r = json.load(f)
+      r = io.read_json(report)
       parity[os.path.basename(path)] = {"top1_agreement": r["top1_agreement"],
                                         "max_abs_logit_diff": r["max_abs_logit_diff"],
                                         "bytes": r["bytes"]}
   return {
-      "config": config.name, "workdir": workdir, "dataset": config.data.dataset,
+      "config": config.name, "workdir": files.root, "dataset": config.data.dataset,
       "input_size": config.data.image_size,
       "arch": codec.format_arch(arch), "macs": count.macs, "params": count.params,
       "target_macs": config.search.target_macs, "search_macs": decisions.get("macs"),
       "top1": evaluation["top1"], "top5": evaluation["top5"],
       "eval_examples": evaluation["examples"], "train_epochs": metrics["epochs"],
-      "saved_model": saved_model_dir, "tflite": tflite_files, "tflite_parity": parity,
-      "pictures": pictures,
+      "saved_model": files.saved_model_dir, "tflite": list(files.tflite_files),
+      "tflite_parity": parity, "pictures": dict(files.pictures),
       "stage_seconds": {k: v["seconds"] for k, v in stages.items()},
   }
 

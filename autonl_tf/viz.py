@@ -17,7 +17,6 @@ never changes the caller's matplotlib backend).
 
 import csv
 import fractions
-import json
 import math
 import os
 import struct
@@ -31,6 +30,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from autonl_tf import flops
+from autonl_tf import io
 from autonl_tf.arch import codec
 from autonl_tf.arch import presets
 
@@ -67,13 +67,8 @@ def _save(fig: Figure, path: Union[str, os.PathLike]) -> str:
   if parent:
     os.makedirs(parent, exist_ok=True)
   FigureCanvasAgg(fig)
-  tmp = f"{path}.tmp{os.getpid()}"
-  try:
+  with io.atomic_path(path) as tmp:
     fig.savefig(tmp, dpi=DPI, format="png")
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
   return path
 
 
@@ -283,8 +278,7 @@ def _read_config(directory: str) -> Tuple[Optional[float], Optional[int]]:
   """(target_macs, warmup_epochs) of the search that wrote the log; the
   config is optional decoration, so an unreadable one is ignored."""
   try:
-    with open(os.path.join(directory, _CONFIG_FILE), "r", encoding="utf-8") as f:
-      config = json.load(f)
+    config = io.read_json(os.path.join(directory, _CONFIG_FILE))
   except (OSError, ValueError):
     return None, None
   if not isinstance(config, dict):

@@ -1,4 +1,5 @@
-"""Shared by the benchmark scripts: the repo root on sys.path, the common flags
+"""Shared by the benchmark scripts (which import the installed `autonl_tf`:
+`pip install -r requirements.txt` or `pip install .`): the common flags
 (--quick, --format, --threads, --warmup, --repeats), the machine line, timing
 (warm-up runs, then repeats, median) and aligned / markdown tables.
 
@@ -9,16 +10,12 @@ import dataclasses
 import os
 import platform
 import statistics
-import sys
 import time
 from typing import Callable, Dict, List, Sequence
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-  sys.path.insert(0, ROOT)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import flags
 
-from absl import flags  # noqa: E402
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 flags.DEFINE_bool("quick", False, "Small shapes and few repeats (under a minute on 2 cores).")
 flags.DEFINE_enum("format", "text", ["text", "markdown"],

@@ -23,7 +23,6 @@ the same.
 """
 
 import dataclasses
-import json
 import os
 import statistics
 import sys
@@ -32,6 +31,8 @@ import time
 import _common
 from absl import app
 from absl import flags
+
+from autonl_tf import io
 
 VARIANTS = ("baseline", "lightnl", "searched")
 BUDGET_TOLERANCE = 0.05
@@ -80,8 +81,7 @@ def once(done, seed, run):
     keras.backend.clear_session()  # each run starts from a fresh graph state
     keras.utils.set_random_seed(seed)
     run()
-  with open(done) as f:
-    return json.load(f)
+  return io.read_json(done)
 
 
 def run_search(workdir, budget, log):
@@ -164,12 +164,10 @@ def main(argv):
   baseline, lightnl = study_archs()
   paths = {v: os.path.join(workdir, f"{v}.txt") for v in VARIANTS}
   for variant, arch in (("baseline", baseline), ("lightnl", lightnl)):
-    with open(paths[variant], "w") as f:
-      f.write(arch_lib.format_arch(arch))
+    io.write_text(paths[variant], arch_lib.format_arch(arch))
   budget = flops.count(lightnl, 32, 10).macs
   search_info = run_search(workdir, budget, log)
-  with open(paths["searched"], "w") as f:
-    f.write("\n".join(search_info["arch"]) + "\n")
+  io.write_text(paths["searched"], "\n".join(search_info["arch"]) + "\n")
   off = search_info["macs"] / budget - 1
   if abs(off) > BUDGET_TOLERANCE and not FLAGS.quick:  # a few quick steps cannot land
     print(f"error: the search landed at {search_info['macs'] / 1e6:.2f}M MACs, {100 * off:+.1f}% "
@@ -182,8 +180,7 @@ def main(argv):
               for s in seeds] for v in VARIANTS}
   rows, record = summarize(runs, search_info, budget)
   record.update(seeds=seeds, workdir=workdir, wall_time_s=round(time.time() - start, 1))
-  with open(os.path.join(workdir, "study.json"), "w") as f:
-    json.dump(record, f, indent=2)
+  io.write_json(os.path.join(workdir, "study.json"), record, sort_keys=False)
 
   m = runs["baseline"][0]
   _common.header("CIFAR-10 study: MBConv baseline vs + LightNL vs searched, one MAC budget")

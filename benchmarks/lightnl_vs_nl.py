@@ -75,7 +75,7 @@ def closest_to_paper(found):
 
 def time_layers(positions, warmup, repeats):
   import tensorflow as tf
-  from autonl_tf.layers.lightnl import LightNL, NonLocal
+  from autonl_tf.layers import LightNL, NonLocal
   rows = []
   for h, w, c in positions:
     x = tf.random.normal([1, h, w, c])

@@ -74,10 +74,15 @@ def define_distribute_flags():
 
 
 def strategy_from_flags():
-  """The strategy the flags name (call before any TensorFlow op runs)."""
-  from autonl_tf import distribute
-  return distribute.make_strategy(FLAGS.strategy, tpu=FLAGS.tpu, num_gpus=FLAGS.num_gpus,
-                                  cpu_devices=FLAGS.cpu_devices)
+  """The strategy the flags name (call before any TensorFlow op runs). For
+  `multi_worker` this is where the tools apply the Keras workaround it needs
+  (`autonl_tf.compat.apply()`, once per process)."""
+  from autonl_tf import compat, distribute
+  strategy = distribute.make_strategy(FLAGS.strategy, tpu=FLAGS.tpu, num_gpus=FLAGS.num_gpus,
+                                      cpu_devices=FLAGS.cpu_devices)
+  if FLAGS.strategy == "multi_worker":
+    compat.apply()  # warns (and patches nothing) on a Keras version it is not for
+  return strategy
 
 
 def define_recipe_flag():

@@ -1,12 +1,12 @@
-"""Test setup: quiet TensorFlow, fixed seeds, the repo root on sys.path."""
+"""Test setup: quiet TensorFlow, fixed seeds, two logical CPUs.
+
+The tests import the checkout's `autonl_tf` through pytest.ini's
+`pythonpath = .` (or the installed package).
+"""
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-  sys.path.insert(0, ROOT)
 
 import pytest  # noqa: E402
 

@@ -1,5 +1,5 @@
-"""Independent NumPy references for the layers (written from DESIGN.md, not
-from the layer code)."""
+"""Independent NumPy references for the layers (written from the paper,
+arXiv 2004.01961, and MnasNet's block, not from the layer code)."""
 
 import numpy as np
 

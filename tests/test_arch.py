@@ -56,7 +56,8 @@ def test_published_block_tables():
   s = arch.expand_blocks(arch.load("autonl-s"))
   l = arch.expand_blocks(arch.load("autonl-l"))
   assert len(s) == 18 and len(l) == 21
-  # DESIGN.md section 2, AutoNL-S: expand, out, kernel, stride, r, s, se per block.
+  # AutoNL-S block by block as the official arch file gives it: expand, out,
+  # kernel, stride, r, s, se per block.
   table_s = [(1, 16, 3, 1, 0, 1, 0), (3, 24, 3, 2, .25, 1, 0), (3, 24, 3, 1, 0, 1, 0),
              (3, 40, 5, 2, .25, 1, 0), (3, 40, 3, 1, .25, 2, 0), (3, 40, 3, 1, 0, 1, 0),
              (6, 80, 5, 2, .25, 1, .25), (3, 80, 3, 1, 0, 1, .5), (3, 80, 3, 1, 0, 1, .5),

@@ -9,7 +9,7 @@ import tensorflow as tf
 from PIL import Image
 
 from autonl_tf.data import DataConfig, DataError, dataset_info, make_dataset, preprocess
-from autonl_tf.data.pipeline import _tfds
+from autonl_tf.data import import_tfds
 
 MEAN = np.array([0.485, 0.456, 0.406]) * 255
 STD = np.array([0.229, 0.224, 0.225]) * 255
@@ -41,7 +41,7 @@ def test_eval_preprocessing_matches_pil(tmp_path, h, w, fmt):
   np.testing.assert_array_equal(window, [oh, ow, side, side])
   pil = np.asarray(Image.open(path).convert("RGB")).astype(np.float64)
   crop = pil[oh:oh + side, ow:ow + side]
-  ours = preprocess._decode_and_crop(data, lambda s: preprocess.eval_crop_window(s[0], s[1], 224))
+  ours = preprocess.decode_and_crop(data, lambda s: preprocess.eval_crop_window(s[0], s[1], 224))
   diff = np.abs(ours.numpy().astype(np.float64) - crop)
   if fmt == "PNG":
     assert diff.max() == 0
@@ -152,7 +152,7 @@ def test_synthetic_is_deterministic_and_learnable():
 
 
 def test_tfds_mock_data_large_images():
-  tfds = _tfds()
+  tfds = import_tfds()
   with tfds.testing.mock_data(num_examples=12), \
       mock.patch.object(tfds.core.DatasetBuilder, "is_prepared", return_value=True):
     config = DataConfig("imagenette", image_size=80, seed=0)
@@ -163,7 +163,7 @@ def test_tfds_mock_data_large_images():
 
 
 def test_tfds_mock_data_grayscale_small():
-  tfds = _tfds()
+  tfds = import_tfds()
   with tfds.testing.mock_data(num_examples=10), \
       mock.patch.object(tfds.core.DatasetBuilder, "is_prepared", return_value=True):
     config = DataConfig("fashion_mnist", image_size=32, seed=0)

@@ -494,7 +494,7 @@ def test_export_and_predict_tools(trained, tmp_path):
 
 
 def test_eval_loader_runs_tflite(trained, tmp_path):
-  from autonl_tf.training.restore import load_for_inference
+  from autonl_tf.export.loading import load_for_inference
   model, _ = trained
   tflite.export_tflite(model, str(tmp_path / "m.tflite"), "float32", held_out(4)[0], "test")
   predict, raw, what = load_for_inference(str(tmp_path / "m.tflite"))

@@ -70,7 +70,7 @@ def test_stem_and_head_by_hand():
 
 
 def test_conventional_nonlocal_formula():
-  # DESIGN.md: 3*HW*C*C/2 + 2*(HW)^2*C/2 + HW*C/2*C.
+  # Wang et al.'s block with C/2 inner width: 3*HW*C*C/2 + 2*(HW)^2*C/2 + HW*C/2*C.
   hw, c = 14 * 14, 96
   assert flops.nonlocal_macs(14, 14, 96) == 3 * hw * c * 48 + 2 * hw * hw * 48 + hw * 48 * c
 

@@ -1,31 +1,21 @@
-"""LightNL, NonLocal and MBConv parts against independent NumPy references."""
+"""LightNL, NonLocal and MBConv parts against independent NumPy references,
+and each layer through the shared `layer_testing.run_layer_test`."""
 
 import itertools
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import np_ref
-from autonl_tf import flops
+from autonl_tf import arch, flops
 from autonl_tf.layers import (DropConnect, GroupedConv2D, LightNL, MBConv,
                               MixedDepthwiseConv2D, NonLocal, SqueezeExcite,
                               lightnl_aggregate)
+from layer_testing import RNG, randomize, run_layer_test
 
-RNG = np.random.default_rng(0)
 LIGHTNL_SHAPES = [(3, 3, 128), (7, 7, 16), (5, 6, 40)]
 RATIOS = [1.0, 0.5, 0.25, 0.125]
-
-
-def randomize(layer, rng=RNG):
-  """Random non-trivial values for every weight; BN variances stay positive."""
-  for w in layer.weights:
-    shape = tuple(w.shape)
-    if "variance" in w.path:
-      w.assign(rng.uniform(0.5, 1.5, shape).astype("float32"))
-    else:
-      w.assign(rng.normal(0, 0.5, shape).astype("float32"))
 
 
 def bn_params(bn):
@@ -200,13 +190,59 @@ def test_mbconv_rejects_wrong_channels_and_repeats():
     MBConv("r2_k3_s11_e1_i8_o8")
 
 
-def test_layer_configs_round_trip():
-  layers = [LightNL(0.125, 2, name="nl"), NonLocal(softmax=False), MixedDepthwiseConv2D((3, 5), 2),
-            GroupedConv2D(6, (1, 3)), SqueezeExcite(2), DropConnect(0.1),
-            MBConv("r1_k3.5_a1.1_s22_e6_i8_o16_se0.25_noskip_sw_nonlocal0.25-2", 0.1)]
-  for layer in layers:
-    config = layer.get_config()
-    clone = type(layer).from_config(config)
-    assert clone.get_config() == config
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert type(restored) is type(layer) and restored.get_config() == config
+# ------------------------------------------------- the shared layer checks --
+
+def test_lightnl_layer(tmp_path):
+  run_layer_test(LightNL, dict(ratio=0.125, stride=2, sync_bn=True, name="nl"), (6, 5, 16),
+                 tmp_path, expected_output_shape=(6, 5, 16), expected_trainable_weights=3,
+                 expected_non_trainable_weights=2,
+                 expected_trainable_params=flops.lightnl_params(16))
+
+
+def test_nonlocal_layer(tmp_path):
+  run_layer_test(NonLocal, dict(softmax=False), (4, 5, 8), tmp_path,
+                 expected_output_shape=(4, 5, 8), expected_trainable_weights=9,
+                 expected_non_trainable_weights=2,
+                 expected_trainable_params=flops.nonlocal_params(8))
+
+
+def test_mixed_depthwise_layer(tmp_path):
+  run_layer_test(MixedDepthwiseConv2D, dict(kernel_sizes=(3, 5), strides=2), (9, 7, 11), tmp_path,
+                 expected_output_shape=(5, 4, 11), expected_trainable_weights=2,
+                 expected_non_trainable_weights=0,
+                 expected_trainable_params=flops.mixed_depthwise((3, 5), 11, 5, 4)[1])
+
+
+def test_grouped_conv_layer(tmp_path):
+  run_layer_test(GroupedConv2D, dict(filters=6, kernel_sizes=(1, 3)), (5, 5, 7), tmp_path,
+                 expected_output_shape=(5, 5, 6), expected_trainable_weights=2,
+                 expected_non_trainable_weights=0,
+                 expected_trainable_params=flops.grouped_conv((1, 3), 7, 6, 5, 5)[1])
+
+
+def test_squeeze_excite_layer(tmp_path):
+  run_layer_test(SqueezeExcite, dict(reduced_filters=2), (4, 4, 12), tmp_path,
+                 expected_output_shape=(4, 4, 12), expected_trainable_weights=4,
+                 expected_non_trainable_weights=0,
+                 expected_trainable_params=12 * 2 + 2 + 2 * 12 + 12)
+
+
+def test_drop_connect_layer(tmp_path):
+  run_layer_test(DropConnect, dict(rate=0.1, seed=3), (2, 2, 3), tmp_path,
+                 expected_output_shape=(2, 2, 3), expected_trainable_weights=0,
+                 expected_non_trainable_weights=0, expected_trainable_params=0)
+
+
+@pytest.mark.parametrize("block,weights,statistics", [
+    # expand: 2 kernels + BN; depthwise: 2 kernels + BN; SE: 2 kernels + 2
+    # biases; project: kernel + BN; LightNL: depthwise kernel + BN.
+    ("r1_k3.5_a1.1_s22_e6_i8_o16_se0.25_noskip_sw_nonlocal0.25-2", 18, 8),
+    ("r1_k3_s11_e1_i8_o8", 6, 4),  # depthwise kernel + BN, project kernel + BN
+])
+def test_mbconv_layer(block, weights, statistics, tmp_path):
+  layer = MBConv(block)
+  run_layer_test(MBConv, dict(block=block, drop_connect_rate=0.1, sync_bn=True,
+                              zero_init_residual=False), (9, 8, 8), tmp_path,
+                 expected_output_shape=layer.compute_output_shape((None, 9, 8, 8))[1:],
+                 expected_trainable_weights=weights, expected_non_trainable_weights=statistics,
+                 expected_trainable_params=flops.count_block(layer.spec, 9, 8).params)

@@ -121,14 +121,14 @@ def test_cifar_recipe_builds_what_it_says():
 
 def test_recipe_flags_override_only_what_is_given():
   code = (
-      "import sys, json; sys.path.insert(0, sys.argv[1]); from absl import flags;"
+      "import json; from absl import flags;"
       "from flags import train as t; t.define_train_flags();"
       "flags.FLAGS(['x', '--recipe=cifar', '--lr=0.05', '--model_dir=/tmp/x']);"
       "import dataclasses; c = t.train_config_from_flags(); d = dataclasses.asdict(c);"
       "print(json.dumps({k: d[k] for k in ('optimizer', 'nesterov', 'lr_per_256', "
       "'weight_decay', 'lr_schedule', 'ema_momentum', 'batch_size', 'bn_momentum')}))")
-  out = subprocess.run([sys.executable, "-c", code, ROOT], capture_output=True, text=True,
-                       check=True).stdout
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       check=True, env=dict(os.environ, PYTHONPATH=ROOT)).stdout
   got = json.loads(out.strip().splitlines()[-1])
   assert got == {"optimizer": "sgd", "nesterov": True, "lr_per_256": 0.05, "weight_decay": 5e-4,
                  "lr_schedule": "cosine", "ema_momentum": 0.0, "batch_size": 128,

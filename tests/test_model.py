@@ -10,7 +10,7 @@ import autonl_tf
 from autonl_tf import arch, flops
 from autonl_tf.layers import NonLocal
 from autonl_tf.models import arch_of
-from test_layers import randomize
+from layer_testing import randomize
 
 EVERY_TOKEN_ARCH = [
     "r1_k3_s11_e1_i16_o16_sw",

@@ -83,7 +83,7 @@ def test_a_failing_stage_says_so_and_keeps_the_earlier_stages(tmp_path):
   with one clear error (it used to segfault in the int8 conversion), says
   which stage failed, and leaves the search, training and evaluation alone."""
   from autonl_tf.export import ExportError
-  from autonl_tf.training.callbacks import write_json
+  from autonl_tf.io import write_json
   from test_export import ARCH, nan_model_run
   workdir = tmp_path / "work"
   config = pipeline.get_config("smoke", seed=0)

@@ -156,7 +156,7 @@ def test_rerun_of_a_finished_run_leaves_it_alone(tiny_arch, tmp_path):
   """Issue 18, point 4: after a finished run, a truncated latest backup and
   the same command again fell back to the older backup, retrained the last
   epoch and overwrote final.keras and metrics.json."""
-  from autonl_tf.training.restore import ModelLoadError, load_keras_model
+  from autonl_tf.export.loading import ModelLoadError, load_keras_model
   config = tiny_config(tiny_arch, tmp_path / "run", epochs=2, steps_per_epoch=3)
   run = tmp_path / "run"
   train(config, log=None)
@@ -193,7 +193,7 @@ def test_rerun_of_a_finished_run_leaves_it_alone(tiny_arch, tmp_path):
 
 def test_corrupt_backup_is_named_before_the_fallback(tiny_arch, tmp_path):
   import shutil
-  from autonl_tf.distribute import DistributeError
+  from autonl_tf.training.backup import BackupError
   config = tiny_config(tiny_arch, tmp_path / "run", epochs=3, steps_per_epoch=3)
   with pytest.raises(KeyboardInterrupt):
     train(config, extra_callbacks=[Interrupt(after_epoch=2)], log=None)
@@ -211,7 +211,7 @@ def test_corrupt_backup_is_named_before_the_fallback(tiny_arch, tmp_path):
   config = tiny_config(tiny_arch, tmp_path / "both", epochs=3, steps_per_epoch=3)
   for name in ("latest.weights.h5", "latest.weights.h5.bkp"):
     (tmp_path / "both" / "backup" / name).write_bytes(b"")
-  with pytest.raises(DistributeError, match=f"backup {tmp_path / 'both' / 'backup'}/latest"
+  with pytest.raises(BackupError, match=f"backup {tmp_path / 'both' / 'backup'}/latest"
                      r".weights.h5 cannot be read \(.*\), nor the previous one .*latest.weights.h5"
                      r".bkp \(.*\): move .* away to train from scratch"):
     train(config, log=None)

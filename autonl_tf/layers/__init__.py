@@ -1,8 +1,14 @@
-"""Keras layers: LightNL, the conventional non-local block and MBConv parts."""
+"""Keras layers, one public class per module: LightNL, the conventional
+non-local block, and MBConv with its parts (mixed depthwise conv, grouped
+conv, squeeze-excitation, drop-connect)."""
 
-from autonl_tf.layers.lightnl import LightNL, NonLocal, lightnl_aggregate
-from autonl_tf.layers.mbconv import (DropConnect, GroupedConv2D, MBConv,
-                                     MixedDepthwiseConv2D, SqueezeExcite)
+from autonl_tf.layers.drop_connect import DropConnect
+from autonl_tf.layers.grouped_conv import GroupedConv2D
+from autonl_tf.layers.lightnl import LightNL, lightnl_aggregate
+from autonl_tf.layers.mbconv import MBConv
+from autonl_tf.layers.mixed_depthwise import MixedDepthwiseConv2D
+from autonl_tf.layers.non_local import NonLocal
+from autonl_tf.layers.squeeze_excite import SqueezeExcite
 
 __all__ = ["LightNL", "NonLocal", "lightnl_aggregate", "DropConnect",
            "GroupedConv2D", "MBConv", "MixedDepthwiseConv2D", "SqueezeExcite"]

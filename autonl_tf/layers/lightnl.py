@@ -1,27 +1,20 @@
-"""The lightweight non-local block (LightNL) and the conventional non-local
-block it replaces (DESIGN.md section 1)."""
+"""The lightweight non-local block, LightNL (Li et al., "Neural Architecture
+Search for Lightweight Non-Local Networks", CVPR 2020, arXiv 2004.01961,
+section 3, "Lightweight Non-Local Blocks")."""
 
 import keras
 import tensorflow as tf
 
 from autonl_tf import constants
 from autonl_tf import flops
-
-_PACKAGE = "autonl_tf"
-
-
-def _static_hwc(input_shape, layer_name):
-  if len(input_shape) != 4:
-    raise ValueError(f"{layer_name} expects a 4-D [N, H, W, C] input, got shape {tuple(input_shape)}")
-  h, w, c = input_shape[1:]
-  if h is None or w is None or c is None:
-    raise ValueError(f"{layer_name} needs static H, W and C (the product order and the "
-                     f"1/(H*W) scale depend on them), got shape {tuple(input_shape)}")
-  return int(h), int(w), int(c)
+from autonl_tf.layers.common import static_hwc
+from autonl_tf.saving import KERAS_PACKAGE
 
 
 def lightnl_aggregate(x, ratio, stride, order_a):
-  """`y = (q k^T) v / (H*W)` of DESIGN.md section 1, channels last.
+  """`y = (q k^T) v / (H*W)`, the LightNL product (arXiv 2004.01961, section 3,
+  "Lightweight Non-Local Blocks": shared transformations, compact features),
+  channels last.
 
   Args:
     x: `[N, H, W, C]` tensor with static H, W, C.
@@ -48,9 +41,10 @@ def lightnl_aggregate(x, ratio, stride, order_a):
   return tf.reshape(y, [-1, h, w, c])
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
 class LightNL(keras.layers.Layer):
-  """Lightweight non-local block (Li et al. 2020, DESIGN.md section 1).
+  """Lightweight non-local block (arXiv 2004.01961, section 3,
+  "Lightweight Non-Local Blocks").
 
   With `x` of shape `[N, H, W, C]`: `q = x[..., :int(r*C)]`,
   `k = x[:, ::s, ::s, :int(r*C)]`, `v = x[:, ::s, ::s, :]`,
@@ -65,6 +59,7 @@ class LightNL(keras.layers.Layer):
     stride: spatial subsampling s >= 1 of key and value.
     bn_momentum: batch-norm momentum.
     bn_epsilon: batch-norm epsilon.
+    sync_bn: batch statistics over all replicas of a tf.distribute strategy.
     **kwargs: base `keras.layers.Layer` arguments.
 
   Call arguments:
@@ -91,7 +86,7 @@ class LightNL(keras.layers.Layer):
     self.order_a = None
 
   def build(self, input_shape):
-    h, w, c = _static_hwc(input_shape, "LightNL")
+    h, w, c = static_hwc(input_shape, "LightNL")
     if int(self.ratio * c) < 1:
       raise ValueError(f"LightNL ratio {self.ratio} of {c} channels leaves no query channel")
     self.order_a = flops.use_order_a(h, w, c, self.ratio, self.stride)
@@ -114,71 +109,4 @@ class LightNL(keras.layers.Layer):
     config = super().get_config()
     config.update(ratio=self.ratio, stride=self.stride,
                   bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon, sync_bn=self.sync_bn)
-    return config
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class NonLocal(keras.layers.Layer):
-  """Conventional non-local block (Wang et al. 2018), embedded-Gaussian form.
-
-  theta, phi, g are 1x1 convs to `C/2`; `y = softmax(theta phi^T) g` over all
-  `H*W` positions; output `BN(Conv1x1(y)) + x` with BN gamma at zero (identity
-  at initialisation). The baseline LightNL is compared with.
-
-  Args:
-    inner_ratio: width of theta/phi/g relative to C (1/2 in the paper).
-    softmax: use the softmax affinity (True) or the dot product divided by
-      `H*W` (False).
-    bn_momentum: batch-norm momentum.
-    bn_epsilon: batch-norm epsilon.
-    **kwargs: base `keras.layers.Layer` arguments.
-
-  Call arguments:
-    inputs: `[N, H, W, C]` tensor with static H, W and C.
-    training: whether BN uses batch statistics.
-  """
-
-  def __init__(self, inner_ratio=0.5, softmax=True, bn_momentum=constants.BN_MOMENTUM,
-               bn_epsilon=constants.BN_EPSILON, **kwargs):
-    super().__init__(**kwargs)
-    self.inner_ratio = float(inner_ratio)
-    self.softmax = bool(softmax)
-    self.bn_momentum = bn_momentum
-    self.bn_epsilon = bn_epsilon
-
-  def build(self, input_shape):
-    h, w, c = _static_hwc(input_shape, "NonLocal")
-    inner = max(1, int(c * self.inner_ratio))
-    conv = lambda n, name, bias: keras.layers.Conv2D(
-        n, 1, use_bias=bias, kernel_initializer=constants.conv_initializer(), name=name)
-    self.theta = conv(inner, "theta", True)
-    self.phi = conv(inner, "phi", True)
-    self.g = conv(inner, "g", True)
-    self.out_conv = conv(c, "out_conv", False)
-    self.out_bn = constants.batch_norm("out_bn", "zeros", self.bn_momentum, self.bn_epsilon)
-    for layer in (self.theta, self.phi, self.g):
-      layer.build(input_shape)
-    inner_shape = tuple(input_shape[:3]) + (inner,)
-    self.out_conv.build(inner_shape)
-    self.out_bn.build(input_shape)
-
-  def call(self, inputs, training=None):
-    _, h, w, c = inputs.shape
-    flat = lambda t: tf.reshape(t, [-1, h * w, t.shape[-1]])
-    theta, phi, g = flat(self.theta(inputs)), flat(self.phi(inputs)), flat(self.g(inputs))
-    affinity = tf.matmul(theta, phi, transpose_b=True)
-    if self.softmax:
-      affinity = tf.nn.softmax(affinity, axis=-1)
-    else:
-      affinity = affinity / tf.cast(h * w, affinity.dtype)
-    y = tf.reshape(tf.matmul(affinity, g), [-1, h, w, g.shape[-1]])
-    return inputs + self.out_bn(self.out_conv(y), training=training)
-
-  def compute_output_shape(self, input_shape):
-    return input_shape
-
-  def get_config(self):
-    config = super().get_config()
-    config.update(inner_ratio=self.inner_ratio, softmax=self.softmax,
-                  bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon)
     return config

@@ -1,5 +1,8 @@
-"""MBConv (inverted residual) block with optional squeeze-excitation, mixed
-kernels, drop-connect and a LightNL after the projection (DESIGN.md section 2)."""
+"""MBConv (MnasNet's inverted residual block) with optional squeeze-excitation,
+mixed kernels, drop-connect and a LightNL after the projection: the blocks of
+the AutoNL networks and of their search space (arXiv 2004.01961, section 4,
+"Neural Architecture Search for LightNL"), written as the official code's
+arch strings (see `autonl_tf.arch`)."""
 
 import keras
 import tensorflow as tf
@@ -7,183 +10,15 @@ import tensorflow as tf
 from autonl_tf import constants
 from autonl_tf import flops
 from autonl_tf.arch import codec
+from autonl_tf.layers.drop_connect import DropConnect
+from autonl_tf.layers.grouped_conv import GroupedConv2D
 from autonl_tf.layers.lightnl import LightNL
-
-_PACKAGE = "autonl_tf"
-
-
-def _split(x, groups):
-  return tf.split(x, flops.split_channels(x.shape[-1], groups), axis=-1)
+from autonl_tf.layers.mixed_depthwise import MixedDepthwiseConv2D
+from autonl_tf.layers.squeeze_excite import SqueezeExcite
+from autonl_tf.saving import KERAS_PACKAGE
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class MixedDepthwiseConv2D(keras.layers.Layer):
-  """Depthwise conv whose channels are split into groups with their own
-  kernel sizes (MixNet's MDConv); one kernel size is a plain depthwise conv.
-
-  The split gives each group `C // G` channels and the remainder to the first
-  group, as MixNet and the official AutoNL code do.
-
-  Args:
-    kernel_sizes: list of odd kernel sizes, one per channel group.
-    strides: int or (sh, sw).
-    **kwargs: base layer arguments.
-  """
-
-  def __init__(self, kernel_sizes=(3,), strides=1, **kwargs):
-    super().__init__(**kwargs)
-    self.kernel_sizes = [int(k) for k in kernel_sizes]
-    self.strides = tuple(strides) if isinstance(strides, (list, tuple)) else (int(strides),) * 2
-
-  def build(self, input_shape):
-    channels = flops.split_channels(int(input_shape[-1]), len(self.kernel_sizes))
-    self.convs = []
-    for i, (k, c) in enumerate(zip(self.kernel_sizes, channels)):
-      conv = keras.layers.DepthwiseConv2D(
-          k, strides=self.strides, padding="same", use_bias=False,
-          depthwise_initializer=constants.conv_initializer(), name=f"dw_{i}_k{k}")
-      conv.build(tuple(input_shape[:-1]) + (c,))
-      self.convs.append(conv)
-
-  def call(self, inputs):
-    if len(self.convs) == 1:
-      return self.convs[0](inputs)
-    parts = _split(inputs, len(self.convs))
-    return tf.concat([conv(p) for conv, p in zip(self.convs, parts)], axis=-1)
-
-  def compute_output_shape(self, input_shape):
-    n, h, w, c = input_shape
-    out = lambda size, s: None if size is None else flops.same_out_size(size, s)
-    return (n, out(h, self.strides[0]), out(w, self.strides[1]), c)
-
-  def get_config(self):
-    config = super().get_config()
-    config.update(kernel_sizes=list(self.kernel_sizes), strides=list(self.strides))
-    return config
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class GroupedConv2D(keras.layers.Layer):
-  """Conv without bias whose input and output channels are split into groups,
-  one kernel size per group (the `a` / `p` lists of an arch string).
-
-  Args:
-    filters: output channels.
-    kernel_sizes: list of kernel sizes, one per group.
-    **kwargs: base layer arguments.
-  """
-
-  def __init__(self, filters, kernel_sizes=(1,), **kwargs):
-    super().__init__(**kwargs)
-    self.filters = int(filters)
-    self.kernel_sizes = [int(k) for k in kernel_sizes]
-
-  def build(self, input_shape):
-    groups = len(self.kernel_sizes)
-    cins = flops.split_channels(int(input_shape[-1]), groups)
-    couts = flops.split_channels(self.filters, groups)
-    self.convs = []
-    for i, (k, ci, co) in enumerate(zip(self.kernel_sizes, cins, couts)):
-      conv = keras.layers.Conv2D(
-          co, k, padding="same", use_bias=False,
-          kernel_initializer=constants.conv_initializer(),
-          name="conv" if groups == 1 else f"conv_{i}_k{k}")
-      conv.build(tuple(input_shape[:-1]) + (ci,))
-      self.convs.append(conv)
-
-  def call(self, inputs):
-    if len(self.convs) == 1:
-      return self.convs[0](inputs)
-    parts = _split(inputs, len(self.convs))
-    return tf.concat([conv(p) for conv, p in zip(self.convs, parts)], axis=-1)
-
-  def compute_output_shape(self, input_shape):
-    return tuple(input_shape[:-1]) + (self.filters,)
-
-  def get_config(self):
-    config = super().get_config()
-    config.update(filters=self.filters, kernel_sizes=list(self.kernel_sizes))
-    return config
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class SqueezeExcite(keras.layers.Layer):
-  """Squeeze-excitation: `x * sigmoid(W2 swish(W1 GAP(x) + b1) + b2)`.
-
-  Args:
-    reduced_filters: width of the bottleneck (MnasNet: `max(1, int(in * se))`
-      of the *block* input channels).
-    **kwargs: base layer arguments.
-  """
-
-  def __init__(self, reduced_filters, **kwargs):
-    super().__init__(**kwargs)
-    self.reduced_filters = int(reduced_filters)
-
-  def build(self, input_shape):
-    c = int(input_shape[-1])
-    self.se_reduce = keras.layers.Conv2D(
-        self.reduced_filters, 1, kernel_initializer=constants.conv_initializer(),
-        name="se_reduce")
-    self.se_expand = keras.layers.Conv2D(
-        c, 1, kernel_initializer=constants.conv_initializer(), name="se_expand")
-    self.se_reduce.build((None, 1, 1, c))
-    self.se_expand.build((None, 1, 1, self.reduced_filters))
-
-  def call(self, inputs):
-    s = tf.reduce_mean(inputs, axis=[1, 2], keepdims=True)
-    s = self.se_expand(tf.nn.silu(self.se_reduce(s)))
-    return inputs * tf.sigmoid(s)
-
-  def compute_output_shape(self, input_shape):
-    return input_shape
-
-  def get_config(self):
-    config = super().get_config()
-    config.update(reduced_filters=self.reduced_filters)
-    return config
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class DropConnect(keras.layers.Layer):
-  """Per-example drop of a residual branch (MnasNet's `drop_connect`).
-
-  In training each example's branch is kept with probability `1 - rate` and
-  divided by `1 - rate`; at inference it passes unchanged. (keras-cv's
-  `StochasticDepth` scales at inference instead, which changes exported
-  weights' meaning, so the MnasNet form is kept.)
-
-  Args:
-    rate: drop probability in [0, 1).
-    **kwargs: base layer arguments.
-  """
-
-  def __init__(self, rate=0.0, seed=None, **kwargs):
-    super().__init__(**kwargs)
-    if not 0 <= rate < 1:
-      raise ValueError(f"drop-connect rate must be in [0, 1), got {rate}")
-    self.rate = float(rate)
-    self.seed = seed
-    self.seed_generator = keras.random.SeedGenerator(seed)
-
-  def call(self, inputs, training=None):
-    if not training or self.rate == 0:
-      return inputs
-    keep = 1.0 - self.rate
-    shape = [tf.shape(inputs)[0]] + [1] * (inputs.shape.rank - 1)
-    mask = keras.random.uniform(shape, seed=self.seed_generator, dtype=inputs.dtype)
-    return inputs * tf.floor(keep + mask) / tf.cast(keep, inputs.dtype)
-
-  def compute_output_shape(self, input_shape):
-    return input_shape
-
-  def get_config(self):
-    config = super().get_config()
-    config.update(rate=self.rate, seed=self.seed)
-    return config
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
 class MBConv(keras.layers.Layer):
   """MnasNet inverted-residual block with an optional LightNL.
 

@@ -33,7 +33,8 @@ def build_model(arch: Union[str, os.PathLike, arch_lib.Arch, Sequence],
                 zero_init_residual: bool = True,
                 name: str = "autonl",
                 arch_limits: Optional[arch_lib.ArchLimits] = None) -> keras.Model:
-  """Returns a functional `keras.Model` for `arch` (DESIGN.md section 2).
+  """Returns a functional `keras.Model` for `arch`: the MnasNet-style
+  networks of arXiv 2004.01961 (AutoNL-S / AutoNL-L, its table of results).
 
   stem (3x3 conv, stride 2, BN, swish) -> MBConv blocks (`block_<i>`) ->
   head (1x1 conv to 1280, BN, swish, global pool, dropout, dense logits).

@@ -74,7 +74,7 @@ def write_derived(supernet, model_dir, extra=None, arch=None):
   info["landed_earlier"] = landed is not None and landed != supernet.derive()
   info.update(extra or {})
   os.makedirs(model_dir, exist_ok=True)
-  from autonl_tf.training.callbacks import atomic_write_text
+  from autonl_tf.io import write_text as atomic_write_text
   atomic_write_text(os.path.join(model_dir, "arch.txt"), text)
   atomic_write_text(os.path.join(model_dir, "decisions.json"), json.dumps(info, indent=2) + "\n")
   return arch, info

@@ -12,11 +12,13 @@ import tensorflow as tf
 
 from autonl_tf import distribute
 from autonl_tf import flops
+from autonl_tf import io
 from autonl_tf.data import pipeline
 from autonl_tf.search.derive import write_derived
 from autonl_tf.search.model import SuperNet
 from autonl_tf.search.space import get_space
 from autonl_tf.training import callbacks as cb
+from autonl_tf.training.backup import ChiefBackupAndRestore, ResumeLog
 from autonl_tf.training.losses import apply_weight_decay
 from autonl_tf.training import optimizers
 
@@ -209,17 +211,16 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
     raise ValueError("set steps_per_epoch (the train split is smaller than a batch or unknown)")
   os.makedirs(config.model_dir, exist_ok=True)
   if chief:
-    cb.write_json(os.path.join(config.model_dir, "search_config.json"), dataclasses.asdict(config))
+    io.write_json(os.path.join(config.model_dir, "search_config.json"), dataclasses.asdict(config))
   train_ds = pipeline.distributed_dataset(strategy, data, "train", config.batch_size, True)
   with strategy.scope():
-    net = distribute.patch_multi_worker_fit(build_supernet(config, info.num_classes, steps))
+    net = build_supernet(config, info.num_classes, steps)
   quiet = log or (lambda _: None)
   landing = Landing(config.epochs, config.warmup_epochs) if config.cost == "target" else None
-  backup = distribute.ChiefBackupAndRestore(os.path.join(config.model_dir, "backup"), chief,
-                                            log=log)
+  backup = ChiefBackupAndRestore(os.path.join(config.model_dir, "backup"), chief, log=log)
   callbacks = [
       SearchPhase(config.warmup_epochs, config.gate_dropout),
-      backup, distribute.ResumeLog(backup, quiet), cb.StopOnNaN(),
+      backup, ResumeLog(backup, quiet), cb.StopOnNaN(),
   ] + cb.chief_logging(config.model_dir, chief) + [
       DecisionLog(config.model_dir, chief),
       cb.EpochSummary(quiet, ["ce", "accuracy", "macs", "lambda"]),

@@ -1,27 +1,13 @@
 """Callbacks for long, resumable runs."""
 
 import glob
-import json
 import math
 import os
 import time
 
 import keras
 
-
-def atomic_write_text(path, text):
-  tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, "w") as f:
-    f.write(text)
-  os.replace(tmp, path)
-
-
-def atomic_save_model(model, path):
-  """`model.save(path)` through a temporary file renamed into place, so a
-  kill never leaves a half-written file under the final name."""
-  tmp = f"{path[:-len('.keras')]}.tmp{os.getpid()}.keras"
-  model.save(tmp)
-  os.replace(tmp, path)
+from autonl_tf import io
 
 
 class LossIsNaN(RuntimeError):
@@ -60,10 +46,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
     if not self.is_chief:
       return
     os.makedirs(self.directory, exist_ok=True)
-    path = os.path.join(self.directory, f"epoch_{epoch + 1:03d}.weights.h5")
-    tmp = os.path.join(self.directory, f".tmp_epoch_{epoch + 1:03d}.weights.h5")
-    self.model.save_weights(tmp)
-    os.replace(tmp, path)
+    io.save_weights(self.model, os.path.join(self.directory, f"epoch_{epoch + 1:03d}.weights.h5"))
     for old in sorted(glob.glob(os.path.join(self.directory, "epoch_*.weights.h5")))[:-self.keep]:
       os.remove(old)
 
@@ -102,7 +85,3 @@ class EpochSummary(keras.callbacks.Callback):
         v = float(logs[k])
         parts.append(f"{k}={v:.4g}" if abs(v) < 1e5 else f"{k}={v:.4e}")
     self.log(f"epoch {epoch + 1}: " + " ".join(parts) + f" ({time.time() - self._start:.1f}s)")
-
-
-def write_json(path, obj):
-  atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")

@@ -15,6 +15,14 @@ def topk_correct(logits, labels):
   return int(hit[:, 0].sum()), int(hit.any(axis=1).sum())
 
 
+def examples_seen(split_size, steps, batch_size):
+  """How many examples `steps` batches of `batch_size` (None: all) of a split
+  of `split_size` examples hold (None: unknown), for `evaluate`'s `total`."""
+  if steps is None:
+    return split_size
+  return steps * batch_size if split_size is None else min(split_size, steps * batch_size)
+
+
 def evaluate(predict_fn, dataset, steps=None, total=None, log=print, log_every=20):
   """Runs `predict_fn(images) -> logits` over `dataset` of (images, labels).
 

@@ -3,8 +3,10 @@
 import keras
 import tensorflow as tf
 
+from autonl_tf.saving import KERAS_PACKAGE
 
-@keras.saving.register_keras_serializable(package="autonl_tf")
+
+@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
 class SparseLabelSmoothingCrossEntropy(keras.losses.Loss):
   """Cross-entropy of logits against integer labels with label smoothing:
   the target is `(1 - eps) * onehot + eps / num_classes`.

@@ -3,10 +3,12 @@ Single-Path NAS and AutoNL) ran it, and SGD with (Nesterov) momentum."""
 
 import keras
 
+from autonl_tf.saving import KERAS_PACKAGE
+
 OPTIMIZERS = ("rmsprop", "sgd")
 
 
-@keras.saving.register_keras_serializable(package="autonl_tf")
+@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
 class RMSpropTF(keras.optimizers.RMSprop):
   """Keras RMSprop whose mean-square accumulators start at 1, as TF1's
   `tf.train.RMSPropOptimizer` did.

@@ -10,7 +10,7 @@ or a flag of the tools).
   epochs, label smoothing 0.1, weight decay 1e-5, dropout 0.2, drop-connect
   0.2, weight EMA 0.9999, BN momentum 0.99.
 * `cifar`: what CIFAR practitioners use (He et al. 2016; the Keras
-  `cifar10_resnet` example; DESIGN.md section 6): SGD with Nesterov momentum
+  `cifar10_resnet` example): SGD with Nesterov momentum
   0.9, 0.1 per 128 images, one warm-up epoch then cosine decay to 0, weight
   decay 5e-4 on conv / dense kernels (not BN, not biases), label smoothing
   0.1, dropout 0.2, drop-connect 0.1, no weight EMA, batch 128, BN momentum

@@ -1,10 +1,13 @@
-"""Learning-rate schedules of the MnasNet / AutoNL recipe (DESIGN.md section 4)."""
+"""Learning-rate schedules of the MnasNet / AutoNL recipe (arXiv 2004.01961,
+section 5, "Experiments"; MnasNet, arXiv 1807.11626, section 5)."""
 
 import keras
 import tensorflow as tf
 
+from autonl_tf.saving import KERAS_PACKAGE
 
-@keras.saving.register_keras_serializable(package="autonl_tf")
+
+@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
 class WarmupExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
   """Linear warm-up to `peak`, then `peak * rate ** floor(step / decay_steps)`.
 

@@ -1,8 +1,8 @@
-"""Training with the MnasNet / AutoNL recipe (DESIGN.md section 4) through
-`model.fit`, resumable after a kill."""
+"""Training with the MnasNet / AutoNL recipe (arXiv 2004.01961, section 5,
+"Experiments": MnasNet's ImageNet settings) through `model.fit`, resumable
+after a kill."""
 
 import dataclasses
-import json
 import os
 import time
 from typing import Optional, Sequence
@@ -15,10 +15,12 @@ from autonl_tf import arch as arch_lib
 from autonl_tf import constants
 from autonl_tf import distribute
 from autonl_tf import flops
+from autonl_tf import io
 from autonl_tf.data import pipeline
 from autonl_tf.models import anchors
 from autonl_tf.models.network import build_model
 from autonl_tf.training import callbacks as cb
+from autonl_tf.training.backup import ChiefBackupAndRestore, ResumeLog
 from autonl_tf.training import evaluation
 from autonl_tf.training.losses import SparseLabelSmoothingCrossEntropy, apply_weight_decay
 from autonl_tf.training import optimizers
@@ -102,10 +104,6 @@ class TrainConfig:
   verbose: int = 2
   arch_limits: Optional[arch_lib.ArchLimits] = None
 
-  def to_json(self):
-    d = dataclasses.asdict(self)
-    return json.dumps(d, indent=2, sort_keys=True)
-
 
 def validate(config: TrainConfig):
   checks = [(config.batch_size >= 1, "batch_size must be positive"),
@@ -165,13 +163,6 @@ def build_and_compile(config: TrainConfig, num_classes: int, steps_per_epoch: in
   return model
 
 
-def _examples(split_size, steps, batch_size):
-  """How many examples `steps` batches of an evaluation will see (None: unknown)."""
-  if steps is None:
-    return split_size
-  return steps * batch_size if split_size is None else min(split_size, steps * batch_size)
-
-
 FINISHED_RUN = ("final.keras", "metrics.json")
 RUN_STATE = ("metrics.json", "backup", "checkpoints", "log.csv", "tensorboard")
 
@@ -182,8 +173,7 @@ def finished_metrics(model_dir: str) -> Optional[dict]:
   if not all(os.path.exists(os.path.join(model_dir, f)) for f in FINISHED_RUN):
     return None
   try:
-    with open(os.path.join(model_dir, "metrics.json")) as f:
-      return json.load(f)
+    return io.read_json(os.path.join(model_dir, "metrics.json"))
   except ValueError as e:
     raise ValueError(f"{model_dir}/metrics.json is not valid JSON ({e}): pass --retrain to "
                      "train again into it") from None
@@ -249,7 +239,7 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
     count = flops.check_limits(arch, data.image_size, num_classes, config.arch_limits)
   os.makedirs(config.model_dir, exist_ok=True)
   if chief:
-    cb.atomic_write_text(os.path.join(config.model_dir, "config.json"), config.to_json() + "\n")
+    io.write_json(os.path.join(config.model_dir, "config.json"), dataclasses.asdict(config))
 
   train_ds = pipeline.distributed_dataset(strategy, data, "train", config.batch_size, True)
   val_ds = None
@@ -264,13 +254,11 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
     quiet(f"building {sum(b.repeats for b in arch.blocks)} blocks at {data.image_size}x"
           f"{data.image_size}: {count.macs / 1e6:.1f}M MACs, {count.params / 1e6:.2f}M params")
   with strategy.scope():
-    model = distribute.patch_multi_worker_fit(
-        build_and_compile(config, num_classes, steps_per_epoch))
+    model = build_and_compile(config, num_classes, steps_per_epoch)
 
-  backup = distribute.ChiefBackupAndRestore(os.path.join(config.model_dir, "backup"), chief,
-                                            log=log)
+  backup = ChiefBackupAndRestore(os.path.join(config.model_dir, "backup"), chief, log=log)
   callbacks = [
-      backup, distribute.ResumeLog(backup, quiet), cb.StopOnNaN(),
+      backup, ResumeLog(backup, quiet), cb.StopOnNaN(),
       cb.EpochCheckpoint(os.path.join(config.model_dir, "checkpoints"),
                          config.checkpoints_to_keep, is_chief=chief),
   ] + cb.chief_logging(config.model_dir, chief) + [
@@ -290,7 +278,8 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
     recalibrated = evaluation.recalibrate_batch_norm(model, recal_ds,
                                                      config.bn_recalibration_batches)
   eval_ds = pipeline.make_dataset(data, config.eval_split, config.batch_size, training=False)
-  total = _examples(info.split_sizes[config.eval_split], config.eval_steps, config.batch_size)
+  total = evaluation.examples_seen(info.split_sizes[config.eval_split], config.eval_steps,
+                                   config.batch_size)
   result = evaluation.evaluate(evaluation.keras_predict_fn(model), eval_ds, config.eval_steps,
                                total, log=log)
   if arch is None:  # a keras.applications anchor
@@ -312,6 +301,6 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
       "arch_text": arch_text,
   }
   if chief:
-    cb.atomic_save_model(model, os.path.join(config.model_dir, "final.keras"))
-    cb.write_json(os.path.join(config.model_dir, "metrics.json"), metrics)
+    io.save_model(model, os.path.join(config.model_dir, "final.keras"))
+    io.write_json(os.path.join(config.model_dir, "metrics.json"), metrics)
   return metrics

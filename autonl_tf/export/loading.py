@@ -1,6 +1,11 @@
 """Loading trained networks for evaluation and export: a `.keras` file, a
-per-epoch checkpoint (`.weights.h5`, EMA weights used when it holds them) or a
-SavedModel directory."""
+per-epoch checkpoint (`.weights.h5`, EMA weights used when it holds them), a
+SavedModel directory or a `.tflite` file.
+
+Used by the export (`workflow`), `tools/eval.py` and the pipeline's evaluate
+stage; it depends on training (the optimizer whose EMA a checkpoint holds),
+training never on it.
+"""
 
 import os
 import zipfile
@@ -9,6 +14,7 @@ from typing import Callable, Optional
 import keras
 import tensorflow as tf
 
+from autonl_tf.export.tflite import TFLiteModel
 from autonl_tf.models.network import build_model
 from autonl_tf.training.optimizers import RMSpropTF
 
@@ -109,7 +115,6 @@ def load_for_inference(path: str, arch: Optional[str] = None, input_size: int = 
     fn = lambda images: serve(**{key: tf.convert_to_tensor(images)})["logits"].numpy()
     return fn, True, f"SavedModel {path}"
   if path.endswith(".tflite"):
-    from autonl_tf.export.tflite import TFLiteModel
     return TFLiteModel(path), True, f"TFLite model {path}"
   if not (path.endswith(".keras") or path.endswith(".weights.h5")):
     raise ModelLoadError(f"don't know how to load {path}: expected a .keras file, a .weights.h5 "
