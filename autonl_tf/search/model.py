@@ -1,5 +1,6 @@
 """`SuperNet`: the searchable network and its NAS objective in a custom
-`train_step` (DESIGN.md section 3).
+`train_step` (arXiv 2004.01961, section 4, "Neural Architecture Search for
+Lightweight Non-Local Networks").
 
 loss = cross-entropy + weight decay + cost, with cost
   * `log`:    lambda * log(MACs)                      (Single-Path NAS / AutoNL)

@@ -1,4 +1,5 @@
-"""Declarative search spaces (DESIGN.md section 3; issue: the AutoNL search).
+"""Declarative search spaces (arXiv 2004.01961, section 4; the macro of
+Single-Path NAS, arXiv 1904.02877).
 
 A space is a stem, stages and a head. Every block of a stage chooses a
 depthwise kernel (3/5/7), an expand ratio (3/6), whether it is skipped (only

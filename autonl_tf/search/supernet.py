@@ -1,5 +1,6 @@
 """The single-path supernet: MBConv with learnable kernel / expand / skip
-masks and a searchable LightNL (DESIGN.md section 3).
+masks and a searchable LightNL (arXiv 2004.01961, section 4, "Neural Architecture Search
+for Lightweight Non-Local Networks"; Single-Path NAS, arXiv 1904.02877).
 
 Every decision is a hard 0/1 gate in the forward pass with a straight-through
 sigmoid gradient (`gates.indicator`):
@@ -35,11 +36,9 @@ import tensorflow as tf
 from autonl_tf import constants
 from autonl_tf import flops
 from autonl_tf.arch import codec
-from autonl_tf.layers.mbconv import SqueezeExcite
+from autonl_tf.layers import SqueezeExcite
+from autonl_tf.saving import KERAS_PACKAGE
 from autonl_tf.search import gates as gates_lib
-
-_PACKAGE = "autonl_tf"
-
 
 def _ring_masks(kmax):
   """Constant [kmax, kmax, 1, 1] masks: the 3x3 centre and the 5/7 rings."""
@@ -60,7 +59,7 @@ def _rms(x):
   return tf.sqrt(tf.reduce_mean(tf.square(x)) + 1e-12)
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
 class SuperMBConv(keras.layers.Layer):
   """Searchable MBConv block followed by a searchable LightNL.
 
