@@ -293,8 +293,9 @@ class SuperMBConv(keras.layers.Layer):
 
   def call(self, inputs, training=None):
     g = self.raw_gates(training)
-    g.update({f"chain_{k}": v for k, v in self._ratio_chain(g).items()})
-    g = {k: tf.cast(v, inputs.dtype) for k, v in g.items()}  # the compute dtype
+    cast = lambda d: {k: tf.cast(v, inputs.dtype) for k, v in d.items()}  # the compute dtype
+    chain = cast(self._ratio_chain(g))
+    g = cast(g)
     mask = self._channel_mask(g)
     x = tf.nn.silu(self.expand_bn(self.expand_conv(inputs), training=training)) * mask
     x = tf.nn.depthwise_conv2d(x, g["kernel"], [1, self.stride, self.stride, 1], "SAME")
@@ -302,15 +303,14 @@ class SuperMBConv(keras.layers.Layer):
     if self.se is not None:
       x = self.se(x)
     z = self.project_bn(self.project_conv(x), training=training)
-    branch = z + g["nl"] * self._lightnl(z, g, training)
+    branch = z + g["nl"] * self._lightnl(z, g, chain, training)
     if self.residual:  # e_small is 1 (not searched) in blocks that cannot be skipped
       return inputs + g["e_small"] * branch
     return branch
 
-  def _lightnl(self, z, g, training):
+  def _lightnl(self, z, g, chain, training):
     _, h, w, c = z.shape
     rmax = int(self.nl_ratios[-1] * c)
-    chain = {k[len("chain_"):]: v for k, v in g.items() if k.startswith("chain_")}
     q = tf.reshape(z[..., :rmax] * self._ratio_mask(chain, c, z.dtype) *
                    tf.cast(1.0 / (h * w), z.dtype), [-1, h * w, rmax])
     outs = {}
