@@ -24,7 +24,7 @@ from autonl_tf.arch import codec
 __all__ = [
     "conv_macs", "depthwise_macs", "same_out_size", "split_channels",
     "lightnl_orders", "lightnl_macs", "lightnl_params", "nonlocal_macs",
-    "se_macs", "BlockCount", "NetworkCount", "count", "count_block", "check_limits",
+    "se_macs", "stem_macs", "head_macs", "BlockCount", "NetworkCount", "count", "count_block", "check_limits",
 ]
 
 
@@ -219,6 +219,18 @@ def _as_hw(input_size: Union[int, Sequence[int]]) -> Tuple[int, int]:
   return int(h), int(w)
 
 
+def stem_macs(h: int, w: int, stride: int, filters: int) -> Tuple[int, Tuple[int, int]]:
+  """(MACs, output (h, w)) of the 3x3 stem conv on an RGB `h x w` input."""
+  ho, wo = same_out_size(h, stride), same_out_size(w, stride)
+  return conv_macs(3, 3, filters, ho, wo), (ho, wo)
+
+
+def head_macs(h: int, w: int, in_filters: int, head_filters: int, num_classes: int) -> int:
+  """MACs of the head: 1x1 conv, global average pool and the classifier."""
+  return conv_macs(1, in_filters, head_filters, h, w) + h * w * head_filters + \
+      head_filters * num_classes
+
+
 def count(arch: codec.Arch, input_size: Union[int, Sequence[int]] = 224,
           num_classes: int = 1000) -> NetworkCount:
   """Counts MACs and trainable parameters of the network `arch` builds.
@@ -230,8 +242,7 @@ def count(arch: codec.Arch, input_size: Union[int, Sequence[int]] = 224,
   """
   h, w = _as_hw(input_size)
   stem_c = arch.stem_filters
-  h, w = same_out_size(h, arch.stem_stride), same_out_size(w, arch.stem_stride)
-  stem_macs = conv_macs(3, 3, stem_c, h, w)
+  stem, (h, w) = stem_macs(h, w, arch.stem_stride, stem_c)
   stem_params = 27 * stem_c + 2 * stem_c
   blocks = []
   for i, spec in enumerate(codec.expand_blocks(arch)):
@@ -240,12 +251,12 @@ def count(arch: codec.Arch, input_size: Union[int, Sequence[int]] = 224,
     h, w = b.out_size
   last = blocks[-1].spec.out_filters
   head_c = arch.head_filters
-  head_macs = conv_macs(1, last, head_c, h, w) + h * w * head_c + head_c * num_classes
+  head = head_macs(h, w, last, head_c, num_classes)
   head_params = last * head_c + 2 * head_c + head_c * num_classes + num_classes
   return NetworkCount(
-      macs=stem_macs + sum(b.macs for b in blocks) + head_macs,
+      macs=stem + sum(b.macs for b in blocks) + head,
       params=stem_params + sum(b.params for b in blocks) + head_params,
-      stem_macs=stem_macs, stem_params=stem_params, head_macs=head_macs,
+      stem_macs=stem, stem_params=stem_params, head_macs=head,
       head_params=head_params, blocks=tuple(blocks),
       input_size=_as_hw(input_size), num_classes=num_classes)
 

@@ -22,18 +22,30 @@ def define_search_flags():
   flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: one pass).")
   flags.DEFINE_integer("batch_size", 128, "Global batch size.")
   flags.DEFINE_enum("cost", "log", ["log", "target"],
-                    "log: lambda*log(MACs); target: lambda adapts to land on --target_macs.")
+                    "log: a fixed price --lambda on the MACs; target: the price adapts until the "
+                    "derived network is within --tolerance of --target_macs.")
   flags.DEFINE_float("target_macs", None, "MAC budget of --cost=target (e.g. 3e8).")
-  flags.DEFINE_float("lambda", 0.05, "Cost weight (start value in target mode).")
-  flags.DEFINE_float("dual_lr", 0.05, "Step of lambda's dual ascent in target mode.")
-  flags.DEFINE_float("penalty", 5.0, "Quadratic penalty weight of target mode.")
+  flags.DEFINE_float("lambda", 0.5, "Price of MACs: weight of the cost's normalised force against "
+                     "the cross-entropy's (start value in target mode).")
+  flags.DEFINE_float("dual_lr", 0.05, "Step of lambda in target mode (times the relative excess).")
+  flags.DEFINE_float("tolerance", 0.03, "Target mode: relative band around --target_macs where "
+                     "lambda holds and from which the landing picks the architecture.")
+  flags.DEFINE_float("penalty", 0.0, "Target mode: proportional part of the price, "
+                     "penalty * (MACs / target - 1).")
+  flags.DEFINE_float("margin", 0.1, "Every decision's distance from flipping (log-RMS units) "
+                     "when the search proper starts.")
+  flags.DEFINE_integer("landing_candidates", 5, "Target mode: the most visited architectures "
+                       "within tolerance evaluated on the validation split; the most accurate "
+                       "is derived.")
+  flags.DEFINE_integer("validation_steps", None, "Batches of that evaluation (default: all).")
   flags.DEFINE_enum("optimizer", "rmsprop", ["rmsprop", "sgd"],
                     "Weight optimizer: rmsprop (TF1-style, the paper's) or sgd.")
   flags.DEFINE_float("momentum", 0.9, "Momentum of the weight optimizer.")
   flags.DEFINE_bool("nesterov", False, "Nesterov momentum (sgd).")
   flags.DEFINE_float("lr", 0.032, "Weight learning rate per 256 images (cosine).")
   flags.DEFINE_float("lr_warmup_epochs", 1.0, "Linear warm-up of the weight learning rate.")
-  flags.DEFINE_float("arch_lr", 1.0, "Architecture learning rate (SGD, cosine decay).")
+  flags.DEFINE_float("arch_lr", 0.05, "Architecture learning rate (SGD on the normalised force, "
+                     "cosine over the search proper).")
   flags.DEFINE_float("weight_decay", 1e-5, "L2 on conv/dense kernels.")
   flags.DEFINE_float("label_smoothing", 0.1, "Label smoothing of the cross-entropy.")
   flags.DEFINE_float("gate_dropout", 0.1, "Warm-up gate dropout probability.")
@@ -57,7 +69,9 @@ def search_config_from_flags():
       model_dir=FLAGS.model_dir, epochs=FLAGS.epochs, warmup_epochs=FLAGS.warmup_epochs,
       steps_per_epoch=FLAGS.steps_per_epoch, batch_size=FLAGS.batch_size, cost=FLAGS.cost,
       target_macs=FLAGS.target_macs, lam=FLAGS["lambda"].value, dual_lr=FLAGS.dual_lr,
-      penalty=FLAGS.penalty, arch_lr=FLAGS.arch_lr,
+      tolerance=FLAGS.tolerance, penalty=FLAGS.penalty, margin=FLAGS.margin,
+      landing_candidates=FLAGS.landing_candidates, validation_steps=FLAGS.validation_steps,
+      arch_lr=FLAGS.arch_lr,
       gate_dropout=FLAGS.gate_dropout, jit_compile=FLAGS.jit_compile, precision=FLAGS.precision,
       sync_bn=FLAGS.sync_bn, verbose=FLAGS.verbose,
       **common.recipe_fields("search", _RECIPE_FLAGS))

@@ -11,7 +11,10 @@ import tensorflow as tf
 import autonl_tf
 from autonl_tf import flops
 from autonl_tf.data import DataConfig, make_dataset
-from autonl_tf.search import SearchSpace, Stage, SuperNet, copy_child_weights, gates
+from autonl_tf.search import SearchSpace, Stage, copy_child_weights, gates
+from autonl_tf.search.blocks import THRESHOLDS
+from autonl_tf.search.derive import block_spec
+from search_testing import make_net
 
 TINY = SearchSpace(name="tiny", stages=(Stage(16, 2, 1), Stage(24, 2, 2, 0.25)), stem_filters=8,
                    stem_stride=1, first_block="r1_k3_s11_e1_i8_o8", head_filters=32)
@@ -52,8 +55,9 @@ CONFIGS = [
 
 @pytest.fixture(scope="module")
 def tiny_net():
-  net = SuperNet(TINY, input_size=SIZE, num_classes=5)
+  net = make_net(TINY, SIZE, 5)
   randomize(net)
+  net.reset_margins()  # every decision on again with the new weights
   return net
 
 
@@ -108,9 +112,6 @@ def test_cost_gradients_reach_every_arch_variable_with_the_right_sign(tiny_net):
       assert float(g) > 0, v.path
 
 
-THRESHOLDS = ("k5", "k7", "e_small", "e_large", "nl")
-
-
 def _random_gate_state(net, rng):
   """Every decision of every block on or off at random, at a margin of
   0.05-0.6 from its threshold (LightNL logits: from 0)."""
@@ -135,7 +136,7 @@ def test_cost_gradient_equals_the_closed_form(space_name, size):
   from autonl_tf.search import get_space
   space = TINY if space_name == "tiny" else get_space(space_name)
   keras.utils.set_random_seed(3)
-  net = SuperNet(space, input_size=size, num_classes=10)
+  net = make_net(space, size, 10)
   saved = {v.path: v.numpy() for v in net.arch_variables}
   try:
     rng = np.random.default_rng(4)
@@ -151,7 +152,7 @@ def test_cost_gradient_equals_the_closed_form(space_name, size):
         counts = []
         for state in (1, 0):  # only this block changes: count it alone
           b.forced = {d: state}
-          spec = b.derive()
+          spec = block_spec(b)
           counts.append(0 if spec is None else flops.count_block(spec, *b.hw).macs)
         b.forced = {}
         want = (counts[0] - counts[1]) * _sigmoid_prime(margins[d])
@@ -172,8 +173,8 @@ def _fit(net, steps, epochs=1, batch=16, seed=0, callbacks=()):
 
 def test_strong_cost_shrinks_the_derived_network():
   keras.utils.set_random_seed(0)
-  net = SuperNet(TINY, input_size=SIZE, num_classes=5, cost="log", lam=1.0)
-  net.compile(keras.optimizers.RMSprop(0.01), keras.optimizers.Adam(0.05))
+  net = make_net(TINY, SIZE, 5, cost="log", lam=1.0)
+  net.compile(keras.optimizers.RMSprop(0.01), keras.optimizers.SGD(0.05))
   net.search_phase.assign(1.0)
   before = flops.count(net.derive(), SIZE, 5).macs
   _fit(net, steps=15)
@@ -181,20 +182,27 @@ def test_strong_cost_shrinks_the_derived_network():
   assert after < 0.5 * before
 
 
-def test_target_mode_lands_near_the_target():
+def test_target_mode_lands_near_the_target(tmp_path):
   keras.utils.set_random_seed(0)
-  full = SuperNet(TINY, input_size=SIZE, num_classes=5)
+  full = make_net(TINY, SIZE, 5)
   target = 0.6 * float(full.macs())
-  net = SuperNet(TINY, input_size=SIZE, num_classes=5, cost="target", target_macs=target,
-                 lam=0.0, dual_lr=0.05, penalty=5.0)
-  net.compile(keras.optimizers.RMSprop(0.01), keras.optimizers.SGD(1.0))
+  net = make_net(TINY, SIZE, 5, cost="target", target_macs=target, lam=0.0, tolerance=0.05)
+  net.compile(keras.optimizers.RMSprop(0.01), keras.optimizers.SGD(0.05))
   net.search_phase.assign(1.0)
-  # As tools/search.py: the landing keeps the latest architecture near the target.
-  from autonl_tf.search.runner import Landing
-  landing = Landing(epochs=3, warmup_epochs=0, tolerance=0.05)
+  # As tools/search.py: the landing records the visited states near the target.
+  from autonl_tf.search.callbacks import LandingLog
+  landing = LandingLog(epochs=3, warmup_epochs=0, tolerance=0.05,
+                       state_path=str(tmp_path / "landing.json"))
   _fit(net, steps=20, epochs=3, callbacks=[landing])
-  derived = flops.count(landing.best[2], SIZE, 5).macs
-  assert abs(derived / target - 1) < 0.10, (derived, target)
+  best = landing.landing.candidates(1)
+  assert best, "no state within 5% of the target was visited"
+  net.force_state(landing.landing.state(best[0]))
+  try:
+    derived = flops.count(net.derive(), SIZE, 5).macs
+  finally:
+    net.force_state(None)
+  assert abs(derived / target - 1) <= 0.05, (derived, target)
+  assert derived == landing.landing.macs[best[0]]
   assert float(net.lam) != 0
 
 
@@ -203,9 +211,8 @@ def _one_step(strategy, x, y):
   with strategy.scope():
     space = SearchSpace(name="t", stages=(Stage(16, 2, 1), Stage(16, 1, 2, 0.25)), stem_filters=8,
                         stem_stride=1, first_block="", head_filters=16)
-    net = SuperNet(space, input_size=8, num_classes=4, cost="target", target_macs=1e5, lam=0.1,
-                   sync_bn=True)
-    net.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.5))
+    net = make_net(space, 8, 4, cost="target", target_macs=1e5, lam=0.1, sync_bn=True)
+    net.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.05))
     net.search_phase.assign(1.0)
   ds = tf.data.Dataset.from_tensors((x, y))
   if isinstance(strategy, tf.distribute.MirroredStrategy):
@@ -234,36 +241,46 @@ def _fresh_values():
   keras.utils.set_random_seed(3)
   space = SearchSpace(name="t", stages=(Stage(16, 2, 1), Stage(16, 1, 2, 0.25)), stem_filters=8,
                       stem_stride=1, first_block="", head_filters=16)
-  net = SuperNet(space, input_size=8, num_classes=4, cost="target", target_macs=1e5, lam=0.1,
-                 sync_bn=True)
+  net = make_net(space, 8, 4, cost="target", target_macs=1e5, lam=0.1, sync_bn=True)
   return [v.numpy() for v in net.weights]
 
 
 def test_search_step_compiles_with_xla():
-  net = SuperNet(TINY, input_size=SIZE, num_classes=5, cost="log", lam=0.1)
-  net.compile(keras.optimizers.RMSprop(0.01), keras.optimizers.Adam(0.05), jit_compile=True)
+  net = make_net(TINY, SIZE, 5, cost="log", lam=0.1)
+  net.compile(keras.optimizers.RMSprop(0.01), keras.optimizers.SGD(0.05), jit_compile=True)
   net.search_phase.assign(1.0)
   history = _fit(net, steps=2)
   assert np.isfinite(history.history["loss"][0])
 
 
-def test_architecture_step_size_starts_after_the_warm_up(tmp_path):
-  """The architecture optimizer steps (with zero gradients) through the
-  warm-up too: its cosine must start at arch_lr when the search proper
-  starts and reach 0 only at the last step."""
+def test_search_proper_starts_every_decision_on_one_line_with_a_fresh_arch_schedule(tmp_path):
+  """When the search proper starts, `SearchPhase` puts every margin at
+  `margin` and restarts the architecture optimizer's counter, whose cosine
+  spans the search epochs only: arch_lr at its first step, 0 at its last."""
+  from autonl_tf.search.callbacks import SearchPhase
   from autonl_tf.search.runner import SearchConfig, build_supernet
   data = DataConfig("synthetic", image_size=SIZE, num_classes=5)
   for warmup in (0, 2):
-    config = SearchConfig(space="tiny", data=data, model_dir=str(tmp_path), epochs=5,
-                          warmup_epochs=warmup, arch_lr=0.5)
-    lr = build_supernet(config, 5, steps_per_epoch=10).arch_optimizer._learning_rate
-    assert isinstance(lr, keras.optimizers.schedules.LearningRateSchedule)
+    config = SearchConfig(space=TINY, data=data, model_dir=str(tmp_path), epochs=5,
+                          warmup_epochs=warmup, arch_lr=0.5, margin=0.25)
+    net = build_supernet(config, 5, steps_per_epoch=10)
+    for b in net.blocks:  # margins moved by a warm-up
+      for v in b.arch_vars.values():
+        v.assign_add(np.random.default_rng(0).uniform(-1, 1))
+    net.arch_optimizer.iterations.assign(10 * warmup + 3)
+    phase = SearchPhase(warmup, 0.1)
+    phase.set_model(net)
+    phase.on_epoch_begin(warmup)
+    assert int(net.arch_optimizer.iterations.numpy()) == 0
+    margins = [m for b in net.blocks for m in b.margins().values()]
+    np.testing.assert_allclose(margins, 0.25, atol=1e-5)
+    assert float(net.search_phase.numpy()) == 1.0 and float(net.dropout_var.numpy()) == 0.0
+    lr = net.arch_optimizer._learning_rate
     schedule = lambda step: float(lr(step))
-    start, end = 10 * warmup, 50
-    assert schedule(start) == pytest.approx(0.5)
-    # cosine over the search steps only, by hand
-    mid = start + (end - start) // 2
-    assert schedule(mid) == pytest.approx(0.5 * 0.5 * (1 + np.cos(np.pi * (mid - start) / (end - start))))
+    end = 10 * (5 - warmup)
+    assert schedule(0) == pytest.approx(0.5)
+    mid = end // 2 + 1
+    assert schedule(mid) == pytest.approx(0.5 * 0.5 * (1 + np.cos(np.pi * mid / end)))
     assert schedule(end - 1) > 0 and schedule(end) == pytest.approx(0.0, abs=1e-7)
 
 

@@ -30,9 +30,8 @@ REAL_CIFAR_HEADER_START = (
 
 @pytest.fixture(scope="module")
 def supernet():
-  from autonl_tf.search.model import SuperNet
-  from autonl_tf.search.space import get_space
-  net = SuperNet(get_space("cifar"), input_size=32, num_classes=10, cost="target", target_macs=4e7)
+  from search_testing import make_net
+  net = make_net("cifar", 32, 10, cost="target", target_macs=4e7)
   net.build((None, 32, 32, 3))
   return net
 
@@ -40,7 +39,7 @@ def supernet():
 def _append_decision_log(model_dir, net, epoch, seed=0):
   """One row written by the search's own `DecisionLog` after `epoch`
   (0-based), with the architecture variables set at random so the gates move."""
-  from autonl_tf.search.runner import DecisionLog
+  from autonl_tf.search.callbacks import DecisionLog
   rng = np.random.default_rng(seed + epoch)
   for v in net.arch_variables:
     v.assign(rng.uniform(-1, 1))
@@ -133,9 +132,8 @@ def test_plot_search_draws_every_decision(search_dir, tmp_path):
   _, drawn2 = viz.plot_search(str(search_dir / "search_log.csv"), tmp_path / "s2.png",
                               target_macs=3e7, title="x")
   assert drawn2 == drawn
-  from autonl_tf.search.model import SuperNet
-  from autonl_tf.search.space import get_space
-  net = SuperNet(get_space("autonl-imagenet"), input_size=64, num_classes=10)
+  from search_testing import make_net
+  net = make_net("autonl-imagenet", 64, 10)
   net.build((None, 64, 64, 3))
   d = tmp_path / "imnet"
   d.mkdir()

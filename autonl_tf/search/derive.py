@@ -1,13 +1,106 @@
-"""From a searched supernet to a network: the derived `Arch`, its files, and
-(for checks and warm starts) the child's weights sliced out of the supernet."""
+"""From a searched supernet to a network: the hard decisions as an `Arch`,
+the landing (which visited architecture the search returns), the files
+`arch.txt` / `decisions.json`, and (for checks and warm starts) the child's
+weights sliced out of the supernet."""
 
 import json
 import os
 
-
 from autonl_tf import arch as arch_lib
 from autonl_tf import flops
+from autonl_tf import io
+from autonl_tf.arch import codec
 from autonl_tf.layers.mbconv import MBConv
+
+
+def block_spec(block):
+  """A `SuperMBConv`'s hard decisions as a `BlockSpec` (None: skipped)."""
+  g = {k: float(v) for k, v in block.gates(False).items() if k != "kernel"}
+  if g["e_small"] < 0.5:
+    return None
+  kernel = 7 if g.get("k7", 0) > 0.5 else 5 if g.get("k5", 0) > 0.5 else 3
+  expand = block.expand_ratios[1] if g["e_large"] > 0.5 else block.expand_ratios[0]
+  nl_ratio, nl_stride = 0.0, 1
+  if g["nl"] > 0.5:
+    idx = sum(1 for i in range(1, len(block.nl_ratios)) if g[f"r{i}"] > 0.5)
+    nl_ratio = block.nl_ratios[idx]
+    nl_stride = (1 if g["s1"] > 0.5 else 2) if len(block.nl_strides) == 2 else block.nl_strides[0]
+  return codec.BlockSpec(repeats=1, kernel_sizes=(kernel,), strides=(block.stride, block.stride),
+                         expand_ratio=expand, in_filters=block.in_filters,
+                         out_filters=block.out_filters, se_ratio=block.se_ratio,
+                         nl_ratio=nl_ratio, nl_stride=nl_stride)
+
+
+def derive_arch(supernet) -> arch_lib.Arch:
+  """The supernet's hard decisions as an `Arch` (skipped blocks left out)."""
+  space = supernet.space
+  blocks = [arch_lib.parse_block(space.first_block)] if space.first_block else []
+  blocks += [spec for spec in (block_spec(b) for b in supernet.blocks) if spec is not None]
+  return arch_lib.Arch(blocks=tuple(blocks), stem_stride=space.stem_stride,
+                       stem_filters=space.stem_filters, head_filters=space.head_filters)
+
+
+class Landing:
+  """The hard architectures a `target`-mode search visits within `tolerance`
+  of the budget, with how often (per epoch, so that a resumed search can
+  forget the epochs it repeats), and the choice among them.
+
+  A state is the string of raw decision bits in `SuperNet.decision_names`
+  order. `choose` is given a validation accuracy per candidate (the weights
+  are shared, so every visited state is evaluated with the same weights) and
+  returns the most accurate; with none within tolerance, the nearest state
+  seen.
+  """
+
+  def __init__(self, names, tolerance):
+    self.names = list(names)
+    self.tolerance = float(tolerance)
+    self.visits = {}   # bits -> {epoch: count}
+    self.macs = {}     # bits -> MACs
+    self.nearest = None  # (distance, bits) when nothing is within tolerance
+
+  def record(self, epoch, gates, macs, target):
+    """Counts a visit of the state with raw 0/1 `gates` and `macs` MACs."""
+    bits = "".join(str(int(g)) for g in gates)
+    distance = abs(macs / target - 1.0)
+    if distance <= self.tolerance:
+      per_epoch = self.visits.setdefault(bits, {})
+      per_epoch[epoch] = per_epoch.get(epoch, 0) + 1
+      self.macs[bits] = macs
+    elif self.nearest is None or distance < self.nearest[0]:
+      self.nearest = (distance, bits, macs, epoch)
+
+  def forget_from(self, epoch):
+    """Drops what was recorded in `epoch` and later (a resumed run redoes them)."""
+    for bits in list(self.visits):
+      self.visits[bits] = {e: n for e, n in self.visits[bits].items() if e < epoch}
+      if not self.visits[bits]:
+        del self.visits[bits], self.macs[bits]
+    if self.nearest is not None and self.nearest[3] >= epoch:
+      self.nearest = None
+
+  def candidates(self, limit):
+    """Up to `limit` states within tolerance, most visited first (ties: the
+    later one)."""
+    order = sorted(self.visits, key=lambda b: (-sum(self.visits[b].values()),
+                                               -max(self.visits[b])))
+    return order[:limit]
+
+  def state(self, bits):
+    return {n: int(c) for n, c in zip(self.names, bits)}
+
+  def to_json(self):
+    return {"names": self.names, "tolerance": self.tolerance,
+            "visits": {b: {str(e): n for e, n in v.items()} for b, v in self.visits.items()},
+            "macs": self.macs, "nearest": list(self.nearest) if self.nearest else None}
+
+  @classmethod
+  def from_json(cls, data):
+    out = cls(data["names"], data["tolerance"])
+    out.visits = {b: {int(e): n for e, n in v.items()} for b, v in data["visits"].items()}
+    out.macs = dict(data["macs"])
+    out.nearest = tuple(data["nearest"]) if data.get("nearest") else None
+    return out
 
 
 def _bn_copy(src, dst, n=None):
@@ -28,7 +121,7 @@ def copy_child_weights(supernet, child):
     for s, d in zip(supernet.first.weights, dst.weights):
       d.assign(s)
   for sb in supernet.blocks:
-    spec = sb.derive()
+    spec = block_spec(sb)
     if spec is None:
       continue
     dst = next(it)
@@ -56,12 +149,12 @@ def copy_child_weights(supernet, child):
   child.get_layer("logits").bias.assign(supernet.classifier.bias)
 
 
-def write_derived(supernet, model_dir, extra=None, arch=None):
+def write_derived(supernet, model_dir, extra=None):
   """Writes `arch.txt` (official format) and `decisions.json` (every gate,
-  threshold / logit, MACs and params of the derived network); `arch`
-  defaults to the supernet's current hard architecture."""
-  landed = arch
-  arch = arch or supernet.derive()
+  its threshold / logit and margin, MACs and params) of the supernet's
+  current hard architecture — force the chosen state first
+  (`SuperNet.force_state`) so that both describe it."""
+  arch = supernet.derive()
   count = flops.count(arch, supernet.input_size, supernet.num_classes)
   text = arch_lib.format_arch(arch)
   info = {"arch": text.splitlines(), "macs": count.macs, "params": count.params,
@@ -69,12 +162,8 @@ def write_derived(supernet, model_dir, extra=None, arch=None):
           "target_macs": supernet.target_macs or None, "cost": supernet.cost_mode,
           "space": supernet.space.name, "input_size": supernet.input_size,
           "num_classes": supernet.num_classes, "decisions": supernet.decisions()}
-  # True when the target-mode landing picked an earlier final-epoch
-  # architecture than the last one (then "decisions" shows the last).
-  info["landed_earlier"] = landed is not None and landed != supernet.derive()
   info.update(extra or {})
   os.makedirs(model_dir, exist_ok=True)
-  from autonl_tf.io import write_text as atomic_write_text
-  atomic_write_text(os.path.join(model_dir, "arch.txt"), text)
-  atomic_write_text(os.path.join(model_dir, "decisions.json"), json.dumps(info, indent=2) + "\n")
+  io.write_text(os.path.join(model_dir, "arch.txt"), text)
+  io.write_text(os.path.join(model_dir, "decisions.json"), json.dumps(info, indent=2) + "\n")
   return arch, info

@@ -1,22 +1,24 @@
-"""Runs a search end to end: data, supernet, warm-up, the NAS objective,
-checkpoints / resume, logs, and the derived `arch.txt` (issue: the search)."""
+"""Runs a search end to end: `SearchConfig` (every default of the search in
+one place), the supernet built from it, data, warm-up, the NAS objective,
+checkpoints / resume, logs, the landing, and the derived `arch.txt`."""
 
-import csv
 import dataclasses
 import os
 import time
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import keras
 import tensorflow as tf
 
+from autonl_tf import arch as arch_lib
 from autonl_tf import distribute
 from autonl_tf import flops
 from autonl_tf import io
 from autonl_tf.data import pipeline
+from autonl_tf.search import callbacks as search_cb
 from autonl_tf.search.derive import write_derived
-from autonl_tf.search.model import SuperNet
-from autonl_tf.search.space import get_space
+from autonl_tf.search.space import SearchSpace, get_space
+from autonl_tf.search.supernet import SuperNet
 from autonl_tf.training import callbacks as cb
 from autonl_tf.training.backup import ChiefBackupAndRestore, ResumeLog
 from autonl_tf.training.losses import apply_weight_decay
@@ -26,21 +28,32 @@ from autonl_tf.training import optimizers
 @dataclasses.dataclass(frozen=True)
 class SearchConfig:
   """Attributes:
-    space: search space name (`autonl-imagenet`, `cifar`).
+    space: search space name (`autonl-imagenet`, `cifar`, ...) or a
+      `SearchSpace`.
     data: what to read.
     model_dir: output directory.
     epochs / warmup_epochs / steps_per_epoch / batch_size: the schedule.
-    cost: `log` or `target`; target_macs: the budget of `target` mode.
-    lam: lambda (its start value in `target` mode); dual_lr: lambda's step;
-      penalty: the augmented Lagrangian's quadratic weight.
+    cost: `log` or `target` (`search.cost`); target_macs: the budget of
+      `target` mode.
+    lam: lambda, the price of MACs: the weight of the cost's force against
+      the cross-entropy's, both normalised (`search.supernet`); its start
+      value in `target` mode. dual_lr: lambda's step; tolerance: the band
+      around the target inside which lambda holds and within which the
+      landing picks architectures; penalty: the proportional part of the
+      price, penalty * (MACs / target - 1).
+    margin: every decision's distance from flipping (log-RMS units) when
+      the search proper starts.
+    landing_candidates: how many of the most visited architectures within
+      tolerance the landing evaluates on the validation split (the held-out
+      tail of train when the dataset has no validation split; never test).
+    validation_steps: batches of that evaluation (None: the whole split).
     optimizer / momentum / nesterov: the weights' optimizer (`rmsprop`, the
       TF1-style RMSProp of the paper's recipe, or `sgd`; see
       `training.recipes`).
     lr / arch_lr: learning rates of weights (per 256 images, linear
-      warm-up over `lr_warmup_epochs`, then cosine)
-      and of architecture variables (plain SGD, cosine over the search
-      epochs: steps proportional to the gradient, so the architecture
-      settles instead of oscillating around the target).
+      warm-up over `lr_warmup_epochs`, then cosine) and of architecture
+      variables (SGD on the normalised force, cosine over the search proper,
+      so that the architecture settles as the rate decays).
     weight_decay: L2 on conv/dense kernels; label_smoothing.
     gate_dropout: warm-up gate dropout probability.
     jit_compile: XLA-compile the search step.
@@ -49,7 +62,7 @@ class SearchConfig:
       float32.
     sync_bn: batch-norm statistics over all replicas.
   """
-  space: str
+  space: Union[str, SearchSpace]
   data: pipeline.DataConfig
   model_dir: str
   epochs: int = 10
@@ -58,15 +71,19 @@ class SearchConfig:
   batch_size: int = 128
   cost: str = "log"
   target_macs: Optional[float] = None
-  lam: float = 0.05
+  lam: float = 0.5
   dual_lr: float = 0.05
-  penalty: float = 5.0
+  tolerance: float = 0.03
+  penalty: float = 0.0
+  margin: float = 0.1
+  landing_candidates: int = 5
+  validation_steps: Optional[int] = None
   optimizer: str = "rmsprop"
   momentum: float = 0.9
   nesterov: bool = False
   lr: float = 0.032
   lr_warmup_epochs: float = 1.0
-  arch_lr: float = 1.0
+  arch_lr: float = 0.05
   weight_decay: float = 1e-5
   label_smoothing: float = 0.1
   gate_dropout: float = 0.1
@@ -74,92 +91,6 @@ class SearchConfig:
   precision: str = "float32"
   sync_bn: bool = False
   verbose: int = 2
-
-
-class SearchPhase(keras.callbacks.Callback):
-  """Warm-up control: cost off, arch frozen, gate dropout on, before
-  `warmup_epochs`; the search proper after."""
-
-  def __init__(self, warmup_epochs, gate_dropout):
-    super().__init__()
-    self.warmup_epochs = warmup_epochs
-    self.gate_dropout = gate_dropout
-
-  def on_epoch_begin(self, epoch, logs=None):
-    warm = epoch < self.warmup_epochs
-    self.model.search_phase.assign(0.0 if warm else 1.0)
-    self.model.dropout_var.assign(self.gate_dropout if warm else 0.0)
-
-
-class Landing(keras.callbacks.Callback):
-  """Target mode: after every step of the search proper (from its second
-  epoch on, or in the final epoch when there is only one), remembers the
-  latest hard architecture whose MACs are within `tolerance` of the target
-  (else the closest one seen), and that is what the search derives.
-
-  The dual-ascent controller keeps the architecture circling the budget,
-  often between two neighbouring discrete states a few percent either side
-  of it; the last step alone would land on whichever state it happens to be.
-  The weights are shared, so any visited architecture is as well trained as
-  the last one.
-  """
-
-  def __init__(self, epochs, warmup_epochs, tolerance=0.03):
-    super().__init__()
-    self.first = min(epochs - 1, warmup_epochs + 1)
-    self.tolerance = tolerance
-    self.best = None  # (within tolerance, -distance, arch)
-    self._active = False
-
-  def on_epoch_begin(self, epoch, logs=None):
-    self._active = epoch >= self.first
-
-  def on_train_batch_end(self, batch, logs=None):
-    if not self._active:
-      return
-    net = self.model
-    distance = abs(float(net.macs()) / net.target_macs - 1.0)
-    within = distance <= self.tolerance
-    if self.best is None or within or (not self.best[0] and distance < -self.best[1]):
-      self.best = (within, -distance, net.derive())
-
-
-class DecisionLog(keras.callbacks.Callback):
-  """After each epoch: one CSV row (epoch, metrics, MACs, lambda, every gate)
-  in `search_log.csv`, and the same values as TensorBoard scalars."""
-
-  def __init__(self, model_dir, is_chief=True):
-    super().__init__()
-    self.path = os.path.join(model_dir, "search_log.csv")
-    self.writer = tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard", "decisions")) \
-        if is_chief else None
-    self.is_chief = is_chief
-
-  def on_epoch_end(self, epoch, logs=None):
-    if not self.is_chief:
-      return
-    row = {"epoch": epoch + 1, "derived_macs": flops.count(self.model.derive(), self.model.input_size,
-                                                           self.model.num_classes).macs}
-    row.update({k: float(v) for k, v in (logs or {}).items()})
-    row["lambda_now"] = float(self.model.lam.numpy())
-    for block, ds in self.model.decisions().items():
-      for d, v in ds.items():
-        row[f"{block}/{d}"] = v["gate"]
-    new = not os.path.exists(self.path)
-    fields = list(row)
-    if not new:  # appending (resumed run): keep the file's columns in their order
-      with open(self.path, newline="") as f:
-        fields = next(csv.reader(f), None) or fields
-    with open(self.path, "a", newline="") as f:
-      w = csv.DictWriter(f, fieldnames=fields, restval="", extrasaction="ignore")
-      if new:
-        w.writeheader()
-      w.writerow(row)
-    with self.writer.as_default(step=epoch + 1):
-      for k, v in row.items():
-        if k != "epoch":
-          tf.summary.scalar(k, v)
-    self.writer.flush()
 
 
 def _cosine(peak, total_steps, warmup_steps):
@@ -170,27 +101,68 @@ def _cosine(peak, total_steps, warmup_steps):
       warmup_target=peak if warmup_steps else None, warmup_steps=warmup_steps)
 
 
-def build_supernet(config: SearchConfig, num_classes: int, steps_per_epoch: int) -> SuperNet:
-  space = get_space(config.space)
+def _space(config: SearchConfig) -> SearchSpace:
+  return config.space if isinstance(config.space, SearchSpace) else get_space(config.space)
+
+
+def make_supernet(config: SearchConfig, num_classes: int) -> SuperNet:
+  """The (uncompiled) supernet of `config`, under its precision policy."""
   with distribute.precision(config.precision):
-    net = SuperNet(space, config.data.image_size, num_classes, config.cost, config.target_macs,
-                   config.lam, config.dual_lr, config.penalty, config.gate_dropout,
-                   config.label_smoothing, sync_bn=config.sync_bn)
+    net = SuperNet(_space(config), config.data.image_size, num_classes, cost=config.cost,
+                   target_macs=config.target_macs, lam=config.lam, dual_lr=config.dual_lr,
+                   tolerance=config.tolerance, penalty=config.penalty, margin=config.margin,
+                   gate_dropout=config.gate_dropout, label_smoothing=config.label_smoothing,
+                   dropout_rate=0.0, sync_bn=config.sync_bn)
     net.build((None, config.data.image_size, config.data.image_size, 3))
+  return net
+
+
+def build_supernet(config: SearchConfig, num_classes: int, steps_per_epoch: int) -> SuperNet:
+  """`make_supernet` with weight decay and both optimizers compiled in."""
+  net = make_supernet(config, num_classes)
   apply_weight_decay(net, config.weight_decay)
   peak = config.lr * config.batch_size / 256.0
   total = config.epochs * steps_per_epoch
-  # The architecture step runs in every step (its gradients are zero during
-  # the warm-up) and so advances its optimizer's step counter: its cosine
-  # starts where the search proper starts, or it would reach 0 `warmup_epochs`
-  # before the end and freeze the architecture for that long.
+  # The architecture optimizer's step counter restarts at 0 when the search
+  # proper starts (`SearchPhase`): its cosine spans the search epochs.
   weight_warm = int(config.lr_warmup_epochs * steps_per_epoch)
-  arch_warm = config.warmup_epochs * steps_per_epoch
+  search_steps = max(1, (config.epochs - config.warmup_epochs) * steps_per_epoch)
   net.compile(optimizer=optimizers.make(config.optimizer, _cosine(peak, total, weight_warm),
                                         momentum=config.momentum, nesterov=config.nesterov),
-              arch_optimizer=keras.optimizers.SGD(_cosine(config.arch_lr, total, arch_warm)),
+              arch_optimizer=keras.optimizers.SGD(_cosine(config.arch_lr, search_steps, 0)),
               jit_compile=config.jit_compile)
   return net
+
+
+def land(net: SuperNet, landing, val_ds, config: SearchConfig, log=None):
+  """Forces the supernet to the architecture the search returns and says
+  how it was chosen: in `target` mode the most accurate, on `val_ds`, of the
+  `landing_candidates` most visited states within tolerance (else the
+  nearest state seen); in `log` mode the last state. Returns the record for
+  `decisions.json`."""
+  if landing is None:
+    return {"chosen_by": "last step"}
+  names = landing.candidates(config.landing_candidates)
+  if not names:
+    if landing.nearest is None:
+      return {"chosen_by": "last step"}
+    distance, bits, macs, _ = landing.nearest
+    net.force_state(landing.state(bits))
+    return {"chosen_by": f"nearest to the target ({distance:+.1%} away; none within "
+                         f"{landing.tolerance:.0%})"}
+  rows = []
+  for bits in names:
+    net.force_state(landing.state(bits))
+    result = net.evaluate(val_ds, steps=config.validation_steps, verbose=0, return_dict=True)
+    rows.append({"macs": landing.macs[bits], "visits": sum(landing.visits[bits].values()),
+                 "val_accuracy": float(result["accuracy"]), "val_ce": float(result["ce"]),
+                 "arch": arch_lib.format_arch(net.derive()).splitlines(), "bits": bits})
+    if log:
+      log(f"landing candidate {len(rows)}: {landing.macs[bits] / 1e6:.2f}M MACs, "
+          f"{rows[-1]['visits']} steps, validation accuracy {rows[-1]['val_accuracy']:.4f}")
+  best = max(rows, key=lambda r: (r["val_accuracy"], -abs(r["macs"] / net.target_macs - 1)))
+  net.force_state(landing.state(best["bits"]))
+  return {"chosen_by": "validation accuracy", "candidates": rows}
 
 
 def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = None,
@@ -200,7 +172,7 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
     raise ValueError("cost=target needs target_macs (the MAC budget)")
   if config.epochs < 1 or config.warmup_epochs < 0 or config.batch_size < 1:
     raise ValueError("epochs and batch_size must be positive, warmup_epochs >= 0")
-  get_space(config.space)
+  _space(config)
   strategy = strategy or tf.distribute.get_strategy()
   chief = distribute.is_chief(strategy)
   start = time.time()
@@ -216,25 +188,34 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   with strategy.scope():
     net = build_supernet(config, info.num_classes, steps)
   quiet = log or (lambda _: None)
-  landing = Landing(config.epochs, config.warmup_epochs) if config.cost == "target" else None
-  backup = ChiefBackupAndRestore(os.path.join(config.model_dir, "backup"), chief, log=log)
+  backup_dir = os.path.join(config.model_dir, "backup")
+  landing = search_cb.LandingLog(config.epochs, config.warmup_epochs, config.tolerance,
+                                 os.path.join(backup_dir, "landing.json"), chief) \
+      if config.cost == "target" else None
+  backup = ChiefBackupAndRestore(backup_dir, chief, log=log)
   callbacks = [
-      SearchPhase(config.warmup_epochs, config.gate_dropout),
+      search_cb.SearchPhase(config.warmup_epochs, config.gate_dropout),
+  ] + ([landing] if landing else []) + [
       backup, ResumeLog(backup, quiet), cb.StopOnNaN(),
   ] + cb.chief_logging(config.model_dir, chief) + [
-      DecisionLog(config.model_dir, chief),
+      search_cb.DecisionLog(config.model_dir, chief), search_cb.MarginLog(config.model_dir, chief),
       cb.EpochSummary(quiet, ["ce", "accuracy", "macs", "lambda"]),
-  ] + ([landing] if landing else []) + list(extra_callbacks)
+  ] + list(extra_callbacks)
   net.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps, callbacks=callbacks,
           verbose=config.verbose, shuffle=False)  # the input pipeline shuffles
-  landed = landing.best[2] if landing and landing.best else None
+  val_ds = None
+  if landing is not None and landing.landing.candidates(1):
+    val_ds = pipeline.distributed_dataset(strategy, data, "validation", config.batch_size, False)
+  landed = land(net, landing.landing if landing else None, val_ds, config, quiet)
   extra = {"search_time_s": round(time.time() - start, 1), "epochs": config.epochs,
-           "steps_per_epoch": steps, "dataset": data.dataset}
+           "steps_per_epoch": steps, "dataset": data.dataset, "landing": landed}
   if chief:
-    _, info_out = write_derived(net, config.model_dir, extra, arch=landed)
+    _, info_out = write_derived(net, config.model_dir, extra)
   else:  # the chief writes; the other workers report the same architecture
-    count = flops.count(landed or net.derive(), data.image_size, info.num_classes)
+    count = flops.count(net.derive(), data.image_size, info.num_classes)
     info_out = dict(extra, macs=count.macs, params=count.params)
+  net.force_state(None)
   quiet(f"derived: {info_out.get('macs', 0) / 1e6:.2f}M MACs, "
-        f"{info_out.get('params', 0) / 1e6:.2f}M params -> {config.model_dir}/arch.txt")
+        f"{info_out.get('params', 0) / 1e6:.2f}M params ({landed['chosen_by']}) "
+        f"-> {config.model_dir}/arch.txt")
   return info_out

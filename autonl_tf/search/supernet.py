@@ -1,387 +1,286 @@
-"""The single-path supernet: MBConv with learnable kernel / expand / skip
-masks and a searchable LightNL (arXiv 2004.01961, section 4, "Neural Architecture Search
-for Lightweight Non-Local Networks"; Single-Path NAS, arXiv 1904.02877).
+"""`SuperNet`: the searchable network (a `keras.Model`) and its NAS
+objective in a custom `train_step` (arXiv 2004.01961, section 4, "Neural
+Architecture Search for Lightweight Non-Local Networks"; Single-Path NAS,
+arXiv 1904.02877).
 
-Every decision is a hard 0/1 gate in the forward pass with a straight-through
-sigmoid gradient (`gates.indicator`):
+The weights step on cross-entropy + weight decay. Every architecture
+variable (a threshold or logit per decision) steps on the sum of two forces
+brought to one scale (`search.cost`): the cross-entropy's straight-through
+gradient, what the decision is worth to the loss, and the cost's gradient,
+the decision's MAC delta, times the price lambda:
 
-* kernel: one kmax x kmax depthwise superkernel; the 5x5 ring is kept when
-  its RMS exceeds threshold `t_k5`, the 7x7 ring (only with the 5x5 one) when
-  its RMS exceeds `t_k7`;
-* expand ratio / skip: nested channel masks on the expanded channels; the
-  first `e_small * C` channels (gate `e_small`, only for skippable blocks: off
-  means the whole block is skipped) and the rest (`e_large`), each kept when
-  the RMS of their masked depthwise weights exceeds a threshold;
-* LightNL after the block: kept when the RMS of its depthwise kernel exceeds
-  `t_nl`; its channel ratio is a nested prefix mask on query/key channels with
-  one learnable logit per step; its stride (1 or 2) a learnable logit.
+  force = g_ce / rms(g_ce) + lambda * g_cost / rms(g_cost),
 
-RMS (the L2 norm divided by sqrt(#elements)) rather than the plain norm of
-Single-Path NAS keeps every threshold on the same scale and the sigmoid's
-straight-through gradient away from zero.
-
-`k^T v` is computed once per LightNL stride at the largest ratio; smaller
-ratios only mask query channels, which equals masking rows of `k^T v`.
-Each block returns its MACs as a function of its gates with the formulas of
-`autonl_tf.flops`, so for any hard configuration the supernet's cost equals
-`flops.count` of the derived architecture exactly.
+each divided by the root of a running mean, over steps, of its mean square
+over all decisions (one scale per force, so that decisions keep their
+relative sizes: a decision flips off when its MAC share, priced at lambda,
+outweighs its worth, and the least useful MACs go first). The architecture
+optimizer is plain SGD on that force. During warm-up
+(`search_phase == 0`) the architecture is frozen, gates are dropped at
+random and no cost is paid.
 """
 
-import zlib
-
 import keras
-import numpy as np
 import tensorflow as tf
 
 from autonl_tf import constants
-from autonl_tf import flops
-from autonl_tf.arch import codec
-from autonl_tf.layers import SqueezeExcite
-from autonl_tf.saving import KERAS_PACKAGE
-from autonl_tf.search import gates as gates_lib
-
-def _ring_masks(kmax):
-  """Constant [kmax, kmax, 1, 1] masks: the 3x3 centre and the 5/7 rings."""
-  masks = {}
-  prev = np.zeros((kmax, kmax), np.float32)
-  for k in (3, 5, 7):
-    if k > kmax:
-      break
-    m = np.zeros((kmax, kmax), np.float32)
-    o = (kmax - k) // 2
-    m[o:o + k, o:o + k] = 1
-    masks[k] = (m - prev)[:, :, None, None]
-    prev = m
-  return masks
+from autonl_tf.layers.mbconv import MBConv
+from autonl_tf.search import cost as cost_lib
+from autonl_tf.search import derive as derive_lib
+from autonl_tf.search.blocks import SuperMBConv
+from autonl_tf.search.space import SearchSpace
 
 
-def _rms(x):
-  return tf.sqrt(tf.reduce_mean(tf.square(x)) + 1e-12)
+class SuperNet(keras.Model):
+  """The single-path supernet of a `SearchSpace`.
 
-
-@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
-class SuperMBConv(keras.layers.Layer):
-  """Searchable MBConv block followed by a searchable LightNL.
+  Every argument is required: the defaults live in one place,
+  `search.runner.SearchConfig` (`runner.make_supernet` builds from it).
 
   Args:
-    in_filters / out_filters: channels.
-    stride: depthwise stride.
-    se_ratio: squeeze-excitation ratio (of `in_filters`); 0 = none.
-    skippable: whether the block may be skipped (stride 1, in == out, not
-      the first of its stage).
-    kernel_sizes: kernel choices, (3,), (3, 5) or (3, 5, 7).
-    expand_ratios: (small, large) expand ratios.
-    nl_ratios: LightNL channel ratios, ascending.
-    nl_strides: LightNL strides, (1,), (2,) or (1, 2).
-    bn_momentum / bn_epsilon: batch norm.
-    sync_bn: batch statistics over all replicas.
-    **kwargs: base layer arguments.
-
-  Attributes:
-    forced: dict decision -> 0/1 overriding that gate (tests, derivation
-      checks); empty for a normal search.
+    space: the search space.
+    input_size: image height and width.
+    num_classes: classifier width.
+    cost: `log` or `target` (`search.cost`).
+    target_macs: the budget of `target` mode (None in `log` mode).
+    lam: lambda, the price of MACs relative to the cross-entropy's force (its
+      start value in `target` mode).
+    dual_lr: lambda's step in `target` mode.
+    tolerance: the relative band around the target inside which lambda holds.
+    penalty: the proportional part of the price in `target` mode,
+      `penalty * (MACs / target - 1)` added to lambda.
+    margin: every decision's distance from flipping when the search starts
+      (`reset_margins`).
+    gate_dropout: probability of dropping each optional gate in warm-up.
+    label_smoothing: of the cross-entropy.
+    dropout_rate: before the classifier.
+    sync_bn: batch statistics over all replicas (the fixed first block keeps
+      per-replica BN).
   """
 
-  def __init__(self, in_filters, out_filters, stride=1, se_ratio=0.0, skippable=False,
-               kernel_sizes=(3, 5, 7), expand_ratios=(3, 6), nl_ratios=(0.125, 0.25, 0.5),
-               nl_strides=(1, 2), bn_momentum=constants.BN_MOMENTUM,
-               bn_epsilon=constants.BN_EPSILON, sync_bn=False, **kwargs):
+  def __init__(self, space: SearchSpace, input_size, num_classes, *, cost, target_macs, lam,
+               dual_lr, tolerance, penalty, margin, gate_dropout, label_smoothing, dropout_rate,
+               sync_bn, **kwargs):
     super().__init__(**kwargs)
-    self.sync_bn = bool(sync_bn)
-    self.in_filters = int(in_filters)
-    self.out_filters = int(out_filters)
-    self.stride = int(stride)
-    self.se_ratio = float(se_ratio)
-    self.skippable = bool(skippable)
-    self.kernel_sizes = tuple(int(k) for k in kernel_sizes)
-    self.expand_ratios = tuple(int(e) for e in expand_ratios)
-    self.nl_ratios = tuple(float(r) for r in nl_ratios)
-    self.nl_strides = tuple(int(s) for s in nl_strides)
-    self.bn_momentum = bn_momentum
-    self.bn_epsilon = bn_epsilon
-    self.forced = {}
-    self.dropout_rate = None  # a scalar variable set by the SuperNet (warm-up gate dropout)
-
-  # ---------------------------------------------------------------- build --
-  @property
-  def residual(self):
-    return self.stride == 1 and self.in_filters == self.out_filters
-
-  @property
-  def decisions(self):
-    names = []
-    if 5 in self.kernel_sizes:
-      names.append("k5")
-    if 7 in self.kernel_sizes:
-      names.append("k7")
-    if self.skippable:
-      names.append("e_small")
-    names += ["e_large", "nl"]
-    names += [f"r{i}" for i in range(1, len(self.nl_ratios))]
-    if len(self.nl_strides) == 2:
-      names.append("s1")
-    return names
-
-  def build(self, input_shape):
-    n, h, w, c = input_shape
-    if c != self.in_filters:
-      raise ValueError(f"{self.name} expects {self.in_filters} channels, got {c}")
-    self.hw = (int(h), int(w))
-    self.out_hw = (flops.same_out_size(int(h), self.stride), flops.same_out_size(int(w), self.stride))
-    e_small, e_large = self.expand_ratios
-    self.expanded = self.in_filters * e_large
-    self.expanded_small = self.in_filters * e_small
-    kmax = max(self.kernel_sizes)
+    if cost not in cost_lib.COST_MODES:
+      raise ValueError(f"cost must be one of {', '.join(cost_lib.COST_MODES)}, got '{cost}'")
+    if cost == "target" and not target_macs:
+      raise ValueError("cost='target' needs target_macs")
+    self.space = space
+    self.input_size = int(input_size)
+    self.num_classes = int(num_classes)
+    self.cost_mode = cost
+    self.target_macs = float(target_macs or 0)
+    self.dual_lr = float(dual_lr)
+    self.tolerance = float(tolerance)
+    self.penalty = float(penalty)
+    self.margin = float(margin)
+    self.gate_dropout = float(gate_dropout)
+    self.label_smoothing = float(label_smoothing)
     init = constants.conv_initializer()
-    bn = lambda name, gamma="ones": constants.batch_norm(name, gamma, self.bn_momentum,
-                                                         self.bn_epsilon, self.sync_bn)
-    exp_shape = (n, h, w, self.expanded)
-    out_exp_shape = (n,) + self.out_hw + (self.expanded,)
-    out_shape = (n,) + self.out_hw + (self.out_filters,)
-    self.expand_conv = keras.layers.Conv2D(self.expanded, 1, use_bias=False, kernel_initializer=init,
-                                           name="expand_conv")
-    self.expand_conv.build(input_shape)
-    self.expand_bn = bn("expand_bn")
-    self.expand_bn.build(exp_shape)
-    self.dw_kernel = self.add_weight(name="dw_kernel", shape=(kmax, kmax, self.expanded, 1),
-                                     initializer=keras.initializers.VarianceScaling(
-                                         2.0, "fan_out", "untruncated_normal"))
-    self.dw_bn = bn("dw_bn")
-    self.dw_bn.build(out_exp_shape)
-    self.se = None
-    if self.se_ratio > 0:
-      self.se = SqueezeExcite(flops.se_reduced_filters(self.in_filters, self.se_ratio), name="se")
-      self.se.build(out_exp_shape)
-    self.project_conv = keras.layers.Conv2D(self.out_filters, 1, use_bias=False,
-                                            kernel_initializer=init, name="project_conv")
-    self.project_conv.build(out_exp_shape)
-    # Residual blocks start as the identity, as `MBConv(zero_init_residual=True)`.
-    self.project_bn = bn("project_bn", "zeros" if self.residual else "ones")
-    self.project_bn.build(out_shape)
-    self.nl_dw = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False,
-                                              depthwise_initializer=init, name="nl_dw")
-    self.nl_dw.build(out_shape)
-    self.nl_bn = bn("nl_bn", "zeros")
-    self.nl_bn.build(out_shape)
-    self.rings = _ring_masks(kmax)  # NumPy constants (tensors made at build time would leak graphs)
-    arch = lambda name, value: self.add_weight(
-        name=name, shape=(), initializer=keras.initializers.Constant(value), trainable=True)
-    # Thresholds start at 0 (every RMS is positive: the largest network) and the
-    # LightNL logits slightly above 0 (largest ratio, stride 1).
-    self.arch_vars = {}
-    for d in self.decisions:
-      self.arch_vars[d] = arch(f"arch_{d}", 0.0 if d in ("k5", "k7", "e_small", "e_large", "nl") else 0.01)
-    # A seed from the name that is the same in every process (Python's
-    # hash() of a str is salted per process), so that warm-up gate dropout
-    # follows the global seed.
-    self.seed_generator = keras.random.SeedGenerator(zlib.crc32(self.name.encode()) % (2 ** 31))
+    self.stem_conv = keras.layers.Conv2D(space.stem_filters, 3, strides=space.stem_stride,
+                                         padding="same", use_bias=False, kernel_initializer=init,
+                                         name="stem_conv")
+    self.stem_bn = constants.batch_norm("stem_bn", synchronized=sync_bn)
+    self.first = MBConv(space.first_block, name="block_first") if space.first_block else None
+    self.blocks = []
+    for i, (si, bi, cin, cout, stride, se, skippable) in enumerate(space.blocks()):
+      self.blocks.append(SuperMBConv(
+          cin, cout, stride, se, skippable, space.kernel_sizes, space.expand_ratios,
+          space.nl_ratios, space.nl_strides, sync_bn=sync_bn, name=f"sblock_{i}"))
+    self.head_conv = keras.layers.Conv2D(space.head_filters, 1, use_bias=False,
+                                         kernel_initializer=init, name="head_conv")
+    self.head_bn = constants.batch_norm("head_bn", synchronized=sync_bn)
+    self.pool = keras.layers.GlobalAveragePooling2D(name="avg_pool")
+    self.dropout = keras.layers.Dropout(dropout_rate) if dropout_rate > 0 else None
+    self.classifier = keras.layers.Dense(num_classes, kernel_initializer=constants.dense_initializer(),
+                                         dtype="float32", name="logits")
+    self.lam = self.add_weight(name="lambda", shape=(), trainable=False,
+                               initializer=keras.initializers.Constant(lam),
+                               aggregation="only_first_replica")
+    self.search_phase = self.add_weight(name="search_phase", shape=(), trainable=False,
+                                        initializer="zeros", aggregation="only_first_replica")
+    # Running mean squares of the two forces on the architecture (`_normalised`).
+    self.ce_force_ms = self.add_weight(name="ce_force_ms", shape=(), trainable=False,
+                                       initializer="zeros", aggregation="only_first_replica")
+    self.cost_force_ms = self.add_weight(name="cost_force_ms", shape=(), trainable=False,
+                                         initializer="zeros", aggregation="only_first_replica")
+    self.dropout_var = self.add_weight(name="gate_dropout_rate", shape=(), trainable=False,
+                                       initializer="zeros", aggregation="only_first_replica")
+    for b in self.blocks:
+      b.dropout_rate = self.dropout_var
+    self.arch_optimizer = None
+    self._trackers = {n: keras.metrics.Mean(name=n) for n in ("loss", "ce", "macs", "lambda")}
+    self._accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    self(tf.zeros((1, input_size, input_size, 3)), training=False)  # creates every weight
+    self._fixed_macs = cost_lib.fixed_macs(space, self.input_size, self.num_classes,
+                                           self.blocks[-1].out_hw)
+    self._trace_fn = None
+    self.reset_margins()
+
+  def call(self, x, training=None):
+    x = tf.nn.silu(self.stem_bn(self.stem_conv(x), training=training))
+    if self.first is not None:
+      x = self.first(x, training=training)
+    for b in self.blocks:
+      x = b(x, training=training)
+    x = tf.nn.silu(self.head_bn(self.head_conv(x), training=training))
+    x = self.pool(x)
+    if self.dropout is not None:
+      x = self.dropout(x, training=training)
+    return self.classifier(x)
+
+  # ------------------------------------------------------- architecture --
+  def macs(self):
+    """Differentiable MACs of the current hard architecture."""
+    return self._fixed_macs + tf.add_n([cost_lib.block_macs(b, b.raw_gates(False))
+                                        for b in self.blocks])
+
+  def reset_margins(self, margin=None):
+    """Every decision of every block `margin` (default: the constructor's)
+    above its flipping point: the search's common starting line."""
+    for b in self.blocks:
+      b.reset_margins(self.margin if margin is None else margin)
 
   @property
-  def decayed_weights(self):
-    """Kernels of this layer's own that weight decay applies to (the
-    superkernel; its sub-layers' kernels are found by their type)."""
-    return [self.dw_kernel]
+  def decision_names(self):
+    """`<block>/<decision>` of every searched decision, in a fixed order."""
+    return [f"{b.name}/{d}" for b in self.blocks for d in b.decisions]
 
-  # ---------------------------------------------------------------- gates --
-  def _gate(self, name, value, training, threshold=None, margins=None):
-    """`1[value > threshold]` (the decision's threshold by default), with
-    forcing and warm-up dropout; 1 for decisions this block does not search.
-    Records `value - threshold` in `margins` when given."""
-    if name not in self.arch_vars:
-      return tf.constant(1.0)
-    # Gates, masks and MACs are float32 even under a mixed-precision policy
-    # (inside `call` Keras hands out 16-bit copies of the variables).
-    value = tf.cast(value, tf.float32)
-    threshold = self.arch_vars[name] if threshold is None else threshold
-    if margins is not None:
-      margins[name] = value - tf.cast(threshold, tf.float32)
-    g = gates_lib.indicator(value, tf.cast(threshold, tf.float32))
-    if name in self.forced:
-      return gates_lib.force(g, self.forced[name])
-    if training and self.dropout_rate is not None:
-      # Warm-up: drop optional choices at random so their sub-paths train too.
-      keep = tf.cast(keras.random.uniform((), dtype="float32", seed=self.seed_generator)
-                     >= tf.cast(self.dropout_rate, tf.float32), g.dtype)
-      g = g * keep
-    return g
+  def trace(self):
+    """(margins, bits, MACs): every decision's `value - threshold` (> 0: on)
+    and raw 0/1 gate (forcing applied) in `decision_names` order, and the
+    MACs, from one compiled function (cheap enough to call every step)."""
+    if self._trace_fn is None:
+      def fn():
+        margins, bits = [], []
+        for b in self.blocks:
+          out = {}
+          g = b.raw_gates(False, out)
+          margins += [out[d] for d in b.decisions]
+          bits += [g[d] for d in b.decisions]
+        return tf.stack(margins), tf.stack(bits), self.macs()
+      self._trace_fn = tf.function(fn)
+    margins, bits, macs = self._trace_fn()
+    return margins.numpy(), bits.numpy().astype(int), float(macs)
 
-  def _kernel(self, g, dw):
-    """The effective depthwise kernel: the 3x3 centre, plus the 5x5 ring when
-    `k5`, plus the 7x7 ring when `k5` and `k7` (raw gates: each once)."""
-    k = dw * self.rings[3]
-    if 5 in self.rings:
-      ring = dw * self.rings[5]
-      if 7 in self.rings:
-        ring = ring + g["k7"] * dw * self.rings[7]
-      k = k + g["k5"] * ring
-    return k
+  def force_state(self, state):
+    """Forces every decision to `state` ({`<block>/<decision>`: 0/1}; None:
+    lifts every forcing). Retraces the compiled step / test functions."""
+    state = state or {}
+    for b in self.blocks:
+      b.forced = {d: state[f"{b.name}/{d}"] for d in b.decisions if f"{b.name}/{d}" in state}
+    self._trace_fn = None
+    self.train_function = self.test_function = self.predict_function = None
 
-  def raw_gates(self, training=False, margins=None):
-    """Each decision's own 0/1 indicator, not multiplied by the decisions it
-    is nested in (1.0 for decisions not searched), plus `kernel`.
+  @property
+  def arch_variables(self):
+    return [v for b in self.blocks for v in b.arch_vars.values()]
 
-    The forward pass and the MACs are multilinear in these, with each gate
-    appearing once in every product, so a decision's straight-through
-    gradient is exactly its effect (on the output or the MACs) times its
-    sigmoid': `gates()` gives the nested values that describe the
-    architecture. `margins`, a dict, receives each searched decision's
-    `value - threshold` (the logit itself for ratio / stride)."""
-    g = {}
-    gate = lambda name, value, threshold=None: self._gate(name, value, training, threshold,
-                                                          margins)
-    dw = tf.cast(self.dw_kernel, tf.float32)
-    if 5 in self.rings:
-      g["k5"] = gate("k5", _rms(dw * self.rings[5]))
-    if 7 in self.rings:
-      g["k7"] = gate("k7", _rms(dw * self.rings[7]))
-    kernel = self._kernel(g, dw)
-    # The expansion gates weigh the kernel as chosen, but a kernel decision
-    # reaches the cost and the output through its own gate only (its straight-
-    # through gradient must not also flow in through the expansion gates' RMS).
-    chosen = self._kernel({k: tf.stop_gradient(v) for k, v in g.items()}, dw)
-    small = self.expanded_small
-    g["e_small"] = gate("e_small", _rms(chosen[:, :, :small]))
-    g["e_large"] = gate("e_large", _rms(chosen[:, :, small:]))
-    g["nl"] = gate("nl", _rms(tf.cast(self.nl_dw.kernel, tf.float32)))
-    # The LightNL masks: `1[a > 0]` of a learnable logit `a`.
-    for i in range(1, len(self.nl_ratios)):
-      g[f"r{i}"] = gate(f"r{i}", self.arch_vars[f"r{i}"], 0.0)
-    if len(self.nl_strides) == 2:
-      g["s1"] = gate("s1", self.arch_vars["s1"], 0.0)
-    g["kernel"] = kernel
-    return g
+  @property
+  def weight_variables(self):
+    arch_ids = {id(v) for v in self.arch_variables}
+    return [v for v in self.trainable_variables if id(v) not in arch_ids]
 
-  def margins(self):
-    """{decision: value - threshold} of every searched decision (> 0: on)."""
-    out = {}
-    self.raw_gates(False, out)
-    return {k: float(v) for k, v in out.items()}
+  # ------------------------------------------------------------- training --
+  def compile(self, optimizer, arch_optimizer, **kwargs):
+    if self.dtype_policy.name == "mixed_float16" and not isinstance(
+        optimizer, keras.optimizers.LossScaleOptimizer):
+      optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    super().compile(optimizer=optimizer, **kwargs)
+    self.arch_optimizer = arch_optimizer
+    # Built now, each over its own variables: BackupAndRestore would
+    # otherwise build the weight optimizer over every trainable variable
+    # (arch variables included), the saved optimizer state would not match
+    # it, and a resumed search would restart its step counter, learning-rate
+    # schedule and RMSProp accumulators.
+    self.optimizer.build(self.weight_variables)
+    self.arch_optimizer.build(self.arch_variables)
 
-  def gates(self, training=False):
-    """The hard gates of every decision as the architecture has them: `k7`
-    only with `k5`, `e_large` and `nl` only in a kept block, ratio step `r_i`
-    only with the steps before it (1.0 for decisions not searched)."""
-    g = dict(self.raw_gates(training))
-    if "k7" in g:
-      g["k7"] = g["k5"] * g["k7"]
-    g["e_large"] = g["e_small"] * g["e_large"]
-    g["nl"] = g["e_small"] * g["nl"]
-    g.update(self._ratio_chain(g))
-    return g
+  @property
+  def metrics(self):
+    return list(self._trackers.values()) + [self._accuracy]
 
-  def _ratio_chain(self, g):
-    """{r_i: r_1 * ... * r_i}: ratio candidate i is used when every step up
-    to it is on (nested prefixes)."""
-    chain, prev = {}, tf.constant(1.0)
-    for i in range(1, len(self.nl_ratios)):
-      prev = prev * g[f"r{i}"]
-      chain[f"r{i}"] = prev
-    return chain
+  def _normalised(self, grads, mean_square):
+    """`grads` divided by the root of a running mean (over steps) of their
+    mean square over every architecture variable — one scale shared by all
+    decisions, so their relative sizes survive; the running mean starts at
+    the first search step's value and only moves in the search proper."""
+    sq = tf.add_n([tf.square(g) for g in grads]) / len(grads)
+    rho = cost_lib.FORCE_AVERAGING
+    new = tf.where(mean_square > 0, rho * mean_square + (1 - rho) * sq, sq)
+    new = tf.where(self.search_phase > 0, new, mean_square)
+    mean_square.assign(new)
+    scale = tf.where(new > 0, tf.math.rsqrt(tf.maximum(new, 1e-30)), 0.0)
+    return [g * scale for g in grads]
 
-  # -------------------------------------------------------------- forward --
-  def _channel_mask(self, g):
-    small, large = self.expanded_small, self.expanded - self.expanded_small
-    dt = g["e_large"].dtype
-    return tf.concat([tf.ones([small], dt), tf.ones([large], dt) * g["e_large"]], 0)
+  def train_step(self, data):
+    x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    with tf.GradientTape() as tape:
+      logits = self(x, training=True)
+      labels = tf.one_hot(tf.cast(tf.reshape(y, [-1]), tf.int32), self.num_classes)
+      ce = tf.reduce_mean(keras.losses.categorical_crossentropy(
+          labels, logits, from_logits=True, label_smoothing=self.label_smoothing))
+      decay = tf.add_n(self.losses) if self.losses else 0.0
+      # Per-replica mean, summed over replicas by the optimizers' all-reduce;
+      # times the loss scale under mixed_float16 (LossScaleOptimizer).
+      scaled = self.optimizer.scale_loss((ce + decay) / replicas)
+    with tf.GradientTape() as cost_tape:  # depends on the architecture only
+      macs = self.macs()
+      cost = cost_lib.cost_term(self.cost_mode, macs, self.target_macs)
+    weights, arch = self.weight_variables, self.arch_variables
+    grads = tape.gradient(scaled, weights + arch)
+    # The architecture gradients carry the loss scale too: undo it (read
+    # before the weight step, which may change the scale), and skip the step
+    # when they overflowed (as the loss-scale optimizer does).
+    unscale = 1.0 / tf.cast(self.optimizer.scale_loss(tf.constant(1.0)), tf.float32)
+    self.optimizer.apply(grads[:len(weights)], weights)
+    ce_grads = [tf.zeros_like(v) if g is None else tf.cast(g, tf.float32) * unscale
+                for g, v in zip(grads[len(weights):], arch)]
+    context = tf.distribute.get_replica_context()
+    if replicas > 1 and context is not None:  # the global gradient before normalising
+      ce_grads = context.all_reduce("sum", ce_grads)
+    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in ce_grads])
+    ce_grads = [tf.where(finite, g, tf.zeros_like(g)) for g in ce_grads]
+    cost_grads = cost_tape.gradient(cost, arch, unconnected_gradients="zero")
+    price = cost_lib.price(self.cost_mode, self.lam, macs, self.target_macs, self.penalty)
+    force = [c + price * k for c, k in zip(self._normalised(ce_grads, self.ce_force_ms),
+                                           self._normalised(cost_grads, self.cost_force_ms))]
+    # Every replica holds the same force; the optimizer sums over replicas.
+    self.arch_optimizer.apply([f * self.search_phase / replicas for f in force], arch)
+    if self.cost_mode == "target":
+      self.lam.assign_add(self.search_phase * cost_lib.dual_step(
+          macs, self.target_macs, self.dual_lr, self.tolerance))
+    loss = ce + decay + self.search_phase * price * cost
+    for name, value in (("loss", loss), ("ce", ce), ("macs", macs), ("lambda", self.lam)):
+      self._trackers[name].update_state(value)
+    self._accuracy.update_state(y, logits)
+    return {m.name: m.result() for m in self.metrics}
 
-  def _ratio_mask(self, chain, channels, dtype):
-    sizes = [int(r * channels) for r in self.nl_ratios]
-    parts = [tf.ones([sizes[0]], dtype)]
-    for i in range(1, len(sizes)):
-      parts.append(tf.ones([sizes[i] - sizes[i - 1]], dtype) * chain[f"r{i}"])
-    return tf.concat(parts, 0)
-
-  def call(self, inputs, training=None):
-    g = self.raw_gates(training)
-    cast = lambda d: {k: tf.cast(v, inputs.dtype) for k, v in d.items()}  # the compute dtype
-    chain = cast(self._ratio_chain(g))
-    g = cast(g)
-    mask = self._channel_mask(g)
-    x = tf.nn.silu(self.expand_bn(self.expand_conv(inputs), training=training)) * mask
-    x = tf.nn.depthwise_conv2d(x, g["kernel"], [1, self.stride, self.stride, 1], "SAME")
-    x = tf.nn.silu(self.dw_bn(x, training=training)) * mask
-    if self.se is not None:
-      x = self.se(x)
-    z = self.project_bn(self.project_conv(x), training=training)
-    branch = z + g["nl"] * self._lightnl(z, g, chain, training)
-    if self.residual:  # e_small is 1 (not searched) in blocks that cannot be skipped
-      return inputs + g["e_small"] * branch
-    return branch
-
-  def _lightnl(self, z, g, chain, training):
-    _, h, w, c = z.shape
-    rmax = int(self.nl_ratios[-1] * c)
-    q = tf.reshape(z[..., :rmax] * self._ratio_mask(chain, c, z.dtype) *
-                   tf.cast(1.0 / (h * w), z.dtype), [-1, h * w, rmax])
-    outs = {}
-    for s in self.nl_strides:
-      zs = z[:, ::s, ::s, :] if s > 1 else z
-      hs, ws = zs.shape[1], zs.shape[2]
-      k = tf.reshape(zs[..., :rmax], [-1, hs * ws, rmax])
-      v = tf.reshape(zs, [-1, hs * ws, c])
-      outs[s] = tf.matmul(q, tf.matmul(k, v, transpose_a=True))
-    y = g["s1"] * outs[1] + (1 - g["s1"]) * outs[2] if len(self.nl_strides) == 2 else \
-        outs[self.nl_strides[0]]
-    return self.nl_bn(self.nl_dw(tf.reshape(y, [-1, h, w, c])), training=training)
-
-  # ----------------------------------------------------------------- cost --
-  def macs(self, g=None):
-    """MACs of the block as a differentiable function of its raw gates
-    (`raw_gates()` by default): `e_small * (convs(E) + dw(E, k5, k7) + SE(E)
-    + nl * LightNL(r, s))` with `E` the expanded channels, each gate once."""
-    g = g or self.raw_gates(False)
-    (h, w), (ho, wo) = self.hw, self.out_hw
-    e = self.expanded_small + (self.expanded - self.expanded_small) * g["e_large"]
-    total = flops.conv_macs(1, self.in_filters, e, h, w)
-    dw = flops.depthwise_macs(3, e, ho, wo)
-    if "k5" in g:
-      ring = flops.depthwise_macs(5, e, ho, wo) - dw
-      if "k7" in g:
-        ring = ring + g["k7"] * (flops.depthwise_macs(7, e, ho, wo) - flops.depthwise_macs(5, e, ho, wo))
-      dw = dw + g["k5"] * ring
-    total = total + dw
-    if self.se is not None:
-      total = total + flops.se_macs(ho, wo, e, self.se.reduced_filters)
-    total = total + flops.conv_macs(1, e, self.out_filters, ho, wo)
-    return g["e_small"] * (total + g["nl"] * self._nl_macs(self._ratio_chain(g), g))
-
-  def _ratio_probs(self, chain):
-    """One-hot over the ratio candidates from the nested chain."""
-    cum = [tf.constant(1.0)] + [chain[f"r{i}"] for i in range(1, len(self.nl_ratios))] + [0.0]
-    return [cum[i] - cum[i + 1] for i in range(len(self.nl_ratios))]
-
-  def _nl_macs(self, chain, g):
-    ho, wo = self.out_hw
-    strides = {1: g["s1"], 2: 1 - g["s1"]} if len(self.nl_strides) == 2 else {self.nl_strides[0]: 1.0}
-    total = 0.0
-    for r, pr in zip(self.nl_ratios, self._ratio_probs(chain)):
-      for s, ps in strides.items():
-        total = total + pr * ps * float(flops.lightnl_macs(ho, wo, self.out_filters, r, s))
-    return total
+  def test_step(self, data):
+    x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+    logits = self(x, training=False)
+    labels = tf.one_hot(tf.cast(tf.reshape(y, [-1]), tf.int32), self.num_classes)
+    ce = tf.reduce_mean(keras.losses.categorical_crossentropy(labels, logits, from_logits=True))
+    self._trackers["ce"].update_state(ce)
+    self._trackers["loss"].update_state(ce)
+    self._trackers["macs"].update_state(self.macs())
+    self._trackers["lambda"].update_state(self.lam)
+    self._accuracy.update_state(y, logits)
+    return {m.name: m.result() for m in self.metrics}
 
   # ------------------------------------------------------------ derivation --
   def derive(self):
-    """The hard decisions as a `BlockSpec` (None when the block is skipped)."""
-    g = {k: float(v) for k, v in self.gates(False).items() if k != "kernel"}
-    if g["e_small"] < 0.5:
-      return None
-    kernel = 7 if g.get("k7", 0) > 0.5 else 5 if g.get("k5", 0) > 0.5 else 3
-    expand = self.expand_ratios[1] if g["e_large"] > 0.5 else self.expand_ratios[0]
-    nl_ratio, nl_stride = 0.0, 1
-    if g["nl"] > 0.5:
-      idx = sum(1 for i in range(1, len(self.nl_ratios)) if g[f"r{i}"] > 0.5)
-      nl_ratio = self.nl_ratios[idx]
-      nl_stride = (1 if g["s1"] > 0.5 else 2) if len(self.nl_strides) == 2 else self.nl_strides[0]
-    return codec.BlockSpec(repeats=1, kernel_sizes=(kernel,), strides=(self.stride, self.stride),
-                           expand_ratio=expand, in_filters=self.in_filters,
-                           out_filters=self.out_filters, se_ratio=self.se_ratio,
-                           nl_ratio=nl_ratio, nl_stride=nl_stride)
+    """The current hard architecture as an `Arch` (`search.derive`)."""
+    return derive_lib.derive_arch(self)
 
-  def get_config(self):
-    config = super().get_config()
-    config.update(in_filters=self.in_filters, out_filters=self.out_filters, stride=self.stride,
-                  se_ratio=self.se_ratio, skippable=self.skippable,
-                  kernel_sizes=list(self.kernel_sizes), expand_ratios=list(self.expand_ratios),
-                  nl_ratios=list(self.nl_ratios), nl_strides=list(self.nl_strides),
-                  bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon, sync_bn=self.sync_bn)
-    return config
+  def decisions(self):
+    """{block: {decision: {gate, arch_var, margin}}} of the hard architecture
+    (`gate` as the architecture has it: nested decisions multiplied in)."""
+    out = {}
+    for b in self.blocks:
+      g, m = b.gates(False), b.margins()
+      out[b.name] = {d: {"gate": float(g[d]), "arch_var": float(b.arch_vars[d].numpy()),
+                         "margin": m[d]} for d in b.decisions}
+    return out

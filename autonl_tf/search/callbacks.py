@@ -1,0 +1,194 @@
+"""Callbacks of a search: the warm-up / search switch, the landing, and the
+logs.
+
+Log schema (read by `autonl_tf.viz`):
+* `search_log.csv`, one row per epoch: `epoch`, `derived_macs`, the epoch's
+  metrics, `lambda_now` (lambda at the end of the epoch) and one
+  `<block>/<decision>` column per gate (e.g. `sblock_3/e_small`), valued 0.0
+  or 1.0 as the architecture has it (nested decisions multiplied in);
+* `margins.csv`, one row per step: `step`, `epoch`, `macs`, `lambda`, and
+  every decision's margin `value - threshold` (> 0: on) under its
+  `<block>/<decision>` name; the same margins as TensorBoard scalars
+  `margin/<block>/<decision>` in `tensorboard/decisions`.
+A resumed search first drops the rows of the steps it repeats.
+"""
+
+import csv
+import os
+
+import keras
+import tensorflow as tf
+
+from autonl_tf import flops
+from autonl_tf import io
+from autonl_tf.search import derive as derive_lib
+
+
+class SearchPhase(keras.callbacks.Callback):
+  """Warm-up control: cost off, architecture frozen, gate dropout on, before
+  `warmup_epochs`; the search proper after. When the search proper starts,
+  every decision is put on the same starting line (`SuperNet.reset_margins`)
+  and the architecture optimizer's step counter restarts at 0, so that its
+  schedule and Adam's bias correction start with the search (its moments
+  are still 0: warm-up gradients are zero)."""
+
+  def __init__(self, warmup_epochs, gate_dropout):
+    super().__init__()
+    self.warmup_epochs = warmup_epochs
+    self.gate_dropout = gate_dropout
+
+  def on_epoch_begin(self, epoch, logs=None):
+    warm = epoch < self.warmup_epochs
+    self.model.search_phase.assign(0.0 if warm else 1.0)
+    self.model.dropout_var.assign(self.gate_dropout if warm else 0.0)
+    if epoch == self.warmup_epochs:
+      self.model.reset_margins()
+      self.model.arch_optimizer.iterations.assign(0)
+
+
+def _keep_rows(path, column, last):
+  """Rewrites the CSV at `path` without the rows whose `column` exceeds `last`."""
+  if not os.path.exists(path):
+    return
+  with open(path, newline="") as f:
+    rows = list(csv.reader(f))
+  if not rows or column not in rows[0]:
+    return
+  i = rows[0].index(column)
+  kept = [rows[0]] + [r for r in rows[1:] if r and float(r[i]) <= last]
+  if len(kept) != len(rows):
+    with io.atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+      csv.writer(f).writerows(kept)
+
+
+def _append_row(path, row):
+  """Appends `row` (a dict) to the CSV at `path`, keeping an existing file's
+  columns in their order."""
+  new = not os.path.exists(path)
+  fields = list(row)
+  if not new:
+    with open(path, newline="") as f:
+      fields = next(csv.reader(f), None) or fields
+  with open(path, "a", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=fields, restval="", extrasaction="ignore")
+    if new:
+      w.writeheader()
+    w.writerow(row)
+
+
+class DecisionLog(keras.callbacks.Callback):
+  """After each epoch: one `search_log.csv` row (epoch, metrics, MACs,
+  lambda, every gate) and the same values as TensorBoard scalars."""
+
+  def __init__(self, model_dir, is_chief=True):
+    super().__init__()
+    self.path = os.path.join(model_dir, "search_log.csv")
+    self.writer = tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard", "decisions")) \
+        if is_chief else None
+    self.is_chief = is_chief
+
+  def on_epoch_begin(self, epoch, logs=None):
+    if self.is_chief:
+      _keep_rows(self.path, "epoch", epoch)
+
+  def on_epoch_end(self, epoch, logs=None):
+    if not self.is_chief:
+      return
+    row = {"epoch": epoch + 1, "derived_macs": flops.count(self.model.derive(), self.model.input_size,
+                                                           self.model.num_classes).macs}
+    row.update({k: float(v) for k, v in (logs or {}).items()})
+    row["lambda_now"] = float(self.model.lam.numpy())
+    for block, ds in self.model.decisions().items():
+      for d, v in ds.items():
+        row[f"{block}/{d}"] = v["gate"]
+    _append_row(self.path, row)
+    with self.writer.as_default(step=epoch + 1):
+      for k, v in row.items():
+        if k != "epoch":
+          tf.summary.scalar(k, v)
+    self.writer.flush()
+
+
+class MarginLog(keras.callbacks.Callback):
+  """After every step: every decision's margin, the MACs and lambda, as a
+  `margins.csv` row and TensorBoard scalars (`tensorboard/decisions`)."""
+
+  def __init__(self, model_dir, is_chief=True):
+    super().__init__()
+    self.path = os.path.join(model_dir, "margins.csv")
+    self.logdir = os.path.join(model_dir, "tensorboard", "decisions")
+    self.is_chief = is_chief
+    self.writer = None
+    self.epoch = 0
+
+  def on_train_begin(self, logs=None):
+    if not self.is_chief:
+      return
+    _keep_rows(self.path, "step", int(self.model.optimizer.iterations.numpy()))
+    self.writer = tf.summary.create_file_writer(self.logdir)
+    self.names = self.model.decision_names
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self.epoch = epoch
+
+  def on_train_batch_end(self, batch, logs=None):
+    if not self.is_chief:
+      return
+    margins, _, macs = self.model.trace()
+    step = int(self.model.optimizer.iterations.numpy())
+    lam = float(self.model.lam.numpy())
+    row = {"step": step, "epoch": self.epoch + 1, "macs": macs, "lambda": lam}
+    row.update({n: round(float(m), 6) for n, m in zip(self.names, margins)})
+    _append_row(self.path, row)
+    with self.writer.as_default(step=step):
+      tf.summary.scalar("step/macs", macs)
+      tf.summary.scalar("step/lambda", lam)
+      for n, m in zip(self.names, margins):
+        tf.summary.scalar(f"margin/{n}", float(m))
+
+  def on_epoch_end(self, epoch, logs=None):
+    if self.writer is not None:
+      self.writer.flush()
+
+
+class LandingLog(keras.callbacks.Callback):
+  """`target` mode: records every hard architecture visited after each step
+  of the landing window (from the second epoch of the search proper on, or
+  the final epoch when there is only one) in a `derive.Landing`, kept in
+  `state_path` at every epoch's end (place this callback before the backup,
+  so that the state is never older than the backup) and reloaded by a
+  resumed search, which forgets what it recorded in the epochs it repeats."""
+
+  def __init__(self, epochs, warmup_epochs, tolerance, state_path, is_chief=True):
+    super().__init__()
+    self.first = min(epochs - 1, warmup_epochs + 1)
+    self.tolerance = tolerance
+    self.state_path = state_path
+    self.is_chief = is_chief
+    self.landing = None
+    self._active = False
+    self._resumed = False
+
+  def on_train_begin(self, logs=None):
+    net = self.model
+    self.landing = derive_lib.Landing(net.decision_names, self.tolerance)
+    if os.path.exists(self.state_path):
+      self.landing = derive_lib.Landing.from_json(io.read_json(self.state_path))
+    self._resumed = False
+
+  def on_epoch_begin(self, epoch, logs=None):
+    if not self._resumed:  # the first epoch of this run: drop what it redoes
+      self.landing.forget_from(epoch + 1)
+      self._resumed = True
+    self._active = epoch >= self.first
+    self.epoch = epoch + 1
+
+  def on_train_batch_end(self, batch, logs=None):
+    if self._active:
+      _, bits, macs = self.model.trace()
+      self.landing.record(self.epoch, bits, macs, self.model.target_macs)
+
+  def on_epoch_end(self, epoch, logs=None):
+    if self.is_chief:
+      os.makedirs(os.path.dirname(self.state_path), exist_ok=True)
+      io.write_json(self.state_path, self.landing.to_json())
