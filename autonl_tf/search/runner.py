@@ -18,7 +18,7 @@ from autonl_tf.search.derive import write_derived
 from autonl_tf.search.model import SuperNet
 from autonl_tf.search.space import get_space
 from autonl_tf.training import callbacks as cb
-from autonl_tf.training.backup import ChiefBackupAndRestore, ResumeLog
+from autonl_tf.training.backup import ChiefBackupAndRestore, ResumeLog, saved_step
 from autonl_tf.training.losses import apply_weight_decay
 from autonl_tf.training import optimizers
 
@@ -212,12 +212,15 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   os.makedirs(config.model_dir, exist_ok=True)
   if chief:
     io.write_json(os.path.join(config.model_dir, "search_config.json"), dataclasses.asdict(config))
-  train_ds = pipeline.distributed_dataset(strategy, data, "train", config.batch_size, True)
+  backup_dir = os.path.join(config.model_dir, "backup")
+  done = saved_step(backup_dir)  # a resumed run's data stream goes on after these steps
+  train_ds = pipeline.distributed_dataset(strategy, data, "train", config.batch_size, True,
+                                          skip_steps=done)
   with strategy.scope():
     net = build_supernet(config, info.num_classes, steps)
   quiet = log or (lambda _: None)
   landing = Landing(config.epochs, config.warmup_epochs) if config.cost == "target" else None
-  backup = ChiefBackupAndRestore(os.path.join(config.model_dir, "backup"), chief, log=log)
+  backup = ChiefBackupAndRestore(backup_dir, chief, log=log, data_step=done)
   callbacks = [
       SearchPhase(config.warmup_epochs, config.gate_dropout),
       backup, ResumeLog(backup, quiet), cb.StopOnNaN(),
