@@ -95,18 +95,25 @@ class ChiefBackupAndRestore(keras.callbacks.BackupAndRestore):
   newer than the metadata: the restored step counter (saved with the
   weights) then says which epoch to resume at.
 
+  `extra_state` ({name: object}) adds other objects' state to the backup:
+  each object's `get_state()` (JSON-able) is saved with the metadata and
+  handed back to its `set_state()` on restore (e.g. what a callback has
+  gathered over the epochs so far).
+
   A backup that cannot be read (truncated, corrupt, another network's) is
   named in a warning (through `log`, else `warnings.warn`) before the run
   falls back to the previous epoch's backup; when that one cannot be read
   either, `BackupError` names both files.
   """
 
-  def __init__(self, backup_dir, chief=True, save_freq="epoch", log=None, data_step=None):
+  def __init__(self, backup_dir, chief=True, save_freq="epoch", log=None, data_step=None,
+               extra_state=None):
     super().__init__(backup_dir, save_freq=save_freq, double_checkpoint=True,
                      delete_checkpoint=False)
     self.chief = chief
     self.log = log
     self.data_step = data_step  # the steps the input pipeline skipped (saved_step)
+    self.extra_state = dict(extra_state or {})
     self.restored_epoch = 0
     self.restored_step = 0
 
@@ -167,6 +174,9 @@ class ChiefBackupAndRestore(keras.callbacks.BackupAndRestore):
                  f"restored step {self.restored_step}: the resumed run sees other batches "
                  "than the uninterrupted one would have")
     meta = io.read_json(meta_path) if os.path.exists(meta_path) else None
+    for name, obj in self.extra_state.items():
+      if meta and name in meta.get("extra_state", {}):
+        obj.set_state(meta["extra_state"][name])
     steps = (self.params or {}).get("steps")
     if meta and "step" in meta and self.restored_step != meta["step"] and steps:
       self.model._initial_epoch = meta["epoch"] + round((self.restored_step - meta["step"]) / steps)
@@ -183,9 +193,11 @@ class ChiefBackupAndRestore(keras.callbacks.BackupAndRestore):
     with io.atomic_path(self._weights_path, suffix=".weights.h5") as tmp:
       self.model.save_weights(tmp)
       _save_seed_states(self.model, tmp)
-    io.write_json(self._training_metadata_path,
-                  {"epoch": self._current_epoch, "batch": self._last_batch_seen,
-                   "step": int(self.model.optimizer.iterations.numpy())})
+    meta = {"epoch": self._current_epoch, "batch": self._last_batch_seen,
+            "step": int(self.model.optimizer.iterations.numpy())}
+    if self.extra_state:
+      meta["extra_state"] = {name: obj.get_state() for name, obj in self.extra_state.items()}
+    io.write_json(self._training_metadata_path, meta)
 
 
 def _first_line(error) -> str:
