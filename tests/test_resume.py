@@ -4,6 +4,7 @@ stream goes on after the batches already consumed, and the backup holds the
 random state of the layers (warm-up gate dropout, dropout, drop-connect)
 besides the weights and both optimizers' state."""
 
+import json
 import os
 
 import keras
@@ -62,14 +63,15 @@ def assert_same_state(resumed, uninterrupted):
   assert not differ, f"{len(differ)} of {len(uninterrupted)} differ: {differ[:8]}"
 
 
-def run_killed_and_resumed(run, tmp_path):
+def run_killed_and_resumed(run, tmp_path, kill_epoch=1):
   """(uninterrupted final state, resumed final state, their model dirs)."""
   uninterrupted, resumed = FinalState(), FinalState()
   run(str(tmp_path / "a"), [uninterrupted])
   with pytest.raises(Killed):
-    run(str(tmp_path / "b"), [KillInEpoch(1, 1)])
-  # epoch 1's backup, as a kill in epoch 2 leaves it
-  assert io.read_json(tmp_path / "b" / "backup" / "training_metadata.json")["step"] == STEPS
+    run(str(tmp_path / "b"), [KillInEpoch(kill_epoch, 1)])
+  # the backup of the epoch before, as a kill leaves it
+  meta = io.read_json(tmp_path / "b" / "backup" / "training_metadata.json")
+  assert meta["step"] == kill_epoch * STEPS
   run(str(tmp_path / "b"), [resumed])
   return uninterrupted.state, resumed.state, str(tmp_path / "a"), str(tmp_path / "b")
 
@@ -97,6 +99,53 @@ def test_killed_search_resumes_as_uninterrupted(tmp_path, warmup_epochs):
   assert_same_state(b, a)
   with open(os.path.join(dir_a, "arch.txt")) as fa, open(os.path.join(dir_b, "arch.txt")) as fb:
     assert fa.read() == fb.read()
+
+
+def test_killed_target_search_lands_as_uninterrupted(tmp_path, monkeypatch):
+  """Target mode derives the best architecture seen since the second search
+  epoch (`Landing`): what it saw before the kill comes back with the backup."""
+  from autonl_tf.search import runner
+  from autonl_tf import arch as arch_lib
+  landings = []
+
+  class Recording(runner.Landing):
+    def __init__(self, *args, **kwargs):
+      super().__init__(*args, **kwargs)
+      self.seen = {}
+      landings.append(self)
+
+    def on_train_begin(self, logs=None):  # after the backup's restore
+      self.seen["begin"] = self.best
+
+    def on_epoch_end(self, epoch, logs=None):
+      self.seen[epoch + 1] = self.best
+
+  monkeypatch.setattr(runner, "Landing", Recording)
+
+  def run(model_dir, callbacks):
+    keras.utils.set_random_seed(1)
+    config = runner.SearchConfig(
+        space="tiny", data=DataConfig("synthetic", image_size=16, num_classes=5, seed=1,
+                                      deterministic=True),
+        model_dir=model_dir, epochs=3, warmup_epochs=0, steps_per_epoch=STEPS, batch_size=8,
+        cost="target", target_macs=4e6, arch_lr=60.0, verbose=0)
+    return runner.search(config, extra_callbacks=callbacks, log=None)
+
+  a, b, dir_a, dir_b = run_killed_and_resumed(run, tmp_path, kill_epoch=2)
+  uninterrupted, resumed = landings[0], landings[-1]
+  assert uninterrupted.seen[2] is not None  # the landing had begun before the kill
+  assert resumed.seen["begin"] == uninterrupted.seen[2]
+  assert resumed.best == uninterrupted.best
+  best = uninterrupted.best[2]
+  assert arch_lib.parse_arch(arch_lib.format_arch(best)) == best
+  assert_same_state(b, a)
+  for name in ("arch.txt", "decisions.json"):
+    with open(os.path.join(dir_a, name)) as fa, open(os.path.join(dir_b, name)) as fb:
+      want, got = fa.read(), fb.read()
+    if name == "decisions.json":  # the wall time differs
+      want, got = (json.loads(t) for t in (want, got))
+      want.pop("search_time_s"), got.pop("search_time_s")
+    assert got == want
 
 
 # ---------------------------------------------------------------- training --

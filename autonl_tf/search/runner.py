@@ -10,6 +10,7 @@ from typing import Optional, Sequence
 import keras
 import tensorflow as tf
 
+from autonl_tf import arch as arch_lib
 from autonl_tf import distribute
 from autonl_tf import flops
 from autonl_tf import io
@@ -113,6 +114,12 @@ class Landing(keras.callbacks.Callback):
 
   def on_epoch_begin(self, epoch, logs=None):
     self._active = epoch >= self.first
+
+  def get_state(self):  # kept in the backup: a resumed search lands as the whole one would
+    return self.best and [self.best[0], self.best[1], arch_lib.format_arch(self.best[2])]
+
+  def set_state(self, state):
+    self.best = state and (state[0], state[1], arch_lib.parse_arch(state[2]))
 
   def on_train_batch_end(self, batch, logs=None):
     if not self._active:
@@ -220,7 +227,8 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
     net = build_supernet(config, info.num_classes, steps)
   quiet = log or (lambda _: None)
   landing = Landing(config.epochs, config.warmup_epochs) if config.cost == "target" else None
-  backup = ChiefBackupAndRestore(backup_dir, chief, log=log, data_step=done)
+  backup = ChiefBackupAndRestore(backup_dir, chief, log=log, data_step=done,
+                                 extra_state={"landing": landing} if landing else None)
   callbacks = [
       SearchPhase(config.warmup_epochs, config.gate_dropout),
       backup, ResumeLog(backup, quiet), cb.StopOnNaN(),
