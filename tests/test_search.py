@@ -191,8 +191,7 @@ def test_target_mode_lands_near_the_target(tmp_path):
   net.search_phase.assign(1.0)
   # As tools/search.py: the landing records the visited states near the target.
   from autonl_tf.search.callbacks import LandingLog
-  landing = LandingLog(epochs=3, warmup_epochs=0, tolerance=0.05,
-                       state_path=str(tmp_path / "landing.json"))
+  landing = LandingLog(epochs=3, warmup_epochs=0, tolerance=0.05)
   _fit(net, steps=20, epochs=3, callbacks=[landing])
   best = landing.landing.candidates(1)
   assert best, "no state within 5% of the target was visited"

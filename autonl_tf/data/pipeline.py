@@ -246,9 +246,11 @@ def dataset_info(config: DataConfig) -> DatasetInfo:
 
 # --------------------------------------------------------------- pipelines ---
 
-def _synthetic(config: DataConfig, split: str, input_context):
+def _synthetic(config: DataConfig, split: str, input_context, repeat=False, skip=0):
   """Learnable random data: a class-dependent colour plus uniform noise,
-  already at `image_size`, 0-255 floats. Deterministic per (split, index)."""
+  already at `image_size`, 0-255 floats. Deterministic per (split, index).
+  `skip` elements of the (repeated) stream are left out before they are
+  generated."""
   n = _SYNTHETIC_SIZES[split]
   size, classes = config.image_size, config.num_classes
   split_seed = SPLITS.index(split) + 1
@@ -263,6 +265,10 @@ def _synthetic(config: DataConfig, split: str, input_context):
   ds = tf.data.Dataset.range(n)
   if input_context and input_context.num_input_pipelines > 1:
     ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+  if repeat:
+    ds = ds.repeat()
+  if skip:
+    ds = ds.skip(skip)
   return ds.map(make, num_parallel_calls=tf.data.AUTOTUNE)
 
 
@@ -275,7 +281,7 @@ def _seed_dataset(seed):
 def make_dataset(config: DataConfig, split: str, batch_size: int, training: bool,
                  input_context: Optional[tf.distribute.InputContext] = None,
                  drop_remainder: Optional[bool] = None, repeat: Optional[bool] = None,
-                 normalize: bool = True) -> tf.data.Dataset:
+                 normalize: bool = True, skip_batches: int = 0) -> tf.data.Dataset:
   """Builds the batched dataset of `split` for one input pipeline.
 
   Args:
@@ -288,6 +294,14 @@ def make_dataset(config: DataConfig, split: str, batch_size: int, training: bool
     repeat: repeat forever (default: when training).
     normalize: apply the ImageNet mean/std (False: keep 0-255, as exported
       SavedModels take).
+    skip_batches: batches of this pipeline already consumed (a resumed run):
+      the stream starts where they end, as it would have gone on without the
+      interruption (bit for bit with `seed` and `deterministic`). The
+      examples (and their augmentation seeds) are skipped after
+      shuffle/repeat and before decoding and augmentation; skipping still
+      reads them, a pass over the raw records per epoch skipped (in memory
+      when the dataset is cached). Nothing is skipped where the stream is
+      new in every run: a shuffled dataset without a `seed`.
 
   Returns:
     a dataset of `(images, labels)`: float32 `[B, S, S, 3]` (normalised with
@@ -295,9 +309,14 @@ def make_dataset(config: DataConfig, split: str, batch_size: int, training: bool
   """
   if batch_size < 1:
     raise DataError(f"batch_size must be positive, got {batch_size}")
+  if skip_batches < 0:
+    raise DataError(f"skip_batches must be >= 0, got {skip_batches}")
   drop_remainder = training if drop_remainder is None else drop_remainder
   repeat = training if repeat is None else repeat
   source = _Source(config)
+  replayed = source.kind == "synthetic" or not training or config.seed is not None
+  # Whole batches: the stream repeats before it is batched.
+  skip = int(skip_batches) * batch_size if replayed else 0
   size = config.image_size
   options = tf.data.Options()
   options.deterministic = config.deterministic or not training  # eval order stays fixed
@@ -306,9 +325,7 @@ def make_dataset(config: DataConfig, split: str, batch_size: int, training: bool
   if source.kind == "synthetic":
     if split not in SPLITS:
       raise DataError(f"unknown split '{split}' (expected one of {', '.join(SPLITS)})")
-    ds = _synthetic(config, split, input_context)
-    if repeat:
-      ds = ds.repeat()
+    ds = _synthetic(config, split, input_context, repeat, skip)
     if normalize:
       ds = ds.map(lambda x, y: (preprocess.normalize(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size, drop_remainder=drop_remainder).with_options(options).prefetch(
@@ -351,6 +368,9 @@ def make_dataset(config: DataConfig, split: str, batch_size: int, training: bool
 
   if training:
     ds = tf.data.Dataset.zip((ds, _seed_dataset(config.seed)))
+  if skip:
+    ds = ds.skip(skip)  # before the map: examples and their augmentation seeds, undecoded
+  if training:
     if decode_bytes:
       fn = lambda ex, seed: (preprocess.train_image_from_bytes(ex[0], size, seed), ex[1])
     else:
@@ -376,14 +396,20 @@ def make_dataset(config: DataConfig, split: str, batch_size: int, training: bool
 
 
 def distributed_dataset(strategy: tf.distribute.Strategy, config: DataConfig, split: str,
-                        global_batch_size: int, training: bool, **kwargs):
-  """Per-replica pipelines through `strategy.distribute_datasets_from_function`."""
+                        global_batch_size: int, training: bool, skip_steps: int = 0, **kwargs):
+  """Per-replica pipelines through `strategy.distribute_datasets_from_function`.
+
+  `skip_steps`: global steps already taken (a resumed run, see
+  `backup.saved_step`); each pipeline skips the batches it fed them (one per
+  local replica and step)."""
   if global_batch_size % strategy.num_replicas_in_sync:
     raise DataError(f"global batch size {global_batch_size} is not divisible by the "
                     f"{strategy.num_replicas_in_sync} replicas")
 
   def fn(ctx):
+    per_pipeline = ctx.num_replicas_in_sync // ctx.num_input_pipelines
     return make_dataset(config, split, ctx.get_per_replica_batch_size(global_batch_size),
-                        training, input_context=ctx, **kwargs)
+                        training, input_context=ctx, skip_batches=skip_steps * per_pipeline,
+                        **kwargs)
 
   return strategy.distribute_datasets_from_function(fn)

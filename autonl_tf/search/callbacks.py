@@ -154,32 +154,30 @@ class MarginLog(keras.callbacks.Callback):
 class LandingLog(keras.callbacks.Callback):
   """`target` mode: records every hard architecture visited after each step
   of the landing window (from the second epoch of the search proper on, or
-  the final epoch when there is only one) in a `derive.Landing`, kept in
-  `state_path` at every epoch's end (place this callback before the backup,
-  so that the state is never older than the backup) and reloaded by a
-  resumed search, which forgets what it recorded in the epochs it repeats."""
+  the final epoch when there is only one) in a `derive.Landing` (`landing`).
+  Its state goes into the backup (`get_state` / `set_state`, through
+  `ChiefBackupAndRestore(extra_state=...)`), so that a resumed search lands
+  as the uninterrupted one would."""
 
-  def __init__(self, epochs, warmup_epochs, tolerance, state_path, is_chief=True):
+  def __init__(self, epochs, warmup_epochs, tolerance):
     super().__init__()
     self.first = min(epochs - 1, warmup_epochs + 1)
     self.tolerance = tolerance
-    self.state_path = state_path
-    self.is_chief = is_chief
     self.landing = None
     self._active = False
-    self._resumed = False
+    self.epoch = 0
+
+  def get_state(self):
+    return self.landing.to_json() if self.landing else None
+
+  def set_state(self, state):
+    self.landing = derive_lib.Landing.from_json(state) if state else None
 
   def on_train_begin(self, logs=None):
-    net = self.model
-    self.landing = derive_lib.Landing(net.decision_names, self.tolerance)
-    if os.path.exists(self.state_path):
-      self.landing = derive_lib.Landing.from_json(io.read_json(self.state_path))
-    self._resumed = False
+    if self.landing is None:  # else restored from the backup
+      self.landing = derive_lib.Landing(self.model.decision_names, self.tolerance)
 
   def on_epoch_begin(self, epoch, logs=None):
-    if not self._resumed:  # the first epoch of this run: drop what it redoes
-      self.landing.forget_from(epoch + 1)
-      self._resumed = True
     self._active = epoch >= self.first
     self.epoch = epoch + 1
 
@@ -187,8 +185,3 @@ class LandingLog(keras.callbacks.Callback):
     if self._active:
       _, bits, macs = self.model.trace()
       self.landing.record(self.epoch, bits, macs, self.model.target_macs)
-
-  def on_epoch_end(self, epoch, logs=None):
-    if self.is_chief:
-      os.makedirs(os.path.dirname(self.state_path), exist_ok=True)
-      io.write_json(self.state_path, self.landing.to_json())

@@ -70,15 +70,6 @@ class Landing:
     elif self.nearest is None or distance < self.nearest[0]:
       self.nearest = (distance, bits, macs, epoch)
 
-  def forget_from(self, epoch):
-    """Drops what was recorded in `epoch` and later (a resumed run redoes them)."""
-    for bits in list(self.visits):
-      self.visits[bits] = {e: n for e, n in self.visits[bits].items() if e < epoch}
-      if not self.visits[bits]:
-        del self.visits[bits], self.macs[bits]
-    if self.nearest is not None and self.nearest[3] >= epoch:
-      self.nearest = None
-
   def candidates(self, limit):
     """Up to `limit` states within tolerance, most visited first (ties: the
     later one)."""

@@ -20,7 +20,7 @@ from autonl_tf.search.derive import write_derived
 from autonl_tf.search.space import SearchSpace, get_space
 from autonl_tf.search.supernet import SuperNet
 from autonl_tf.training import callbacks as cb
-from autonl_tf.training.backup import ChiefBackupAndRestore, ResumeLog
+from autonl_tf.training.backup import ChiefBackupAndRestore, ResumeLog, saved_step
 from autonl_tf.training.losses import apply_weight_decay
 from autonl_tf.training import optimizers
 
@@ -146,10 +146,10 @@ def land(net: SuperNet, landing, val_ds, config: SearchConfig, log=None):
   if not names:
     if landing.nearest is None:
       return {"chosen_by": "last step"}
-    distance, bits, macs, _ = landing.nearest
+    _, bits, macs, _ = landing.nearest
     net.force_state(landing.state(bits))
-    return {"chosen_by": f"nearest to the target ({distance:+.1%} away; none within "
-                         f"{landing.tolerance:.0%})"}
+    return {"chosen_by": f"nearest to the target ({macs / net.target_macs - 1:+.1%}; none "
+                         f"within {landing.tolerance:.0%})"}
   rows = []
   for bits in names:
     net.force_state(landing.state(bits))
@@ -184,20 +184,22 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   os.makedirs(config.model_dir, exist_ok=True)
   if chief:
     io.write_json(os.path.join(config.model_dir, "search_config.json"), dataclasses.asdict(config))
-  train_ds = pipeline.distributed_dataset(strategy, data, "train", config.batch_size, True)
+  backup_dir = os.path.join(config.model_dir, "backup")
+  done = saved_step(backup_dir)  # a resumed run's data stream goes on after these steps
+  train_ds = pipeline.distributed_dataset(strategy, data, "train", config.batch_size, True,
+                                          skip_steps=done)
   with strategy.scope():
     net = build_supernet(config, info.num_classes, steps)
   quiet = log or (lambda _: None)
-  backup_dir = os.path.join(config.model_dir, "backup")
-  landing = search_cb.LandingLog(config.epochs, config.warmup_epochs, config.tolerance,
-                                 os.path.join(backup_dir, "landing.json"), chief) \
+  landing = search_cb.LandingLog(config.epochs, config.warmup_epochs, config.tolerance) \
       if config.cost == "target" else None
-  backup = ChiefBackupAndRestore(backup_dir, chief, log=log)
+  backup = ChiefBackupAndRestore(backup_dir, chief, log=log, data_step=done,
+                                 extra_state={"landing": landing} if landing else None)
   callbacks = [
       search_cb.SearchPhase(config.warmup_epochs, config.gate_dropout),
-  ] + ([landing] if landing else []) + [
       backup, ResumeLog(backup, quiet), cb.StopOnNaN(),
-  ] + cb.chief_logging(config.model_dir, chief) + [
+  ] + ([landing] if landing else []) + [
+      *cb.chief_logging(config.model_dir, chief),
       search_cb.DecisionLog(config.model_dir, chief), search_cb.MarginLog(config.model_dir, chief),
       cb.EpochSummary(quiet, ["ce", "accuracy", "macs", "lambda"]),
   ] + list(extra_callbacks)

@@ -20,7 +20,7 @@ from autonl_tf.data import pipeline
 from autonl_tf.models import anchors
 from autonl_tf.models.network import build_model
 from autonl_tf.training import callbacks as cb
-from autonl_tf.training.backup import ChiefBackupAndRestore, ResumeLog
+from autonl_tf.training.backup import ChiefBackupAndRestore, ResumeLog, saved_step
 from autonl_tf.training import evaluation
 from autonl_tf.training.losses import SparseLabelSmoothingCrossEntropy, apply_weight_decay
 from autonl_tf.training import optimizers
@@ -241,7 +241,10 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
   if chief:
     io.write_json(os.path.join(config.model_dir, "config.json"), dataclasses.asdict(config))
 
-  train_ds = pipeline.distributed_dataset(strategy, data, "train", config.batch_size, True)
+  backup_dir = os.path.join(config.model_dir, "backup")
+  done = saved_step(backup_dir)  # a resumed run's data stream goes on after these steps
+  train_ds = pipeline.distributed_dataset(strategy, data, "train", config.batch_size, True,
+                                          skip_steps=done)
   val_ds = None
   if config.validation_split:
     # TPUs need static shapes: there the last partial validation batch is
@@ -256,7 +259,7 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
   with strategy.scope():
     model = build_and_compile(config, num_classes, steps_per_epoch)
 
-  backup = ChiefBackupAndRestore(os.path.join(config.model_dir, "backup"), chief, log=log)
+  backup = ChiefBackupAndRestore(backup_dir, chief, log=log, data_step=done)
   callbacks = [
       backup, ResumeLog(backup, quiet), cb.StopOnNaN(),
       cb.EpochCheckpoint(os.path.join(config.model_dir, "checkpoints"),
