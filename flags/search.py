@@ -25,12 +25,13 @@ def define_search_flags():
                     "log: a fixed price --lambda on the MACs; target: the price adapts until the "
                     "derived network is within --tolerance of --target_macs.")
   flags.DEFINE_float("target_macs", None, "MAC budget of --cost=target (e.g. 3e8).")
-  flags.DEFINE_float("lambda", 0.5, "Price of MACs: weight of the cost's normalised force against "
-                     "the cross-entropy's (start value in target mode).")
-  flags.DEFINE_float("dual_lr", 0.05, "Step of lambda in target mode (times the relative excess).")
+  flags.DEFINE_float("lambda", None, "Price of MACs: weight of the cost's normalised force "
+                     "against the cross-entropy's (default 0.5 with --cost=log; with "
+                     "--cost=target its start value, default 0).")
+  flags.DEFINE_float("dual_lr", 0.01, "Step of lambda in target mode (times the relative excess).")
   flags.DEFINE_float("tolerance", 0.03, "Target mode: relative band around --target_macs where "
                      "lambda holds and from which the landing picks the architecture.")
-  flags.DEFINE_float("penalty", 0.0, "Target mode: proportional part of the price, "
+  flags.DEFINE_float("penalty", 1.0, "Target mode: proportional part of the price, "
                      "penalty * (MACs / target - 1).")
   flags.DEFINE_float("margin", 0.1, "Every decision's distance from flipping (log-RMS units) "
                      "when the search proper starts.")
@@ -38,13 +39,13 @@ def define_search_flags():
                        "within tolerance evaluated on the validation split; the most accurate "
                        "is derived.")
   flags.DEFINE_integer("validation_steps", None, "Batches of that evaluation (default: all).")
-  flags.DEFINE_enum("optimizer", "rmsprop", ["rmsprop", "sgd"],
+  flags.DEFINE_enum("optimizer", "rmsprop", ["rmsprop", "sgd", "adam"],
                     "Weight optimizer: rmsprop (TF1-style, the paper's) or sgd.")
   flags.DEFINE_float("momentum", 0.9, "Momentum of the weight optimizer.")
   flags.DEFINE_bool("nesterov", False, "Nesterov momentum (sgd).")
   flags.DEFINE_float("lr", 0.032, "Weight learning rate per 256 images (cosine).")
   flags.DEFINE_float("lr_warmup_epochs", 1.0, "Linear warm-up of the weight learning rate.")
-  flags.DEFINE_float("arch_lr", 0.05, "Architecture learning rate (SGD on the normalised force, "
+  flags.DEFINE_float("arch_lr", 0.005, "Architecture learning rate (SGD on the normalised force, "
                      "cosine over the search proper).")
   flags.DEFINE_float("weight_decay", 1e-5, "L2 on conv/dense kernels.")
   flags.DEFINE_float("label_smoothing", 0.1, "Label smoothing of the cross-entropy.")

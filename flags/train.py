@@ -16,7 +16,7 @@ def define_train_flags():
   flags.DEFINE_integer("batch_size", 256, "Global batch size.")
   flags.DEFINE_integer("epochs", 350, "Training epochs.")
   flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: one pass over train).")
-  flags.DEFINE_enum("optimizer", "rmsprop", ["rmsprop", "sgd"],
+  flags.DEFINE_enum("optimizer", "rmsprop", ["rmsprop", "sgd", "adam"],
                     "rmsprop (TF1-style, the paper's) or sgd (with momentum).")
   flags.DEFINE_bool("nesterov", False, "Nesterov momentum (sgd).")
   flags.DEFINE_float("lr", 0.016, "Peak learning rate per 256 images (scaled by batch/256).")

@@ -202,7 +202,13 @@ class SuperMBConv(keras.layers.Layer):
       return tf.constant(1.0)
     # Gates, masks and MACs are float32 even under a mixed-precision policy
     # (inside `call` Keras hands out 16-bit copies of the variables).
+    # The decision moves by its threshold / logit alone: no gradient through
+    # the value into the weights, which learn from the forward pass only (an
+    # adaptive weight optimizer would otherwise carry a wanted option's value
+    # away from the threshold faster than the threshold can follow).
     value = tf.cast(value, tf.float32)
+    if name in THRESHOLDS:  # (a LightNL logit is its own value: it keeps its gradient)
+      value = tf.stop_gradient(value)
     threshold = self.arch_vars[name] if threshold is None else threshold
     if margins is not None:
       margins[name] = value - tf.cast(threshold, tf.float32)

@@ -153,15 +153,14 @@ class MarginLog(keras.callbacks.Callback):
 
 class LandingLog(keras.callbacks.Callback):
   """`target` mode: records every hard architecture visited after each step
-  of the landing window (from the second epoch of the search proper on, or
-  the final epoch when there is only one) in a `derive.Landing` (`landing`).
+  of the search proper in a `derive.Landing` (`landing`).
   Its state goes into the backup (`get_state` / `set_state`, through
   `ChiefBackupAndRestore(extra_state=...)`), so that a resumed search lands
   as the uninterrupted one would."""
 
   def __init__(self, epochs, warmup_epochs, tolerance):
     super().__init__()
-    self.first = min(epochs - 1, warmup_epochs + 1)
+    self.first = min(epochs - 1, warmup_epochs)
     self.tolerance = tolerance
     self.landing = None
     self._active = False

@@ -36,8 +36,10 @@ class SearchConfig:
     cost: `log` or `target` (`search.cost`); target_macs: the budget of
       `target` mode.
     lam: lambda, the price of MACs: the weight of the cost's force against
-      the cross-entropy's, both normalised (`search.supernet`); its start
-      value in `target` mode. dual_lr: lambda's step; tolerance: the band
+      the cross-entropy's, both normalised (`search.supernet`); None: 0.5 in
+      `log` mode, and a start at 0 in `target` mode, where the price rises
+      from nothing until the budget binds, so that the decisions worth least
+      per MAC go first. dual_lr: lambda's step; tolerance: the band
       around the target inside which lambda holds and within which the
       landing picks architectures; penalty: the proportional part of the
       price, penalty * (MACs / target - 1).
@@ -71,10 +73,10 @@ class SearchConfig:
   batch_size: int = 128
   cost: str = "log"
   target_macs: Optional[float] = None
-  lam: float = 0.5
-  dual_lr: float = 0.05
+  lam: Optional[float] = None
+  dual_lr: float = 0.01
   tolerance: float = 0.03
-  penalty: float = 0.0
+  penalty: float = 1.0
   margin: float = 0.1
   landing_candidates: int = 5
   validation_steps: Optional[int] = None
@@ -83,7 +85,7 @@ class SearchConfig:
   nesterov: bool = False
   lr: float = 0.032
   lr_warmup_epochs: float = 1.0
-  arch_lr: float = 0.05
+  arch_lr: float = 0.005
   weight_decay: float = 1e-5
   label_smoothing: float = 0.1
   gate_dropout: float = 0.1
@@ -108,8 +110,9 @@ def _space(config: SearchConfig) -> SearchSpace:
 def make_supernet(config: SearchConfig, num_classes: int) -> SuperNet:
   """The (uncompiled) supernet of `config`, under its precision policy."""
   with distribute.precision(config.precision):
+    lam = config.lam if config.lam is not None else 0.5 if config.cost == "log" else 0.0
     net = SuperNet(_space(config), config.data.image_size, num_classes, cost=config.cost,
-                   target_macs=config.target_macs, lam=config.lam, dual_lr=config.dual_lr,
+                   target_macs=config.target_macs, lam=lam, dual_lr=config.dual_lr,
                    tolerance=config.tolerance, penalty=config.penalty, margin=config.margin,
                    gate_dropout=config.gate_dropout, label_smoothing=config.label_smoothing,
                    dropout_rate=0.0, sync_bn=config.sync_bn)

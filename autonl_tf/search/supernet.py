@@ -206,7 +206,8 @@ class SuperNet(keras.Model):
     mean square over every architecture variable — one scale shared by all
     decisions, so their relative sizes survive; the running mean starts at
     the first search step's value and only moves in the search proper."""
-    sq = tf.add_n([tf.square(g) for g in grads]) / len(grads)
+    searched = sum(1 for b in self.blocks for d in b.decisions if d not in b.forced)
+    sq = tf.add_n([tf.square(g) for g in grads]) / max(1, searched)
     rho = cost_lib.FORCE_AVERAGING
     new = tf.where(mean_square > 0, rho * mean_square + (1 - rho) * sq, sq)
     new = tf.where(self.search_phase > 0, new, mean_square)
@@ -243,7 +244,12 @@ class SuperNet(keras.Model):
       ce_grads = context.all_reduce("sum", ce_grads)
     finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in ce_grads])
     ce_grads = [tf.where(finite, g, tf.zeros_like(g)) for g in ce_grads]
-    cost_grads = cost_tape.gradient(cost, arch, unconnected_gradients="zero")
+    cost_grads = [tf.zeros_like(v) if g is None else g
+                  for g, v in zip(cost_tape.gradient(cost, arch), arch)]
+    # Forced decisions are not searched: no force on them, nor in the scales.
+    free = [float(d not in b.forced) for b in self.blocks for d in b.decisions]
+    ce_grads = [g * f for g, f in zip(ce_grads, free)]
+    cost_grads = [g * f for g, f in zip(cost_grads, free)]
     price = cost_lib.price(self.cost_mode, self.lam, macs, self.target_macs, self.penalty)
     force = [c + price * k for c, k in zip(self._normalised(ce_grads, self.ce_force_ms),
                                            self._normalised(cost_grads, self.cost_force_ms))]

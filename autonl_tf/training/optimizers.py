@@ -5,7 +5,7 @@ import keras
 
 from autonl_tf.saving import KERAS_PACKAGE
 
-OPTIMIZERS = ("rmsprop", "sgd")
+OPTIMIZERS = ("rmsprop", "sgd", "adam")
 
 
 @keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
@@ -40,8 +40,9 @@ class RMSpropTF(keras.optimizers.RMSprop):
 
 def make(name, learning_rate, momentum=0.9, nesterov=False, rho=0.9, epsilon=1e-3,
          ema_momentum=0.0):
-  """`rmsprop` (`RMSpropTF`: rho, momentum, epsilon) or `sgd` (Keras SGD:
-  momentum, nesterov); weight EMA when `ema_momentum > 0`."""
+  """`rmsprop` (`RMSpropTF`: rho, momentum, epsilon), `sgd` (Keras SGD:
+  momentum, nesterov) or `adam` (Keras Adam, its own defaults); weight EMA
+  when `ema_momentum > 0`."""
   ema = dict(use_ema=ema_momentum > 0, ema_momentum=ema_momentum or 0.99)
   if name == "rmsprop":
     return RMSpropTF(learning_rate=learning_rate, rho=rho, momentum=momentum, epsilon=epsilon,
@@ -49,4 +50,6 @@ def make(name, learning_rate, momentum=0.9, nesterov=False, rho=0.9, epsilon=1e-
   if name == "sgd":
     return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum,
                                 nesterov=nesterov, **ema)
+  if name == "adam":
+    return keras.optimizers.Adam(learning_rate=learning_rate, **ema)
   raise ValueError(f"unknown optimizer '{name}' (one of {', '.join(OPTIMIZERS)})")
