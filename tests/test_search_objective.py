@@ -5,6 +5,7 @@ with `decisions.json` describing what `arch.txt` holds, the per-step margin
 trace."""
 
 import csv
+import dataclasses
 import json
 import os
 
@@ -29,8 +30,10 @@ SIZE, CLASSES, STEPS = 12, 5, 6
 
 def _config(tmp_path, **fields):
   data = DataConfig("synthetic", image_size=SIZE, num_classes=CLASSES, seed=1, deterministic=True)
+  # No learning-rate ramp: the warm-up epoch trains the weights at full rate.
   return SearchConfig(**{**dict(space=TINY, data=data, model_dir=str(tmp_path), epochs=3,
-                                warmup_epochs=1, steps_per_epoch=STEPS, batch_size=16), **fields})
+                                warmup_epochs=1, steps_per_epoch=STEPS, batch_size=16,
+                                lr_warmup_epochs=0.0), **fields})
 
 
 def _batches(config, n):
@@ -162,6 +165,22 @@ def test_landing_derives_the_most_accurate_candidate_and_describes_it(tmp_path):
     if n.endswith(("/k5", "/e_large")):
       assert g["gate"] == raw[n]
   assert saved["macs"] == flops.count(want, SIZE, CLASSES).macs
+  # With BN statistics re-estimated per candidate first (as tools/search.py
+  # does): the accuracies are those of each state with its own statistics.
+  from autonl_tf.training.evaluation import recalibrate_batch_norm
+  x, y = (np.concatenate(a) for a in zip(*_batches(config, 4)))
+  calibration = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+  config = dataclasses.replace(config, landing_bn_batches=3)
+  want = []
+  for bits in landing.candidates(5):
+    net.force_state(landing.state(bits))
+    recalibrate_batch_norm(net, calibration, 3)
+    want.append(net.evaluate(val, verbose=0, return_dict=True)["accuracy"])
+  net.force_state(None)
+  record = land(net, landing, val, config, calibration_ds=calibration)
+  net.force_state(None)
+  assert record["bn_recalibration_batches"] == 3
+  assert [r["val_accuracy"] for r in record["candidates"]] == pytest.approx(want)
 
 
 def test_margin_log_has_a_row_per_step_with_every_margin(tmp_path):

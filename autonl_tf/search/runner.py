@@ -20,6 +20,7 @@ from autonl_tf.search.derive import write_derived
 from autonl_tf.search.space import SearchSpace, get_space
 from autonl_tf.search.supernet import SuperNet
 from autonl_tf.training import callbacks as cb
+from autonl_tf.training.evaluation import recalibrate_batch_norm
 from autonl_tf.training.backup import ChiefBackupAndRestore, ResumeLog, saved_step
 from autonl_tf.training.losses import apply_weight_decay
 from autonl_tf.training import optimizers
@@ -49,6 +50,8 @@ class SearchConfig:
       tolerance the landing evaluates on the validation split (the held-out
       tail of train when the dataset has no validation split; never test).
     validation_steps: batches of that evaluation (None: the whole split).
+    landing_bn_batches: training batches over which each candidate's BN
+      statistics are re-estimated before it is evaluated (0: none).
     optimizer / momentum / nesterov: the weights' optimizer (`rmsprop`, the
       TF1-style RMSProp of the paper's recipe, or `sgd`; see
       `training.recipes`).
@@ -79,6 +82,7 @@ class SearchConfig:
   penalty: float = 1.0
   margin: float = 0.1
   landing_candidates: int = 5
+  landing_bn_batches: int = 20
   validation_steps: Optional[int] = None
   optimizer: str = "rmsprop"
   momentum: float = 0.9
@@ -137,12 +141,15 @@ def build_supernet(config: SearchConfig, num_classes: int, steps_per_epoch: int)
   return net
 
 
-def land(net: SuperNet, landing, val_ds, config: SearchConfig, log=None):
+def land(net: SuperNet, landing, val_ds, config: SearchConfig, log=None, calibration_ds=None):
   """Forces the supernet to the architecture the search returns and says
   how it was chosen: in `target` mode the most accurate, on `val_ds`, of the
   `landing_candidates` most visited states within tolerance (else the
-  nearest state seen); in `log` mode the last state. Returns the record for
-  `decisions.json`."""
+  nearest state seen); in `log` mode the last state. With `calibration_ds`
+  (training batches), each candidate's BN statistics are re-estimated over
+  `landing_bn_batches` of them first: the moving statistics were gathered
+  under whichever states the search visited, mostly the most visited one,
+  and would otherwise favour it. Returns the record for `decisions.json`."""
   if landing is None:
     return {"chosen_by": "last step"}
   names = landing.candidates(config.landing_candidates)
@@ -154,8 +161,14 @@ def land(net: SuperNet, landing, val_ds, config: SearchConfig, log=None):
     return {"chosen_by": f"nearest to the target ({macs / net.target_macs - 1:+.1%}; none "
                          f"within {landing.tolerance:.0%})"}
   rows = []
+
+  def calibrate():
+    if calibration_ds is not None and config.landing_bn_batches:
+      recalibrate_batch_norm(net, calibration_ds, config.landing_bn_batches)
+
   for bits in names:
     net.force_state(landing.state(bits))
+    calibrate()
     result = net.evaluate(val_ds, steps=config.validation_steps, verbose=0, return_dict=True)
     rows.append({"macs": landing.macs[bits], "visits": sum(landing.visits[bits].values()),
                  "val_accuracy": float(result["accuracy"]), "val_ce": float(result["ce"]),
@@ -165,7 +178,9 @@ def land(net: SuperNet, landing, val_ds, config: SearchConfig, log=None):
           f"{rows[-1]['visits']} steps, validation accuracy {rows[-1]['val_accuracy']:.4f}")
   best = max(rows, key=lambda r: (r["val_accuracy"], -abs(r["macs"] / net.target_macs - 1)))
   net.force_state(landing.state(best["bits"]))
-  return {"chosen_by": "validation accuracy", "candidates": rows}
+  calibrate()
+  return {"chosen_by": "validation accuracy", "bn_recalibration_batches":
+          config.landing_bn_batches if calibration_ds is not None else 0, "candidates": rows}
 
 
 def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = None,
@@ -211,7 +226,10 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   val_ds = None
   if landing is not None and landing.landing.candidates(1):
     val_ds = pipeline.distributed_dataset(strategy, data, "validation", config.batch_size, False)
-  landed = land(net, landing.landing if landing else None, val_ds, config, quiet)
+  calibration_ds = None
+  if val_ds is not None and config.landing_bn_batches:
+    calibration_ds = pipeline.make_dataset(data, "train", config.batch_size, training=True)
+  landed = land(net, landing.landing if landing else None, val_ds, config, quiet, calibration_ds)
   extra = {"search_time_s": round(time.time() - start, 1), "epochs": config.epochs,
            "steps_per_epoch": steps, "dataset": data.dataset, "landing": landed}
   if chief:
