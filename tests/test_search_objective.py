@@ -18,7 +18,6 @@ from autonl_tf import flops
 from autonl_tf.data import DataConfig, make_dataset
 from autonl_tf.search import SearchSpace, Stage
 from autonl_tf.search import cost as cost_lib
-from autonl_tf.search.blocks import THRESHOLDS
 from autonl_tf.search.callbacks import MarginLog, SearchPhase
 from autonl_tf.search.derive import Landing, write_derived
 from autonl_tf.search.runner import SearchConfig, build_supernet, land
