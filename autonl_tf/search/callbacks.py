@@ -29,8 +29,8 @@ class SearchPhase(keras.callbacks.Callback):
   `warmup_epochs`; the search proper after. When the search proper starts,
   every decision is put on the same starting line (`SuperNet.reset_margins`)
   and the architecture optimizer's step counter restarts at 0, so that its
-  schedule and Adam's bias correction start with the search (its moments
-  are still 0: warm-up gradients are zero)."""
+  cosine schedule spans the search proper (warm-up steps apply zero
+  gradients)."""
 
   def __init__(self, warmup_epochs, gate_dropout):
     super().__init__()
@@ -44,6 +44,17 @@ class SearchPhase(keras.callbacks.Callback):
     if epoch == self.warmup_epochs:
       self.model.reset_margins()
       self.model.arch_optimizer.iterations.assign(0)
+
+
+def _step_trace(model):
+  """`model.trace()` after the current training step, computed once per step
+  however many callbacks ask (`MarginLog`, `LandingLog`)."""
+  step = int(model.optimizer.iterations.numpy())
+  cached = getattr(model, "_step_trace_cache", None)
+  if cached is None or cached[0] != step:
+    cached = (step, model.trace())
+    model._step_trace_cache = cached
+  return cached[1]
 
 
 def _keep_rows(path, column, last):
@@ -134,7 +145,7 @@ class MarginLog(keras.callbacks.Callback):
   def on_train_batch_end(self, batch, logs=None):
     if not self.is_chief:
       return
-    margins, _, macs = self.model.trace()
+    margins, _, macs = _step_trace(self.model)
     step = int(self.model.optimizer.iterations.numpy())
     lam = float(self.model.lam.numpy())
     row = {"step": step, "epoch": self.epoch + 1, "macs": macs, "lambda": lam}
@@ -182,5 +193,5 @@ class LandingLog(keras.callbacks.Callback):
 
   def on_train_batch_end(self, batch, logs=None):
     if self._active:
-      _, bits, macs = self.model.trace()
+      _, bits, macs = _step_trace(self.model)
       self.landing.record(self.epoch, bits, macs, self.model.target_macs)

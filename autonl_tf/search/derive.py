@@ -42,14 +42,14 @@ def derive_arch(supernet) -> arch_lib.Arch:
 
 class Landing:
   """The hard architectures a `target`-mode search visits within `tolerance`
-  of the budget, with how often (per epoch, so that a resumed search can
-  forget the epochs it repeats), and the choice among them.
+  of the budget, with how often in each epoch, and the nearest state seen
+  outside it.
 
   A state is the string of raw decision bits in `SuperNet.decision_names`
-  order. `choose` is given a validation accuracy per candidate (the weights
-  are shared, so every visited state is evaluated with the same weights) and
-  returns the most accurate; with none within tolerance, the nearest state
-  seen.
+  order. `candidates` ranks the states within tolerance by visits (ties: the
+  later epoch); `runner.land` evaluates them (the weights are shared, so
+  every visited state is evaluated with the same weights) and derives the
+  most accurate, or the nearest state when none was within tolerance.
   """
 
   def __init__(self, names, tolerance):
@@ -57,7 +57,7 @@ class Landing:
     self.tolerance = float(tolerance)
     self.visits = {}   # bits -> {epoch: count}
     self.macs = {}     # bits -> MACs
-    self.nearest = None  # (distance, bits) when nothing is within tolerance
+    self.nearest = None  # (distance, bits, MACs, epoch) of the nearest state outside
 
   def record(self, epoch, gates, macs, target):
     """Counts a visit of the state with raw 0/1 `gates` and `macs` MACs."""
