@@ -165,6 +165,48 @@ def test_cost_gradient_equals_the_closed_form(space_name, size):
       v.assign(saved[v.path])
 
 
+#: Decisions on which a block's inference-mode output is multilinear: the
+#: residual and LightNL gates scale a branch, the ratio steps mask query
+#: channels, the stride picks between two products, and everything after
+#: them up to the block's output is linear (the depthwise conv) or affine (BN
+#: with its moving statistics). Kernel and expansion gates sit before BN and
+#: swish: for them a straight-through gradient is an estimate, not a closed form.
+LINEAR_DECISIONS = ("e_small", "nl", "r1", "r2", "s1")
+
+
+def test_output_gradient_equals_the_closed_form():
+  # d <w, block output> / d arch variable = (<w, output> with the decision on
+  # - off, the others as they are) * sigmoid'(margin), negated for thresholds,
+  # on random weights and a random, per-block different gate state.
+  keras.utils.set_random_seed(5)
+  net = make_net(TINY, SIZE, 5)
+  randomize(net, seed=6)
+  rng = np.random.default_rng(7)
+  _random_gate_state(net, rng)
+  checked = 0
+  for b in net.blocks:
+    x = tf.constant(rng.normal(size=(2,) + b.hw + (b.in_filters,)).astype("float32"))
+    w = tf.constant(rng.normal(size=(2,) + b.out_hw + (b.out_filters,)).astype("float32"))
+    probe = lambda: tf.reduce_sum(w * b(x, training=False))
+    decisions = [d for d in LINEAR_DECISIONS if d in b.arch_vars]
+    with tf.GradientTape() as tape:
+      value = probe()
+    grads = tape.gradient(value, [b.arch_vars[d] for d in decisions])
+    margins = b.margins()
+    for d, grad in zip(decisions, grads):
+      ends = []
+      for state in (1, 0):
+        b.forced = {d: state}
+        ends.append(float(probe()))
+      b.forced = {}
+      want = (ends[0] - ends[1]) * _sigmoid_prime(margins[d])
+      want = -want if d in THRESHOLDS else want
+      got = 0.0 if grad is None else float(grad)
+      assert got == pytest.approx(want, rel=1e-3, abs=1e-4), (b.name, d, got, want)
+      checked += abs(want) > 1e-3
+  assert checked >= 5  # decisions whose toggle changes the output, not only nested-off ones
+
+
 def _fit(net, steps, epochs=1, batch=16, seed=0, callbacks=()):
   ds = make_dataset(DataConfig("synthetic", image_size=SIZE, num_classes=5, seed=seed,
                                deterministic=True), "train", batch, training=True)

@@ -56,6 +56,34 @@ def test_bad_input_size_is_one_line(tmp_path):
   assert "Traceback" not in proc.stderr and not os.listdir(tmp_path)
 
 
+def test_same_command_and_seed_give_the_same_search(tmp_path):
+  """The same command with the same --seed and --deterministic, twice: the
+  same architecture, the same margins at every step, the same landing."""
+  def run(name):
+    model_dir = tmp_path / name
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "tools", "search.py"), "--space=tiny",
+         "--dataset=synthetic", "--input_size=16", "--num_classes=5", "--epochs=3",
+         "--warmup_epochs=1", "--steps_per_epoch=4", "--batch_size=8", "--cost=target",
+         "--target_macs=2e6", "--tolerance=0.6", "--validation_steps=2", "--seed=3",
+         "--deterministic", f"--model_dir={model_dir}"],
+        capture_output=True, text=True, timeout=600, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    decisions = json.loads((model_dir / "decisions.json").read_text())
+    decisions.pop("search_time_s")
+    return ((model_dir / "arch.txt").read_text(), (model_dir / "margins.csv").read_text(),
+            decisions)
+
+  first, second = run("a"), run("b")
+  assert second[0] == first[0]
+  assert second[1] == first[1] and len(first[1].splitlines()) == 1 + 3 * 4  # a row per step
+  assert second[2] == first[2]
+  assert first[2]["landing"]["chosen_by"] == "validation accuracy"
+  # The margins moved: the two runs agree on a search that did something.
+  rows = [line.split(",") for line in first[1].splitlines()[1:]]
+  assert rows[4][4:] != rows[-1][4:]
+
+
 class Interrupt(keras.callbacks.Callback):
   def on_epoch_end(self, epoch, logs=None):
     if epoch == 1:
