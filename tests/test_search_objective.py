@@ -64,15 +64,21 @@ def _ce_grads(net, x, y):
 
 
 def test_every_decision_has_a_cross_entropy_gradient_at_the_first_search_step(tmp_path):
-  config, net = _warmed_up(tmp_path)
+  # With the default learning-rate ramp over the warm-up, as on real data.
+  config, net = _warmed_up(tmp_path, lr_warmup_epochs=1.0)
   x, y = _batches(config, 1)[0]
-  grads = _ce_grads(net, x, y)
-  names = [v.path for v in net.arch_variables]
-  zero = [n for n, g in zip(names, grads) if g == 0 or not np.isfinite(g)]
-  assert not zero, f"no cross-entropy gradient into {zero}"
-  assert len(grads) == len(net.decision_names) == 30
-  # LightNL decisions included: their BN gamma (0 at init) moved in the warm-up.
-  assert all(float(np.abs(b.nl_bn.gamma.numpy()).max()) > 0 for b in net.blocks)
+  grads = np.abs(np.array(_ce_grads(net, x, y), dtype=float))
+  assert len(grads) == len(net.decision_names) == 30 and np.isfinite(grads).all()
+  assert grads.min() > 0, [n for n, g in zip(net.decision_names, grads) if g == 0]
+  # The block decisions of every block, skippable (residual) ones included,
+  # are not negligible next to the others. (With the residual branches
+  # starting at BN gamma 0, those of the skippable blocks were.) LightNL's
+  # are weak by design until LightNL has learned to matter: its BN gamma
+  # starts at 0 (`SuperMBConv.build`).
+  relative = grads / np.sqrt(np.mean(grads ** 2))
+  weak = [n for n, r in zip(net.decision_names, relative)
+          if r < 1e-2 and n.split("/")[1] in ("k5", "k7", "e_small", "e_large")]
+  assert not weak, f"negligible cross-entropy gradient into {weak}"
   # Every decision starts the search the same distance from flipping.
   np.testing.assert_allclose(net.trace()[0], config.margin, atol=1e-5)
 

@@ -167,12 +167,22 @@ class SuperMBConv(keras.layers.Layer):
     self.project_conv = keras.layers.Conv2D(self.out_filters, 1, use_bias=False,
                                             kernel_initializer=init, name="project_conv")
     self.project_conv.build(out_exp_shape)
-    # Residual blocks start as the identity, as `MBConv(zero_init_residual=True)`.
-    self.project_bn = bn("project_bn", "zeros" if self.residual else "ones")
+    # The residual branch's BN gamma starts at 1, not at 0 as in the fixed
+    # network (`MBConv(zero_init_residual=True)`): a decision's cross-entropy
+    # force is its option's effect on the output, and in a branch scaled by 0
+    # nothing has any; after the 50-step warm-up of a CIFAR-10 search every
+    # decision of the skippable blocks was 10-40x weaker than the other
+    # blocks' (docs/RESULTS.md section 7).
+    self.project_bn = bn("project_bn")
     self.project_bn.build(out_shape)
     self.nl_dw = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False,
                                               depthwise_initializer=init, name="nl_dw")
     self.nl_dw.build(out_shape)
+    # LightNL's starts at 0 (as in `LightNL`) and grows in warm-up where
+    # LightNL lowers the loss: its worth at the search's start is what it
+    # learned to do. (Started at 1, its unit-scale output, needed or not, made
+    # removing it cost the loss: on a task it cannot help with, its margin
+    # rose from 0.1 to 1.3 in the first search epoch.)
     self.nl_bn = bn("nl_bn", "zeros")
     self.nl_bn.build(out_shape)
     self.rings = _ring_masks(kmax)  # NumPy constants (tensors made at build time would leak graphs)
@@ -297,10 +307,10 @@ class SuperMBConv(keras.layers.Layer):
       g["k7"] = g["k5"] * g["k7"]
     g["e_large"] = g["e_small"] * g["e_large"]
     g["nl"] = g["e_small"] * g["nl"]
-    g.update(self._ratio_chain(g))
+    g.update(self.ratio_chain(g))
     return g
 
-  def _ratio_chain(self, g):
+  def ratio_chain(self, g):
     """{r_i: r_1 * ... * r_i}: ratio candidate i is used when every step up
     to it is on (nested prefixes)."""
     chain, prev = {}, tf.constant(1.0)
@@ -325,7 +335,7 @@ class SuperMBConv(keras.layers.Layer):
   def call(self, inputs, training=None):
     g = self.raw_gates(training)
     cast = lambda d: {k: tf.cast(v, inputs.dtype) for k, v in d.items()}  # the compute dtype
-    chain = cast(self._ratio_chain(g))
+    chain = cast(self.ratio_chain(g))
     g = cast(g)
     mask = self._channel_mask(g)
     x = tf.nn.silu(self.expand_bn(self.expand_conv(inputs), training=training)) * mask

@@ -62,7 +62,7 @@ def block_macs(block, g):
 
 def _ratio_weights(block, g):
   """One-hot over the LightNL ratio candidates from the nested steps."""
-  chain = block._ratio_chain(g)
+  chain = block.ratio_chain(g)
   cum = [tf.constant(1.0)] + [chain[f"r{i}"] for i in range(1, len(block.nl_ratios))] + [0.0]
   return [cum[i] - cum[i + 1] for i in range(len(block.nl_ratios))]
 
