@@ -69,6 +69,7 @@ def run_killed_and_resumed(run, tmp_path, kill_epoch=1):
   run(str(tmp_path / "a"), [uninterrupted])
   with pytest.raises(Killed):
     run(str(tmp_path / "b"), [KillInEpoch(kill_epoch, 1)])
+  assert not os.path.exists(tmp_path / "b" / "arch.txt")  # no output from a killed run
   # the backup of the epoch before, as a kill leaves it
   meta = io.read_json(tmp_path / "b" / "backup" / "training_metadata.json")
   assert meta["step"] == kill_epoch * STEPS
@@ -99,6 +100,9 @@ def test_killed_search_resumes_as_uninterrupted(tmp_path):
   assert_same_state(b, a)
   with open(os.path.join(dir_a, "arch.txt")) as fa, open(os.path.join(dir_b, "arch.txt")) as fb:
     assert fa.read() == fb.read()
+  for name in ("search_log.csv", "margins.csv"):  # the resumed run's rows follow on, once each
+    with open(os.path.join(dir_a, name)) as fa, open(os.path.join(dir_b, name)) as fb:
+      assert fa.read() == fb.read()
 
 
 def test_killed_target_search_lands_as_uninterrupted(tmp_path, monkeypatch):
