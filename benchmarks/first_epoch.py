@@ -11,7 +11,6 @@ finished before (rerun the command after a kill).
 """
 
 import csv
-import dataclasses
 import math
 import os
 import sys
@@ -34,11 +33,9 @@ NETWORKS = ("autonl-s-cifar", "autonl-s-cifar without LightNL", "cifar supernet"
 
 def _without_lightnl(path):
   from autonl_tf import arch as arch_lib
-  arch = arch_lib.load("autonl-s-cifar")
-  blocks = tuple(dataclasses.replace(b, nl_ratio=0.0, nl_stride=1) for b in arch.blocks)
   os.makedirs(os.path.dirname(path), exist_ok=True)
   with open(path, "w") as f:
-    f.write(arch_lib.format_arch(dataclasses.replace(arch, blocks=blocks)))
+    f.write(arch_lib.format_arch(arch_lib.without_lightnl(arch_lib.load("autonl-s-cifar"))))
   return path
 
 

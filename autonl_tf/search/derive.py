@@ -33,11 +33,8 @@ def block_spec(block):
 
 def derive_arch(supernet) -> arch_lib.Arch:
   """The supernet's hard decisions as an `Arch` (skipped blocks left out)."""
-  space = supernet.space
-  blocks = [arch_lib.parse_block(space.first_block)] if space.first_block else []
-  blocks += [spec for spec in (block_spec(b) for b in supernet.blocks) if spec is not None]
-  return arch_lib.Arch(blocks=tuple(blocks), stem_stride=space.stem_stride,
-                       stem_filters=space.stem_filters, head_filters=space.head_filters)
+  return supernet.space.arch(
+      spec for spec in (block_spec(b) for b in supernet.blocks) if spec is not None)
 
 
 class Landing:
@@ -151,7 +148,8 @@ def write_derived(supernet, model_dir, extra=None):
   info = {"arch": text.splitlines(), "macs": count.macs, "params": count.params,
           "supernet_macs": float(supernet.macs()), "lambda": float(supernet.lam.numpy()),
           "target_macs": supernet.target_macs or None, "cost": supernet.cost_mode,
-          "space": supernet.space.name, "input_size": supernet.input_size,
+          "space": supernet.space.name,
+          "width_multiplier": supernet.space.width_multiplier, "input_size": supernet.input_size,
           "num_classes": supernet.num_classes, "decisions": supernet.decisions()}
   info.update(extra or {})
   os.makedirs(model_dir, exist_ok=True)

@@ -31,6 +31,8 @@ class SearchConfig:
   """Attributes:
     space: search space name (`autonl-imagenet`, `cifar`, ...) or a
       `SearchSpace`.
+    width_multiplier: every channel count of the space times this
+      (`SearchSpace.scaled`; e.g. 0.5: about a quarter of the MACs).
     data: what to read.
     model_dir: output directory.
     epochs / warmup_epochs / steps_per_epoch / batch_size: the schedule.
@@ -70,6 +72,7 @@ class SearchConfig:
   space: Union[str, SearchSpace]
   data: pipeline.DataConfig
   model_dir: str
+  width_multiplier: float = 1.0
   epochs: int = 10
   warmup_epochs: int = 2
   steps_per_epoch: Optional[int] = None
@@ -108,7 +111,9 @@ def _cosine(peak, total_steps, warmup_steps):
 
 
 def _space(config: SearchConfig) -> SearchSpace:
-  return config.space if isinstance(config.space, SearchSpace) else get_space(config.space)
+  if isinstance(config.space, SearchSpace):
+    return config.space.scaled(config.width_multiplier)
+  return get_space(config.space, width_multiplier=config.width_multiplier)
 
 
 def make_supernet(config: SearchConfig, num_classes: int) -> SuperNet:

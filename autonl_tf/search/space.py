@@ -40,6 +40,8 @@ class SearchSpace:
     expand_ratios: (small, large) expand ratio choice.
     nl_ratios: LightNL channel ratios, ascending (nested prefixes).
     nl_strides: LightNL strides, (1, 2) or a single one.
+    width_multiplier: the factor `scaled` applied to every channel count
+      (recorded; 1 for the spaces as defined).
   """
   name: str
   stages: Tuple[Stage, ...]
@@ -51,6 +53,7 @@ class SearchSpace:
   expand_ratios: Tuple[int, int] = (3, 6)
   nl_ratios: Tuple[float, ...] = (0.125, 0.25, 0.5)
   nl_strides: Tuple[int, ...] = (1, 2)
+  width_multiplier: float = 1.0
 
   def __post_init__(self):
     if tuple(self.kernel_sizes) not in ((3,), (3, 5), (3, 5, 7)):
@@ -81,6 +84,33 @@ class SearchSpace:
         cin = st.channels
     return out
 
+  def scaled(self, multiplier: float) -> "SearchSpace":
+    """The space with every channel count (stem, fixed first block, stages,
+    head) multiplied by `multiplier` as `arch.scale_width` scales a network,
+    so that `scale_width(a, m)` of any architecture `a` of this space is an
+    architecture of `scaled(m)`."""
+    from autonl_tf.arch import format_block, parse_block, transforms
+    if multiplier == 1:
+      return self
+    first = (format_block(transforms.scale_block(parse_block(self.first_block), multiplier))
+             if self.first_block else "")
+    return dataclasses.replace(
+        self, stem_filters=transforms.round_filters(self.stem_filters, multiplier),
+        first_block=first, head_filters=transforms.round_filters(self.head_filters, multiplier),
+        stages=tuple(dataclasses.replace(st, channels=transforms.round_filters(st.channels,
+                                                                              multiplier))
+                     for st in self.stages),
+        width_multiplier=self.width_multiplier * multiplier)
+
+  def arch(self, blocks):
+    """The network of this space with the searchable blocks `blocks`
+    (`BlockSpec`s of the blocks kept, in order), its fixed first block,
+    stem and head."""
+    from autonl_tf.arch import Arch, parse_block
+    first = [parse_block(self.first_block)] if self.first_block else []
+    return Arch(blocks=tuple(first + list(blocks)), stem_stride=self.stem_stride,
+                stem_filters=self.stem_filters, head_filters=self.head_filters)
+
 
 SPACES: Dict[str, SearchSpace] = {
     # The 224px MobileNetV2-like macro of Single-Path NAS (4,4,4,4,4,1 blocks),
@@ -109,8 +139,13 @@ SPACES["autonl-cifar"] = dataclasses.replace(SPACES["autonl-imagenet"], name="au
                                              stem_stride=1)
 
 
-def get_space(name: str, **overrides) -> SearchSpace:
+def get_space(name: str, width_multiplier: float = 1.0, **overrides) -> SearchSpace:
+  """The space `name`, with `overrides` of its fields, scaled by
+  `width_multiplier` (`SearchSpace.scaled`)."""
   if name not in SPACES:
     raise ValueError(f"unknown search space '{name}' (known: {', '.join(sorted(SPACES))})")
+  if not 0 < width_multiplier <= 8:
+    raise ValueError(f"the width multiplier must be in (0, 8], got {width_multiplier}")
   space = SPACES[name]
-  return dataclasses.replace(space, **overrides) if overrides else space
+  space = dataclasses.replace(space, **overrides) if overrides else space
+  return space.scaled(width_multiplier)
