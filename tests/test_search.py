@@ -286,14 +286,6 @@ def _fresh_values():
   return [v.numpy() for v in net.weights]
 
 
-def test_search_step_compiles_with_xla():
-  net = make_net(TINY, SIZE, 5, cost="log", lam=0.1)
-  net.compile(keras.optimizers.RMSprop(0.01), keras.optimizers.SGD(0.05), jit_compile=True)
-  net.search_phase.assign(1.0)
-  history = _fit(net, steps=2)
-  assert np.isfinite(history.history["loss"][0])
-
-
 def test_search_proper_starts_every_decision_on_one_line_with_a_fresh_arch_schedule(tmp_path):
   """When the search proper starts, `SearchPhase` puts every margin at
   `margin` and restarts the architecture optimizer's counter, whose cosine
@@ -338,3 +330,24 @@ def test_weight_decay_reaches_the_superkernel(tiny_net):
     assert want > 1e-2 / 2 * sum(float(np.sum(np.square(k.numpy()))) for k in superkernels) > 0
   finally:
     apply_weight_decay(tiny_net, 0.0)
+
+
+def test_width_multiplier_scales_the_supernet_and_its_cost(tmp_path):
+  """`SearchConfig.width_multiplier` builds the scaled space: every derived
+  network is the unscaled one's `scale_width`, and the differentiable cost
+  is that network's exact MAC count."""
+  from autonl_tf import arch as arch_lib
+  from autonl_tf.search.runner import SearchConfig, make_supernet
+  data = DataConfig("synthetic", image_size=SIZE, num_classes=5)
+  nets = [make_supernet(SearchConfig(space=TINY, data=data, model_dir=str(tmp_path),
+                                     width_multiplier=w), 5) for w in (1.0, 2.0)]
+  assert [s.channels for s in nets[1].space.stages] == [32, 48]
+  assert (nets[1].space.stem_filters, nets[1].space.head_filters) == (16, 64)
+  rng = np.random.default_rng(0)
+  for _ in range(4):
+    bits = [int(b) for b in rng.integers(0, 2, len(nets[0].decision_names))]
+    for net in nets:
+      net.force_state(dict(zip(net.decision_names, bits)))
+    wide = nets[1].derive()
+    assert wide == arch_lib.scale_width(nets[0].derive(), 2.0)
+    assert float(nets[1].macs()) == flops.count(wide, SIZE, 5).macs
