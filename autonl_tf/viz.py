@@ -9,6 +9,8 @@
   `autonl_tf.search.runner.DecisionLog` appends after every epoch, drawn as
   MACs (with the budget of a target-mode search), accuracy, loss, lambda and
   a heat-map of every architecture gate over the epochs.
+* `plot_accuracy_vs_macs`: a study's networks as test accuracy against MACs,
+  one colour per group (benchmarks/search_vs_random.py).
 
 Pure Python + numpy + matplotlib (no TensorFlow, no pyplot: figures are
 `matplotlib.figure.Figure` objects rendered with Agg, so importing this module
@@ -34,7 +36,7 @@ from autonl_tf import io
 from autonl_tf.arch import codec
 from autonl_tf.arch import presets
 
-__all__ = ["plot_arch", "read_search_log", "plot_search", "SearchLog", "png_size",
+__all__ = ["plot_arch", "read_search_log", "plot_search", "plot_accuracy_vs_macs", "SearchLog", "png_size",
            "LOG_FILE", "STEP_COLUMN", "MAC_COLUMN", "DECISION_SEPARATOR"]
 
 # What `runner.DecisionLog` writes (see its `on_epoch_end`): the file name,
@@ -462,3 +464,41 @@ def plot_search(log: Union[SearchLog, Dict[str, np.ndarray], str, os.PathLike],
     bar.ax.tick_params(labelsize=7)
   fig.suptitle(title, fontsize=10)
   return _save(fig, path), decisions
+
+
+# --------------------------------------------------------- study scatter --
+_GROUP_COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#7f7f7f"]
+
+
+def plot_accuracy_vs_macs(points: Sequence[Tuple[str, float, float]],
+                          path: Union[str, os.PathLike], title: str = "",
+                          budget: Optional[float] = None) -> str:
+  """Test accuracy against MACs, one colour per group, each group's mean as
+  a horizontal tick, and the MAC budget as a dashed line; saves a PNG.
+
+  Args:
+    points: (group, MACs, top-1 %) per network, groups in legend order.
+    path: the PNG to write.
+    title: figure title.
+    budget: MACs of the budget line (None: none).
+  """
+  groups = list(dict.fromkeys(g for g, _, _ in points))
+  fig = Figure(figsize=(7.5, 4.8))
+  ax = fig.add_subplot(1, 1, 1)
+  for i, group in enumerate(groups):
+    mine = [(m, a) for g, m, a in points if g == group]
+    macs = np.array([m for m, _ in mine]) * 1e-6
+    acc = np.array([a for _, a in mine])
+    colour = _GROUP_COLOURS[i % len(_GROUP_COLOURS)]
+    ax.scatter(macs, acc, s=36, color=colour, edgecolor="#333333", linewidth=0.5, zorder=3,
+               label=f"{group} (n={len(mine)}, mean {acc.mean():.2f})")
+    ax.hlines(acc.mean(), macs.min() - 0.3, macs.max() + 0.3, color=colour, lw=1.2, zorder=2)
+  if budget:
+    ax.axvline(budget * 1e-6, color="#999999", ls="--", lw=1, label=f"budget {budget / 1e6:.2f}M")
+  ax.set_xlabel("MACs (M)")
+  ax.set_ylabel("test top-1 (%)")
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8, loc="best")
+  if title:
+    ax.set_title(title, fontsize=10)
+  return _save(fig, path)

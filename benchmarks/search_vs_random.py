@@ -1,0 +1,371 @@
+"""Does the search pay? Searched vs random vs hand-placed networks at one MAC
+budget on CIFAR-10 (Li & Talwalkar 2019; Yu et al. 2020: many searches do no
+better than random architectures of the same cost).
+
+Every network is trained by the same CIFAR recipe (`training.recipes`,
+`cifar`), schedule and training seed, at 32px, in the `cifar` search space
+scaled by `--width_multiplier` (every variant alike):
+
+  hand-lightnl  AutoNL-S's CIFAR preset (`autonl-s-cifar`) scaled by the
+                width multiplier: its MACs are the budget;
+  hand-nonl     the same without its LightNL blocks;
+  searched      `tools/search.py --cost=target` at the budget (the search's
+                defaults, the schedule of the --search_* flags), one search
+                per search seed, each derived network trained;
+  random        architectures drawn uniformly from the space
+                (`search.sampling`), kept within --tolerance of the budget;
+  anchor        `keras.applications.MobileNetV2` at the width whose MACs at
+                32px are closest to the budget.
+
+The seed spread is measured on hand-lightnl, trained with the training seed
+and every --spread_seeds seed. The runs go in a fixed order (spread first,
+then search / searched / random interleaved, then the references) into their
+own directories under --workdir; a finished run (its `metrics.json`, or the
+search's `decisions.json`) is skipped and an interrupted one resumes at its
+last epoch, so after a kill the same command goes on where it stopped. A run
+that fails (e.g. a NaN loss) is recorded in `failed.json` and reported.
+
+  python benchmarks/search_vs_random.py --quick                     # synthetic, minutes
+  nohup python benchmarks/search_vs_random.py --data_dir=runs/tfds \\
+      --workdir=runs/search_vs_random --format=markdown > runs/search_vs_random.log 2>&1 &
+"""
+
+import dataclasses
+import math
+import os
+import statistics
+import sys
+import time
+from typing import List, Optional
+
+import _common
+from absl import app
+from absl import flags
+
+flags.DEFINE_string("data_dir", os.environ.get("TFDS_DATA_DIR", "runs/tfds"),
+                    "TFDS data directory with a prepared cifar10 (tools/prepare_data.py).")
+flags.DEFINE_string("workdir", None, "Where the runs go (default: runs/search_vs_random, or a "
+                    "temporary directory with --quick).")
+flags.DEFINE_float("width_multiplier", None, "Channels of the space and of every network "
+                   "(default: 0.5; 0.25 with --quick).")
+flags.DEFINE_integer("epochs", None, "Training epochs of every network (default: 15; 1 with "
+                     "--quick).")
+flags.DEFINE_integer("steps_per_epoch", None, "Training steps per epoch (default: one pass over "
+                     "the 45k training images; 2 with --quick).")
+flags.DEFINE_integer("seed", 1, "Training seed of every network.")
+flags.DEFINE_list("spread_seeds", ["2"], "Further training seeds of hand-lightnl: the seed spread.")
+flags.DEFINE_list("search_seeds", ["1", "2", "3"], "One search per seed (default: 1,2,3; 1 with "
+                  "--quick).")
+flags.DEFINE_integer("random", None, "Random architectures (default: 5; 2 with --quick).")
+flags.DEFINE_integer("random_seed", 0, "Seed of the random architectures.")
+flags.DEFINE_float("tolerance", 0.03, "Random architectures are kept within this fraction of "
+                   "the budget (also the search's landing band).")
+flags.DEFINE_integer("search_epochs", None, "Search epochs, warm-up included (default: 10; 2 "
+                     "with --quick).")
+flags.DEFINE_integer("search_warmup_epochs", None, "Search warm-up epochs (default: 2; 1 with "
+                     "--quick).")
+flags.DEFINE_integer("search_steps", None, "Search steps per epoch (default: 100; 2 with --quick).")
+flags.DEFINE_integer("search_batch_size", None, "Search batch size (default: 128; 8 with --quick).")
+flags.DEFINE_string("plot", None, "The accuracy-vs-MACs PNG (default: docs/img/search_vs_random.png; "
+                    "<workdir>/search_vs_random.png with --quick).")
+FLAGS = flags.FLAGS
+
+VARIANTS = ("searched", "random", "hand-lightnl", "hand-nonl", "anchor")
+HAND_PRESET = "autonl-s-cifar"
+SPACE = "cifar"
+INPUT_SIZE, NUM_CLASSES = 32, 10
+ANCHOR_ALPHAS = [round(0.35 + 0.05 * i, 2) for i in range(74)]  # 0.35 .. 4.0
+
+
+@dataclasses.dataclass
+class Run:
+  """One training (or search) of the plan."""
+  name: str       # directory under --workdir
+  variant: str
+  seed: int
+  arch: Optional[str] = None   # arch file or anchor name (trainings)
+  search: bool = False
+
+
+def quick() -> bool:
+  return FLAGS.quick
+
+
+def width() -> float:
+  return _common.pick(FLAGS.width_multiplier, 0.25, 0.5)
+
+
+def data_config(seed):
+  from autonl_tf.data import DataConfig
+  if quick():
+    return DataConfig("synthetic", image_size=INPUT_SIZE, num_classes=NUM_CLASSES, seed=seed)
+  return DataConfig("cifar10", data_dir=FLAGS.data_dir, image_size=INPUT_SIZE, seed=seed)
+
+
+def epoch_clock(path):
+  """A callback appending each epoch's wall time to `path` (JSON), so that a
+  run's time survives the kills it resumed from."""
+  import keras
+  from autonl_tf import io
+
+  class EpochClock(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+      self.start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+      times = io.read_json(path) if os.path.exists(path) else {}
+      times[str(epoch + 1)] = round(time.time() - self.start, 1)
+      io.write_json(path, times)
+
+  return EpochClock()
+
+
+def run_seconds(run_dir) -> float:
+  path = os.path.join(run_dir, "epoch_times.json")
+  if not os.path.exists(path):
+    return 0.0
+  from autonl_tf import io
+  return float(sum(io.read_json(path).values()))
+
+
+def execute(run: Run, workdir, budget, log):
+  """Runs `run` unless finished (or failed) before; returns its record:
+  `metrics.json` / `decisions.json`, or {"failed": why}."""
+  from autonl_tf import io
+  import keras
+  run_dir = os.path.join(workdir, run.name)
+  done = os.path.join(run_dir, "decisions.json" if run.search else "metrics.json")
+  failed = os.path.join(run_dir, "failed.json")
+  if os.path.exists(done):
+    return io.read_json(done)
+  if os.path.exists(failed):
+    return io.read_json(failed)
+  os.makedirs(run_dir, exist_ok=True)
+  keras.backend.clear_session()
+  keras.utils.set_random_seed(run.seed)
+  prefix = lambda line: log(f"[{run.name}] {line}")
+  clock = epoch_clock(os.path.join(run_dir, "epoch_times.json"))
+  try:
+    if run.search:
+      from autonl_tf.search.runner import search
+      from autonl_tf.training import recipes
+      search(recipes.search_config(
+          "cifar", space=SPACE, width_multiplier=width(), data=data_config(run.seed),
+          model_dir=run_dir, epochs=_common.pick(FLAGS.search_epochs, 2, 10),
+          warmup_epochs=_common.pick(FLAGS.search_warmup_epochs, 1, 2),
+          steps_per_epoch=_common.pick(FLAGS.search_steps, 2, 100),
+          batch_size=_common.pick(FLAGS.search_batch_size, 8, 128), cost="target",
+          target_macs=float(budget), tolerance=FLAGS.tolerance, verbose=0),
+          log=prefix, extra_callbacks=[clock])
+    else:
+      from autonl_tf.training import recipes
+      from autonl_tf.training.trainer import train
+      extra = dict(batch_size=8, validation_split=None, eval_steps=2,
+                   bn_recalibration_batches=1) if quick() else {}
+      train(recipes.train_config(
+          "cifar", arch=run.arch, data=data_config(run.seed), model_dir=run_dir,
+          epochs=_common.pick(FLAGS.epochs, 1, 15),
+          steps_per_epoch=_common.pick(FLAGS.steps_per_epoch, 2, None), verbose=0, **extra),
+          log=prefix, extra_callbacks=[clock])
+  except (ArithmeticError, RuntimeError, ValueError) as e:  # a diverged run is a result
+    record = {"failed": f"{type(e).__name__}: {e}"}
+    io.write_json(failed, record)
+    log(f"[{run.name}] failed: {record['failed']}")
+    return record
+  return io.read_json(done)
+
+
+def anchor_name(budget, workdir) -> str:
+  """`keras:mobilenet_v2:<alpha>` whose MACs at 32px are closest to the
+  budget (alphas on a 0.05 grid; bisection, the MACs grow with alpha);
+  cached in `<workdir>/anchor.json`."""
+  from autonl_tf import io
+  from autonl_tf.models import anchors
+  path = os.path.join(workdir, "anchor.json")
+  if os.path.exists(path):
+    return io.read_json(path)["name"]
+  import keras
+  macs = {}
+
+  def count(i):
+    if i not in macs:
+      keras.backend.clear_session()
+      name = f"keras:mobilenet_v2:{ANCHOR_ALPHAS[i]:g}"
+      model = anchors.build_anchor(name, (INPUT_SIZE, INPUT_SIZE, 3), NUM_CLASSES)
+      macs[i] = anchors.keras_model_macs(model)
+    return macs[i]
+
+  lo, hi = 0, len(ANCHOR_ALPHAS) - 1
+  while hi - lo > 1:
+    mid = (lo + hi) // 2
+    lo, hi = (mid, hi) if count(mid) < budget else (lo, mid)
+  best = min((lo, hi), key=lambda i: abs(count(i) - budget))
+  name = f"keras:mobilenet_v2:{ANCHOR_ALPHAS[best]:g}"
+  io.write_json(path, {"name": name, "macs": count(best), "budget": budget})
+  return name
+
+
+def plan(workdir, budget, log) -> List[Run]:
+  """Writes the arch files and returns the runs in their fixed order."""
+  from autonl_tf import arch as arch_lib
+  from autonl_tf import io
+  from autonl_tf.search import sampling
+  from autonl_tf.search.space import get_space
+  hand = arch_lib.scale_width(arch_lib.load(HAND_PRESET), width())
+  files = {"hand-lightnl": hand, "hand-nonl": arch_lib.without_lightnl(hand)}
+  space = get_space(SPACE, width_multiplier=width())
+  randoms = sampling.sample_within(space, budget, _common.pick(FLAGS.random, 2, 5),
+                                   FLAGS.random_seed, INPUT_SIZE, NUM_CLASSES, FLAGS.tolerance)
+  for i, sample in enumerate(randoms, start=1):
+    files[f"random-{i}"] = sample.arch
+  for name, arch in files.items():
+    io.write_text(os.path.join(workdir, f"{name}.txt"), arch_lib.format_arch(arch))
+  path = lambda name: os.path.join(workdir, f"{name}.txt")
+  seed = FLAGS.seed
+  runs = [Run(f"hand-lightnl-seed{seed}", "hand-lightnl", seed, path("hand-lightnl"))]
+  runs += [Run(f"hand-lightnl-seed{s}", "hand-lightnl-spread", int(s), path("hand-lightnl"))
+           for s in FLAGS.spread_seeds]
+  search_seeds = [int(s) for s in (["1"] if quick() and FLAGS["search_seeds"].using_default_value
+                                   else FLAGS.search_seeds)]
+  random_runs = [Run(f"random-{i}", "random", seed, path(f"random-{i}"))
+                 for i in range(1, len(randoms) + 1)]
+  for i, s in enumerate(search_seeds):
+    runs.append(Run(f"search-seed{s}", "search", s, search=True))
+    runs.append(Run(f"searched-seed{s}", "searched", seed,
+                    os.path.join(workdir, f"search-seed{s}", "arch.txt")))
+    if i < len(random_runs):
+      runs.append(random_runs[i])
+  runs += random_runs[len(search_seeds):]
+  runs.append(Run("hand-nonl", "hand-nonl", seed, path("hand-nonl")))
+  runs.append(Run("anchor", "anchor", seed, anchor_name(budget, workdir)))
+  log(f"plan: {len(runs)} runs, budget {budget / 1e6:.2f}M MACs (hand-lightnl at width "
+      f"{width():g}); random draws kept: {', '.join(f'{s.macs / 1e6:.2f}M (draw {s.draw})' for s in randoms)}")
+  return runs
+
+
+def pooled_std(groups) -> float:
+  """sqrt(sum (n_i - 1) s_i^2 / sum (n_i - 1)) over the groups with n_i > 1."""
+  num = sum((len(g) - 1) * statistics.variance(g) for g in groups if len(g) > 1)
+  den = sum(len(g) - 1 for g in groups if len(g) > 1)
+  return math.sqrt(num / den) if den else float("nan")
+
+
+def summarize(runs: List[Run], records, budget, workdir):
+  """Per-run rows, per-variant rows, the verdict lines and the study record."""
+  run_rows, per_variant, points = [], {}, []
+  search_time = {r.seed: run_seconds(os.path.join(workdir, r.name)) for r in runs if r.search}
+  for run in runs:
+    rec = records.get(run.name)
+    if run.search:
+      continue
+    time_s = run_seconds(os.path.join(workdir, run.name))
+    if rec is None or "failed" in rec:
+      why = "not run yet" if rec is None else rec["failed"]
+      run_rows.append([run.variant, run.name, "-", "-", "-", "-", "-", why])
+      continue
+    off = 100 * (rec["macs"] / budget - 1)
+    search_s = search_time.get(int(run.name.rsplit("seed", 1)[1])) if run.variant == "searched" \
+        else None
+    run_rows.append([run.variant, run.name, f"{rec['top1']:.2f}", _common.millions(rec["macs"]),
+                     f"{off:+.1f}%", f"{rec['params'] / 1e6:.2f}M", f"{time_s / 60:.0f}",
+                     "-" if search_s is None else f"{search_s / 60:.0f}"])
+    group = "hand-lightnl" if run.variant == "hand-lightnl-spread" else run.variant
+    if run.variant != "hand-lightnl-spread":
+      per_variant.setdefault(group, []).append(rec)
+      points.append((group, rec["macs"], rec["top1"]))
+  variant_rows, summary = [], {}
+  for variant in VARIANTS:
+    recs = per_variant.get(variant, [])
+    if not recs:
+      continue
+    top1 = [r["top1"] for r in recs]
+    std = statistics.stdev(top1) if len(top1) > 1 else float("nan")
+    summary[variant] = {"n": len(top1), "top1": top1, "mean": statistics.mean(top1), "std": std,
+                        "macs": [r["macs"] for r in recs], "params": [r["params"] for r in recs]}
+    variant_rows.append([variant, len(top1), f"{statistics.mean(top1):.2f}",
+                         "-" if len(top1) < 2 else f"{std:.2f}",
+                         _common.millions(statistics.mean(r["macs"] for r in recs)),
+                         f"{statistics.mean(r['params'] for r in recs) / 1e6:.2f}M"])
+  spread_runs = [records.get(r.name) for r in runs if r.variant.startswith("hand-lightnl")]
+  spread = [r["top1"] for r in spread_runs if r and "top1" in r]
+  verdict = []
+  if len(spread) > 1:
+    verdict.append(f"seed spread (hand-lightnl, seeds {FLAGS.seed},{','.join(FLAGS.spread_seeds)}): "
+                   f"{' / '.join(f'{t:.2f}' for t in spread)}, max - min "
+                   f"{max(spread) - min(spread):.2f} points")
+  s, r = summary.get("searched"), summary.get("random")
+  if s and r:
+    pooled = pooled_std([s["top1"], r["top1"]])
+    diff = s["mean"] - r["mean"]
+    beats = diff > pooled if not math.isnan(pooled) else None
+    verdict.append(f"searched - random: {diff:+.2f} points; pooled std {pooled:.2f}; the search "
+                   f"beats the random mean by more than the pooled std: "
+                   f"{'yes' if beats else 'no' if beats is not None else 'undecided'}")
+    summary["verdict"] = {"searched_minus_random": diff, "pooled_std": pooled, "beats": beats}
+  return run_rows, variant_rows, verdict, points, summary
+
+
+def main(argv):
+  del argv
+  _common.setup()
+  import tempfile
+  from autonl_tf import arch as arch_lib
+  from autonl_tf import flops
+  from autonl_tf import io
+  from autonl_tf import viz
+
+  workdir = FLAGS.workdir or (tempfile.mkdtemp(prefix="search_vs_random-") if quick()
+                              else "runs/search_vs_random")
+  if not quick():
+    from autonl_tf.data import dataset_info
+    try:
+      dataset_info(data_config(FLAGS.seed))
+    except Exception as e:  # noqa: BLE001 - reported with the command that fixes it
+      print(f"error: cifar10 is not readable in {FLAGS.data_dir} ({e}); run "
+            f"`python tools/prepare_data.py --dataset=cifar10 --data_dir={FLAGS.data_dir}`",
+            file=sys.stderr)
+      return 2
+  os.makedirs(workdir, exist_ok=True)
+  log = lambda line: print(line, flush=True)
+  budget = flops.count(arch_lib.scale_width(arch_lib.load(HAND_PRESET), width()),
+                       INPUT_SIZE, NUM_CLASSES).macs
+  runs = plan(workdir, budget, log)
+  records = {}
+  for run in runs:
+    if run.variant == "searched" and "failed" in records.get(f"search-seed{run.seed}", {}):
+      records[run.name] = {"failed": "its search failed"}
+      continue
+    records[run.name] = execute(run, workdir, budget, log)
+
+  run_rows, variant_rows, verdict, points, summary = summarize(runs, records, budget, workdir)
+  plot = FLAGS.plot or (os.path.join(workdir, "search_vs_random.png") if quick()
+                        else "docs/img/search_vs_random.png")
+  title = (f"CIFAR-10, 32px, width {width():g}: test top-1 vs MACs "
+           f"({_common.pick(FLAGS.epochs, 1, 15)} epochs)")
+  viz.plot_accuracy_vs_macs(points, plot, title, budget)
+  searched = {r.name: records[r.name].get("arch") for r in runs if r.search}
+  io.write_json(os.path.join(workdir, "study.json"), {
+      "budget_macs": budget, "width_multiplier": width(), "summary": summary,
+      "runs": {name: rec for name, rec in records.items()}, "plot": plot}, sort_keys=False)
+
+  _common.header("Searched vs random vs hand-placed networks at one MAC budget (CIFAR-10)")
+  first = next((rec for rec in records.values() if "top1" in rec), {})
+  _common.title(f"{first.get('dataset', '?')} at 32px, space `{SPACE}` x{width():g}, budget "
+                f"{budget / 1e6:.2f}M MACs, {first.get('epochs', '?')} epochs x "
+                f"{first.get('steps_per_epoch', '?')} steps, training seed {FLAGS.seed}; test "
+                f"split ({first.get('eval_examples', '?')} images)")
+  _common.table(["variant", "run", "top-1", "MACs", "vs budget", "params", "train min",
+                 "search min"], run_rows)
+  _common.title("per variant (the seed-spread reruns left out)")
+  _common.table(["variant", "n", "top-1 mean", "std", "MACs mean", "params mean"], variant_rows)
+  for line in verdict:
+    _common.note(line)
+  for name, lines in searched.items():
+    if lines:
+      _common.note(f"{name}:\n" + "\n".join(f"    {line}" for line in lines))
+  _common.note(f"plot: {plot}; runs and study.json in {workdir}")
+  return 0
+
+
+if __name__ == "__main__":
+  app.run(lambda argv: sys.exit(main(argv)))

@@ -1,0 +1,69 @@
+"""benchmarks/search_vs_random.py --quick: the whole table on synthetic data,
+its numbers recomputed from the runs' own files, and a rerun that resumes
+(every finished run skipped, the same table)."""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+from autonl_tf import arch as arch_lib
+from autonl_tf import flops
+from autonl_tf import viz
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_study(workdir):
+  proc = subprocess.run(
+      [sys.executable, os.path.join(ROOT, "benchmarks", "search_vs_random.py"), "--quick",
+       f"--workdir={workdir}", "--random=2", "--spread_seeds=2"],
+      capture_output=True, text=True, timeout=900, cwd=ROOT)
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  return proc.stdout
+
+
+def test_quick_study_reports_every_variant_from_its_runs(tmp_path):
+  workdir = str(tmp_path / "study")
+  out = run_study(workdir)
+  with open(os.path.join(workdir, "study.json")) as f:
+    study = json.load(f)
+  budget = flops.count(arch_lib.scale_width(arch_lib.load("autonl-s-cifar"), 0.25), 32, 10).macs
+  assert study["budget_macs"] == budget and study["width_multiplier"] == 0.25
+
+  def top1(name):
+    with open(os.path.join(workdir, name, "metrics.json")) as f:
+      return json.load(f)["top1"]
+
+  runs = {"searched": ["searched-seed1"], "random": ["random-1", "random-2"],
+          "hand-lightnl": ["hand-lightnl-seed1"], "hand-nonl": ["hand-nonl"], "anchor": ["anchor"]}
+  summary = study["summary"]
+  for variant, names in runs.items():
+    values = [top1(n) for n in names]
+    assert summary[variant]["top1"] == values
+    assert abs(summary[variant]["mean"] - statistics.mean(values)) < 1e-9
+    assert f"\n{variant} " in out
+  # Pooled std of searched (n=1, no spread) and random (n=2) is random's.
+  random_top1 = [top1(n) for n in runs["random"]]
+  verdict = summary["verdict"]
+  assert abs(verdict["pooled_std"] - statistics.stdev(random_top1)) < 1e-9
+  assert abs(verdict["searched_minus_random"] - (top1("searched-seed1") -
+                                                 statistics.mean(random_top1))) < 1e-9
+  # The random networks are the files trained, within 3% of the budget.
+  for name in runs["random"]:
+    arch = arch_lib.load(os.path.join(workdir, f"{name}.txt"))
+    assert abs(flops.count(arch, 32, 10).macs / budget - 1) <= 0.03
+  spread = [top1("hand-lightnl-seed1"), top1("hand-lightnl-seed2")]
+  assert f"max - min {max(spread) - min(spread):.2f} points" in out
+  with open(os.path.join(workdir, "anchor.json")) as f:
+    anchor = json.load(f)
+  assert anchor["name"].startswith("keras:mobilenet_v2:")
+  w, h = viz.png_size(study["plot"])
+  assert w > 500 and h > 300
+  assert out.count("epoch 1:") == 8  # seven trainings and the search's first epoch
+
+  again = run_study(workdir)  # every run finished: skipped, the same table
+  assert "epoch 1:" not in again
+  table = lambda text: text[text.index("== synthetic"):text.index("plot:")]
+  assert table(again) == table(out)
