@@ -77,15 +77,31 @@ def build_model(arch: Union[str, os.PathLike, arch_lib.Arch, Sequence],
                                       synchronized=sync_bn)
 
   inputs = keras.Input(shape=input_shape, name="images")
-  x = keras.layers.Conv2D(
-      arch.stem_filters, 3, strides=arch.stem_stride, padding="same", use_bias=False,
-      kernel_initializer=constants.conv_initializer(), name="stem_conv")(inputs)
-  x = keras.layers.Activation("swish", name="stem_swish")(bn("stem_bn")(x))
+  x = stem(inputs, arch, bn)
   blocks = arch_lib.expand_blocks(arch)
   for i, spec in enumerate(blocks):
     x = MBConv(spec, drop_connect_rate=drop_connect_rate * i / len(blocks),
                bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, sync_bn=sync_bn,
                zero_init_residual=zero_init_residual, name=f"block_{i}")(x)
+  outputs = head(x, arch, num_classes, bn, dropout_rate)
+  return keras.Model(inputs, outputs, name=name)
+
+
+def _default_bn(name):
+  return constants.batch_norm(name)
+
+
+def stem(x, arch: arch_lib.Arch, bn=_default_bn):
+  """The 3x3 stem conv (stride `arch.stem_stride`), BN and swish."""
+  x = keras.layers.Conv2D(
+      arch.stem_filters, 3, strides=arch.stem_stride, padding="same", use_bias=False,
+      kernel_initializer=constants.conv_initializer(), name="stem_conv")(x)
+  return keras.layers.Activation("swish", name="stem_swish")(bn("stem_bn")(x))
+
+
+def head(x, arch: arch_lib.Arch, num_classes: int, bn=_default_bn, dropout_rate: float = 0.0):
+  """The 1x1 head conv to `arch.head_filters`, BN, swish, global average
+  pooling, dropout and the dense classifier (float32 logits)."""
   x = keras.layers.Conv2D(
       arch.head_filters, 1, use_bias=False,
       kernel_initializer=constants.conv_initializer(), name="head_conv")(x)
@@ -93,10 +109,9 @@ def build_model(arch: Union[str, os.PathLike, arch_lib.Arch, Sequence],
   x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
   if dropout_rate > 0:
     x = keras.layers.Dropout(dropout_rate, name="dropout")(x)
-  outputs = keras.layers.Dense(
+  return keras.layers.Dense(
       int(num_classes), kernel_initializer=constants.dense_initializer(),
       dtype="float32", name="logits")(x)
-  return keras.Model(inputs, outputs, name=name)
 
 
 def arch_of(model: keras.Model) -> arch_lib.Arch:

@@ -1,0 +1,117 @@
+"""Latency tables (`autonl_tf.latency`): the pieces of a network by hand, a
+space's table covers its networks, one entry timed on a tiny shape (and the
+timed TFLite piece computes what the Keras piece does), a killed build is
+completed rather than restarted."""
+
+import random
+
+import numpy as np
+import pytest
+
+from autonl_tf import arch as arch_lib
+from autonl_tf import latency
+from autonl_tf.search import sampling
+from autonl_tf.search.space import get_space
+
+ARCH = arch_lib.parse_arch("#! stem_stride=1 head_filters=64\n"
+                           "r1_k3_s11_e1_i16_o8\n"
+                           "r2_k5_s22_e6_i8_o16_se0.25_nonlocal0.25-2\n")
+
+
+def test_pieces_of_a_network_by_hand():
+  keys = [p.key for p in latency.arch_pieces(ARCH, 32, 10)]
+  assert keys == [
+      "stem 32x32 s1 c16",
+      "mbconv 32x32 r1_k3_s11_e1_i16_o8",
+      "mbconv 32x32 r1_k5_s22_e6_i8_o16_se0.25",
+      "lightnl 16x16x16 r0.25 s2",
+      "mbconv 16x16 r1_k5_s11_e6_i16_o16_se0.25",  # the repeat: stride 1, 16 in
+      "lightnl 16x16x16 r0.25 s2",
+      "head 16x16x16 c64 k10",
+  ]
+
+
+def test_prediction_is_the_overhead_plus_every_piece_without_it():
+  entries = {"overhead": 0.01, "stem 32x32 s1 c16": 0.2, "mbconv 32x32 r1_k3_s11_e1_i16_o8": 0.3,
+             "mbconv 32x32 r1_k5_s22_e6_i8_o16_se0.25": 0.5, "lightnl 16x16x16 r0.25 s2": 0.07,
+             "mbconv 16x16 r1_k5_s11_e6_i16_o16_se0.25": 0.4, "head 16x16x16 c64 k10": 0.11}
+  table = latency.LatencyTable({k: {"ms": v} for k, v in entries.items()})
+  by_hand = 0.01 + (0.2 + 0.3 + 0.5 + 0.07 + 0.4 + 0.07 + 0.11) - 7 * 0.01
+  assert table.predict(ARCH, 32, 10) == pytest.approx(by_hand)
+  del table.entries["head 16x16x16 c64 k10"]
+  with pytest.raises(KeyError, match="no entry 'head 16x16x16 c64 k10'"):
+    table.predict(ARCH, 32, 10)
+
+
+@pytest.mark.parametrize("width", [1.0, 0.5])
+def test_a_space_table_covers_every_network_of_the_space(width):
+  space = get_space("cifar", width_multiplier=width)
+  keys = {p.key for p in latency.space_pieces(space, 32, 10)}
+  rng = random.Random(0)
+  for _ in range(300):
+    arch = sampling.sample_arch(space, rng)
+    assert {p.key for p in latency.arch_pieces(arch, 32, 10)} <= keys
+  # 13 blocks x (3 kernels x 2 expands + 3 ratios x 2 strides), shared shapes once.
+  options = latency.space_block_pieces(space, 32)
+  assert len(options) == 13 and all(len(o) == 12 for o in options)
+
+
+def test_one_entry_on_a_tiny_shape_times_what_keras_computes():
+  import keras
+  from ai_edge_litert.interpreter import Interpreter
+  piece = latency.Piece("mbconv", (6, 6, 8), arch_lib.parse_block("r1_k3_s11_e3_i8_o8_se0.25"))
+  flat = latency.piece_tflite(piece)
+  entry = latency.time_tflite(flat, threads=1, warmup=2, repeats=20)
+  assert entry["repeats"] == 20 and 0 < entry["p10_ms"] <= entry["ms"] <= entry["p90_ms"]
+  # The flatbuffer is the piece: same output as a Keras model of it with the
+  # same weights (fresh BN: inference mode is the identity affine).
+  keras.utils.set_random_seed(3)
+  model = latency._piece_model(piece)
+  flat = latency._to_tflite(model, piece.shape)
+  interp = Interpreter(model_content=flat)
+  interp.allocate_tensors()
+  x = np.random.default_rng(1).standard_normal((1, 6, 6, 8)).astype(np.float32)
+  interp.set_tensor(interp.get_input_details()[0]["index"], x)
+  interp.invoke()
+  y = interp.get_tensor(interp.get_output_details()[0]["index"])
+  np.testing.assert_allclose(y, model(x, training=False).numpy(), atol=1e-4)
+
+
+class Killed(Exception):
+  pass
+
+
+def test_a_killed_build_is_completed_not_restarted(tmp_path):
+  space = get_space("tiny")
+  pieces = latency.space_pieces(space, 16, 5)
+  path = str(tmp_path / "lut.json")
+  settings = {"what": "tiny", "threads": 1}
+  timed = []
+
+  def timer(piece, kill_after=None):
+    if kill_after is not None and len(timed) == kill_after:
+      raise Killed
+    timed.append(piece.key)
+    return {"ms": 0.001 * len(timed), "p10_ms": 0.0, "p90_ms": 1.0, "repeats": 1}
+
+  with pytest.raises(Killed):
+    latency.build_table(pieces, path, settings, 1, 0, 1, timer=lambda p: timer(p, 5))
+  first = dict(latency.LatencyTable.load(path).entries)
+  assert sorted(first) == sorted(timed) and len(first) == 5  # the overhead and 4 pieces
+  seen = []
+  table = latency.build_table(pieces, path, settings, 1, 0, 1,
+                              progress=lambda done, total, key: seen.append((done, total)),
+                              timer=timer)
+  assert timed[5:] == [p.key for p in pieces[4:]]  # only the missing ones
+  assert {k: table.entries[k] for k in first} == first
+  assert set(table.entries) == {"overhead"} | {p.key for p in pieces}
+  assert seen[0] == (6, len(pieces) + 1) and seen[-1][0] == len(pieces) + 1
+  with pytest.raises(ValueError, match="other settings"):
+    latency.build_table(pieces, path, {"what": "tiny", "threads": 2}, 2, 0, 1, timer=timer)
+
+
+def test_a_file_that_is_no_table_is_named(tmp_path):
+  path = tmp_path / "x.json"
+  path.write_text('{"a": 1}')
+  with pytest.raises(ValueError, match="is not a latency table"):
+    latency.LatencyTable.load(str(path))

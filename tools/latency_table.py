@@ -1,0 +1,96 @@
+"""Builds a LiteRT latency table of a search space on this machine, or times
+a whole network end to end the same way (`autonl_tf.latency`).
+
+  python tools/latency_table.py --space=cifar --input_size=32 --num_classes=10 --out=lut.json
+  python tools/latency_table.py --arch=runs/search/arch.txt --input_size=32 --num_classes=10 \
+      --table=lut.json          # measured vs predicted
+
+Every entry is a tiny float32 TFLite model of one piece (stem, block option,
+LightNL option, head) at its input shape, invoked `--warmup` times untimed and
+`--repeats` times timed on `--threads` threads; the median is the entry. The
+file is rewritten after every entry: rerun the same command after a kill and
+it times only what is missing.
+"""
+
+import sys
+
+import _bootstrap  # noqa: F401
+from absl import app
+from absl import flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("space", None, "Search space of the table (autonl-imagenet, autonl-cifar, "
+                    "cifar, tiny).")
+flags.DEFINE_float("width_multiplier", 1.0, "Channels of the space times this.")
+flags.DEFINE_string("arch", None, "Instead of a table: time this network (preset or arch file) "
+                    "end to end.")
+flags.DEFINE_string("table", None, "With --arch: also print the table's prediction and its error.")
+flags.DEFINE_integer("input_size", 224, "Input image height and width.")
+flags.DEFINE_integer("num_classes", 1000, "Classifier width.")
+flags.DEFINE_integer("threads", 1, "LiteRT interpreter threads.")
+flags.DEFINE_integer("warmup", 20, "Untimed invokes before timing.")
+flags.DEFINE_integer("repeats", 100, "Timed invokes; the median is the entry.")
+flags.DEFINE_string("out", None, "The table file (JSON) to write or complete.")
+
+
+def settings(what):
+  from autonl_tf import latency
+  return {"what": what, "input_size": FLAGS.input_size, "num_classes": FLAGS.num_classes,
+          "threads": FLAGS.threads, "warmup": FLAGS.warmup, "repeats": FLAGS.repeats,
+          "machine": latency.machine()}
+
+
+def build():
+  import keras
+  from autonl_tf import latency
+  from autonl_tf.search.space import get_space
+  if not FLAGS.out:
+    raise ValueError("--out is required with --space (the table file to write)")
+  space = get_space(FLAGS.space, width_multiplier=FLAGS.width_multiplier)
+  pieces = latency.space_pieces(space, FLAGS.input_size, FLAGS.num_classes)
+  what = f"space {space.name} x{space.width_multiplier:g}"
+  bar = {}
+
+  def progress(done, total, key):
+    if "bar" not in bar:
+      bar["bar"] = keras.utils.Progbar(total, stateful_metrics=["entry"], unit_name="entry")
+    bar["bar"].update(done)
+
+  table = latency.build_table(pieces, FLAGS.out, settings(what), FLAGS.threads, FLAGS.warmup,
+                              FLAGS.repeats, progress)
+  spread = sorted((e["p90_ms"] - e["p10_ms"]) / e["ms"] for e in table.entries.values())
+  print(f"{what} at {FLAGS.input_size}px: {len(table.entries)} entries (overhead "
+        f"{table.entries[latency.OVERHEAD]['ms'] * 1e3:.1f} us), median p10-p90 spread "
+        f"{100 * spread[len(spread) // 2]:.1f}% of the entry -> {FLAGS.out}")
+
+
+def time_arch():
+  from autonl_tf import arch as arch_lib
+  from autonl_tf import latency
+  arch = arch_lib.load(FLAGS.arch)
+  table = latency.LatencyTable.load(FLAGS.table) if FLAGS.table else None
+  if table is not None:  # a missing entry fails before the (slow) timing
+    predicted = table.predict(arch, FLAGS.input_size, FLAGS.num_classes)
+  measured = latency.time_arch(arch, FLAGS.input_size, FLAGS.num_classes, FLAGS.threads,
+                               FLAGS.warmup, FLAGS.repeats)
+  line = (f"{FLAGS.arch} at {FLAGS.input_size}px, {FLAGS.threads} thread(s): measured "
+          f"{measured['ms']:.3f} ms (p10-p90 {measured['p10_ms']:.3f}-{measured['p90_ms']:.3f})")
+  if table is not None:
+    line += (f", predicted {predicted:.3f} ms ({100 * (predicted / measured['ms'] - 1):+.1f}%)")
+  print(line)
+
+
+def main(argv):
+  del argv
+  _bootstrap.quiet_logs()
+  if bool(FLAGS.space) == bool(FLAGS.arch):
+    print("error: pass --space (build a table) or --arch (time a network)", file=sys.stderr)
+    return 2
+  if FLAGS.threads < 1 or FLAGS.repeats < 1 or FLAGS.warmup < 0:
+    print("error: --threads and --repeats must be positive, --warmup >= 0", file=sys.stderr)
+    return 2
+  return _bootstrap.run(build if FLAGS.space else time_arch)
+
+
+if __name__ == "__main__":
+  app.run(lambda argv: sys.exit(main(argv)))
