@@ -115,3 +115,27 @@ def test_a_file_that_is_no_table_is_named(tmp_path):
   path.write_text('{"a": 1}')
   with pytest.raises(ValueError, match="is not a latency table"):
     latency.LatencyTable.load(str(path))
+
+
+def test_the_latency_cost_is_the_table_sum_of_the_derived_network(tmp_path):
+  """For random hard gate settings the supernet's differentiable latency
+  equals the table's prediction for the network it derives (every entry
+  distinct, so a wrong option or a doubly counted gate shows)."""
+  from autonl_tf.data import DataConfig
+  from autonl_tf.search.runner import SearchConfig, make_supernet
+  for space in ("tiny", "cifar"):
+    size, classes = (16, 5) if space == "tiny" else (32, 10)
+    net = make_supernet(SearchConfig(space=space, data=DataConfig("synthetic", image_size=size,
+                                                                  num_classes=classes),
+                                     model_dir=str(tmp_path)), classes)
+    rng = np.random.default_rng(7)
+    pieces = latency.space_pieces(net.space, size, classes)
+    table = latency.LatencyTable({p.key: {"ms": float(v)} for p, v in
+                                  zip(pieces, rng.uniform(0.1, 1.0, len(pieces)))})
+    table.entries["overhead"] = {"ms": 0.01}
+    net.attach_latency_table(table)
+    for _ in range(6):
+      bits = rng.integers(0, 2, len(net.decision_names))
+      net.force_state(dict(zip(net.decision_names, (int(b) for b in bits))))
+      expected = table.predict(net.derive(), size, classes)
+      assert float(net.latency()) == pytest.approx(expected, rel=1e-5)

@@ -78,6 +78,38 @@ def _lightnl_macs(block, g):
   return total
 
 
+def kernel_weights(g):
+  """{kernel: weight} one-hot over the depthwise kernels from the nested
+  raw gates (k7 counts only with k5 on, as in `block_macs`)."""
+  if "k5" not in g:
+    return {3: 1.0}
+  if "k7" not in g:
+    return {3: 1.0 - g["k5"], 5: g["k5"]}
+  return {3: 1.0 - g["k5"], 5: g["k5"] * (1.0 - g["k7"]), 7: g["k5"] * g["k7"]}
+
+
+def block_latency(block, g, ms):
+  """Latency of a `SuperMBConv` as a function of its raw gates `g`, from its
+  latency-table entries `ms` ({option: ms without the invoke overhead},
+  options `k<k>_e<e>` and `nl<r>_s<s>` as `latency.space_block_pieces`
+  names them): `e_small * (sum_k,e w_k w_e T(k, e) + nl * sum_r,s w_r w_s
+  T_nl(r, s))`, multilinear in the gates like `block_macs`, so that for
+  hard gates it is the table's entries of the derived block."""
+  small, large = block.expand_ratios
+  expand = {small: 1.0 - g["e_large"], large: g["e_large"]}
+  body = 0.0
+  for k, wk in kernel_weights(g).items():
+    for e, we in expand.items():
+      body = body + wk * we * ms[f"k{k}_e{e}"]
+  strides = ({1: g["s1"], 2: 1 - g["s1"]} if len(block.nl_strides) == 2
+             else {block.nl_strides[0]: 1.0})
+  nl = 0.0
+  for r, pr in zip(block.nl_ratios, _ratio_weights(block, g)):
+    for st, ps in strides.items():
+      nl = nl + pr * ps * ms[f"nl{r:g}_s{st}"]
+  return g["e_small"] * (body + g["nl"] * nl)
+
+
 #: Running-mean factor of the forces' mean squares (per step).
 FORCE_AVERAGING = 0.99
 

@@ -136,6 +136,29 @@ class SuperNet(keras.Model):
     return self._fixed_macs + tf.add_n([cost_lib.block_macs(b, b.raw_gates(False))
                                         for b in self.blocks])
 
+  def attach_latency_table(self, table):
+    """Reads this supernet's entries from a `latency.LatencyTable` (of its
+    space, input size and classes): then `latency()` is the differentiable
+    predicted latency of the current hard architecture."""
+    from autonl_tf import latency as latency_lib
+    options = latency_lib.space_block_pieces(self.space, self.input_size)
+    self._block_ms = [{name: table.ms(piece) for name, piece in o.items()} for o in options]
+    fixed = [p for p in latency_lib.arch_pieces(self.space.arch([]), self.input_size,
+                                                self.num_classes) if p.kind != "head"]
+    size = self.blocks[-1].out_hw[0]
+    head = latency_lib.Piece("head", (size, size, self.space.stages[-1].channels),
+                             filters=self.space.head_filters, num_classes=self.num_classes)
+    self._fixed_ms = table.entries[latency_lib.OVERHEAD]["ms"] + sum(
+        table.ms(p) for p in fixed + [head])
+
+  def latency(self):
+    """Differentiable predicted ms of the current hard architecture (after
+    `attach_latency_table`): the table's sum for the derived network."""
+    if getattr(self, "_block_ms", None) is None:
+      raise ValueError("no latency table: call attach_latency_table first")
+    return self._fixed_ms + tf.add_n([cost_lib.block_latency(b, b.raw_gates(False), ms)
+                                      for b, ms in zip(self.blocks, self._block_ms)])
+
   def reset_margins(self, margin=None):
     """Every decision of every block `margin` (default: the constructor's)
     above its flipping point: the search's common starting line."""
