@@ -263,8 +263,8 @@ class LatencyTable:
     """The entry of `piece` minus the invoke overhead."""
     for key in (piece.key, OVERHEAD):
       if key not in self.entries:
-        raise KeyError(f"the latency table has no entry '{key}' (built for "
-                       f"{self.settings.get('what', 'another space or size')})")
+        raise ValueError(f"the latency table has no entry '{key}' (built for "
+                         f"{self.settings.get('what', 'another space or size')})")
     return self.entries[piece.key]["ms"] - self.entries[OVERHEAD]["ms"]
 
   def predict(self, arch: arch_lib.Arch, input_size: int, num_classes: int) -> float:

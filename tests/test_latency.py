@@ -39,7 +39,7 @@ def test_prediction_is_the_overhead_plus_every_piece_without_it():
   by_hand = 0.01 + (0.2 + 0.3 + 0.5 + 0.07 + 0.4 + 0.07 + 0.11) - 7 * 0.01
   assert table.predict(ARCH, 32, 10) == pytest.approx(by_hand)
   del table.entries["head 16x16x16 c64 k10"]
-  with pytest.raises(KeyError, match="no entry 'head 16x16x16 c64 k10'"):
+  with pytest.raises(ValueError, match="no entry 'head 16x16x16 c64 k10'"):
     table.predict(ARCH, 32, 10)
 
 
