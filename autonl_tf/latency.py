@@ -259,18 +259,21 @@ class LatencyTable:
     io.write_json(path, {"format": TABLE_FORMAT, "settings": self.settings,
                          "entries": self.entries})
 
+  def entry(self, key: str) -> float:
+    """The ms of entry `key` (a `Piece.key` or `OVERHEAD`)."""
+    if key not in self.entries:
+      raise ValueError(f"the latency table has no entry '{key}' (built for "
+                       f"{self.settings.get('what', 'another space or size')})")
+    return self.entries[key]["ms"]
+
   def ms(self, piece: Piece) -> float:
     """The entry of `piece` minus the invoke overhead."""
-    for key in (piece.key, OVERHEAD):
-      if key not in self.entries:
-        raise ValueError(f"the latency table has no entry '{key}' (built for "
-                         f"{self.settings.get('what', 'another space or size')})")
-    return self.entries[piece.key]["ms"] - self.entries[OVERHEAD]["ms"]
+    return self.entry(piece.key) - self.entry(OVERHEAD)
 
   def predict(self, arch: arch_lib.Arch, input_size: int, num_classes: int) -> float:
     """Predicted ms of the whole network: overhead + its pieces."""
-    return self.entries[OVERHEAD]["ms"] + sum(self.ms(p) for p in
-                                              arch_pieces(arch, input_size, num_classes))
+    return self.entry(OVERHEAD) + sum(self.ms(p) for p in
+                                      arch_pieces(arch, input_size, num_classes))
 
   def per_piece(self, arch: arch_lib.Arch, input_size: int, num_classes: int):
     return [(p, self.ms(p)) for p in arch_pieces(arch, input_size, num_classes)]

@@ -85,6 +85,7 @@ class Run:
   seed: int
   arch: Optional[str] = None   # arch file or anchor name (trainings)
   search: bool = False
+  after: Optional[str] = None  # the run whose output it trains (a searched network's search)
 
 
 def quick() -> bool:
@@ -170,7 +171,7 @@ def execute(run: Run, workdir, budget, log):
   except (ArithmeticError, RuntimeError, ValueError) as e:  # a diverged run is a result
     record = {"failed": f"{type(e).__name__}: {e}"}
     io.write_json(failed, record)
-    log(f"[{run.name}] failed: {record['failed']}")
+    log(f"[{run.name}] failed: {record['failed']} (recorded in {failed}; delete it to retry)")
     return record
   return io.read_json(done)
 
@@ -232,7 +233,8 @@ def plan(workdir, budget, log) -> List[Run]:
   for i, s in enumerate(search_seeds):
     runs.append(Run(f"search-seed{s}", "search", s, search=True))
     runs.append(Run(f"searched-seed{s}", "searched", seed,
-                    os.path.join(workdir, f"search-seed{s}", "arch.txt")))
+                    os.path.join(workdir, f"search-seed{s}", "arch.txt"),
+                    after=f"search-seed{s}"))
     if i < len(random_runs):
       runs.append(random_runs[i])
   runs += random_runs[len(search_seeds):]
@@ -241,6 +243,34 @@ def plan(workdir, budget, log) -> List[Run]:
   log(f"plan: {len(runs)} runs, budget {budget / 1e6:.2f}M MACs (hand-lightnl at width "
       f"{width():g}); random draws kept: {', '.join(f'{s.macs / 1e6:.2f}M (draw {s.draw})' for s in randoms)}")
   return runs
+
+
+def check_settings(workdir, budget):
+  """Writes `<workdir>/plan.json` (the settings every run of the study
+  shares) on the first call; later calls must have the same, so that a
+  resumed study never mixes runs of two protocols."""
+  from autonl_tf import io
+  if _common.pick(FLAGS.random, 2, 5) < 1:
+    raise ValueError(f"--random must be at least 1, got {FLAGS.random}")
+  settings = {
+      "budget_macs": budget, "width_multiplier": width(), "quick": quick(),
+      "epochs": _common.pick(FLAGS.epochs, 1, 15),
+      "steps_per_epoch": _common.pick(FLAGS.steps_per_epoch, 2, None), "seed": FLAGS.seed,
+      "tolerance": FLAGS.tolerance, "random_seed": FLAGS.random_seed,
+      "search_epochs": _common.pick(FLAGS.search_epochs, 2, 10),
+      "search_warmup_epochs": _common.pick(FLAGS.search_warmup_epochs, 1, 2),
+      "search_steps": _common.pick(FLAGS.search_steps, 2, 100),
+      "search_batch_size": _common.pick(FLAGS.search_batch_size, 8, 128)}
+  path = os.path.join(workdir, "plan.json")
+  if os.path.exists(path):
+    old = io.read_json(path)
+    changed = sorted(k for k in settings if old.get(k) != settings[k])
+    if changed:
+      raise ValueError(f"{workdir} holds a study with other settings ("
+                       + ", ".join(f"{k}: {old.get(k)} there, {settings[k]} now" for k in changed)
+                       + "); pass another --workdir")
+  else:
+    io.write_json(path, settings)
 
 
 def pooled_std(groups) -> float:
@@ -253,7 +283,7 @@ def pooled_std(groups) -> float:
 def summarize(runs: List[Run], records, budget, workdir):
   """Per-run rows, per-variant rows, the verdict lines and the study record."""
   run_rows, per_variant, points = [], {}, []
-  search_time = {r.seed: run_seconds(os.path.join(workdir, r.name)) for r in runs if r.search}
+  search_time = {r.name: run_seconds(os.path.join(workdir, r.name)) for r in runs if r.search}
   for run in runs:
     rec = records.get(run.name)
     if run.search:
@@ -264,8 +294,7 @@ def summarize(runs: List[Run], records, budget, workdir):
       run_rows.append([run.variant, run.name, "-", "-", "-", "-", "-", why])
       continue
     off = 100 * (rec["macs"] / budget - 1)
-    search_s = search_time.get(int(run.name.rsplit("seed", 1)[1])) if run.variant == "searched" \
-        else None
+    search_s = search_time.get(run.after) if run.after else None
     run_rows.append([run.variant, run.name, f"{rec['top1']:.2f}", _common.millions(rec["macs"]),
                      f"{off:+.1f}%", f"{rec['params'] / 1e6:.2f}M", f"{time_s / 60:.0f}",
                      "-" if search_s is None else f"{search_s / 60:.0f}"])
@@ -327,13 +356,19 @@ def main(argv):
       return 2
   os.makedirs(workdir, exist_ok=True)
   log = lambda line: print(line, flush=True)
-  budget = flops.count(arch_lib.scale_width(arch_lib.load(HAND_PRESET), width()),
-                       INPUT_SIZE, NUM_CLASSES).macs
-  runs = plan(workdir, budget, log)
+  try:
+    budget = flops.count(arch_lib.scale_width(arch_lib.load(HAND_PRESET), width()),
+                         INPUT_SIZE, NUM_CLASSES).macs
+    check_settings(workdir, budget)
+    runs = plan(workdir, budget, log)
+  except ValueError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
   records = {}
   for run in runs:
-    if run.variant == "searched" and "failed" in records.get(f"search-seed{run.seed}", {}):
-      records[run.name] = {"failed": "its search failed"}
+    if run.after and "failed" in records.get(run.after, {}):
+      # Not written: it trains once its search succeeds (delete the search's failed.json).
+      records[run.name] = {"failed": f"its search ({run.after}) failed"}
       continue
     records[run.name] = execute(run, workdir, budget, log)
 

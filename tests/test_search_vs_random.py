@@ -15,13 +15,13 @@ from autonl_tf import viz
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_study(workdir):
+def run_study(workdir, *more, code=0):
   proc = subprocess.run(
       [sys.executable, os.path.join(ROOT, "benchmarks", "search_vs_random.py"), "--quick",
-       f"--workdir={workdir}", "--random=2", "--spread_seeds=2"],
+       f"--workdir={workdir}", "--random=2", "--spread_seeds=2", *more],
       capture_output=True, text=True, timeout=900, cwd=ROOT)
-  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-  return proc.stdout
+  assert proc.returncode == code, proc.stdout[-3000:] + proc.stderr[-3000:]
+  return proc.stdout if code == 0 else proc.stderr
 
 
 def test_quick_study_reports_every_variant_from_its_runs(tmp_path):
@@ -67,3 +67,8 @@ def test_quick_study_reports_every_variant_from_its_runs(tmp_path):
   assert "epoch 1:" not in again
   table = lambda text: text[text.index("== synthetic"):text.index("plot:")]
   assert table(again) == table(out)
+  # Another protocol into the same directory: one error line, nothing run.
+  err = run_study(workdir, "--epochs=2", code=2)
+  assert err.strip().splitlines()[-1] == (
+      f"error: {workdir} holds a study with other settings (epochs: 1 there, 2 now); pass "
+      "another --workdir")

@@ -148,7 +148,7 @@ class SuperNet(keras.Model):
     size = self.blocks[-1].out_hw[0]
     head = latency_lib.Piece("head", (size, size, self.space.stages[-1].channels),
                              filters=self.space.head_filters, num_classes=self.num_classes)
-    self._fixed_ms = table.entries[latency_lib.OVERHEAD]["ms"] + sum(
+    self._fixed_ms = table.entry(latency_lib.OVERHEAD) + sum(
         table.ms(p) for p in fixed + [head])
 
   def latency(self):
