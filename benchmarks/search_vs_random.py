@@ -291,12 +291,13 @@ def summarize(runs: List[Run], records, budget, workdir):
     time_s = run_seconds(os.path.join(workdir, run.name))
     if rec is None or "failed" in rec:
       why = "not run yet" if rec is None else rec["failed"]
-      run_rows.append([run.variant, run.name, "-", "-", "-", "-", "-", why])
+      run_rows.append([run.variant, run.name, "-", "-", "-", "-", "-", "-", why])
       continue
     off = 100 * (rec["macs"] / budget - 1)
     search_s = search_time.get(run.after) if run.after else None
     run_rows.append([run.variant, run.name, f"{rec['top1']:.2f}", _common.millions(rec["macs"]),
-                     f"{off:+.1f}%", f"{rec['params'] / 1e6:.2f}M", f"{time_s / 60:.0f}",
+                     f"{off:+.1f}%", f"{rec['params'] / 1e6:.2f}M",
+                     f"{rec.get('max_abs_logit', float('nan')):.3g}", f"{time_s / 60:.0f}",
                      "-" if search_s is None else f"{search_s / 60:.0f}"])
     group = "hand-lightnl" if run.variant == "hand-lightnl-spread" else run.variant
     if run.variant != "hand-lightnl-spread":
@@ -389,8 +390,8 @@ def main(argv):
                 f"{budget / 1e6:.2f}M MACs, {first.get('epochs', '?')} epochs x "
                 f"{first.get('steps_per_epoch', '?')} steps, training seed {FLAGS.seed}; test "
                 f"split ({first.get('eval_examples', '?')} images)")
-  _common.table(["variant", "run", "top-1", "MACs", "vs budget", "params", "train min",
-                 "search min"], run_rows)
+  _common.table(["variant", "run", "top-1", "MACs", "vs budget", "params", "max |logit|",
+                 "train min", "search min"], run_rows)
   _common.title("per variant (the seed-spread reruns left out)")
   _common.table(["variant", "n", "top-1 mean", "std", "MACs mean", "params mean"], variant_rows)
   for line in verdict:

@@ -44,6 +44,10 @@ def test_quick_study_reports_every_variant_from_its_runs(tmp_path):
     assert summary[variant]["top1"] == values
     assert abs(summary[variant]["mean"] - statistics.mean(values)) < 1e-9
     assert f"\n{variant} " in out
+  with open(os.path.join(workdir, "anchor", "metrics.json")) as f:
+    anchor_metrics = json.load(f)
+  anchor_row = next(line for line in out.splitlines() if line.startswith("anchor "))
+  assert f"{anchor_metrics['max_abs_logit']:.3g}" in anchor_row.split()
   # Pooled std of searched (n=1, no spread) and random (n=2) is random's.
   random_top1 = [top1(n) for n in runs["random"]]
   verdict = summary["verdict"]
