@@ -31,8 +31,9 @@ from autonl_tf import arch as arch_lib
 from autonl_tf import flops
 from autonl_tf import io
 
-__all__ = ["Piece", "arch_pieces", "space_pieces", "LatencyTable", "time_tflite",
-           "piece_tflite", "build_table", "time_arch"]
+__all__ = ["Piece", "arch_pieces", "space_block_pieces", "space_fixed_pieces", "space_pieces",
+           "LatencyTable", "time_tflite", "piece_tflite", "build_table", "time_arch", "cpu_model",
+           "machine"]
 
 OVERHEAD = "overhead"
 TABLE_FORMAT = 1
@@ -45,8 +46,9 @@ class Piece:
   kind: `stem`, `mbconv`, `lightnl`, `head` or `overhead`.
   shape: input (h, w, c).
   spec: the block (`mbconv`, without LightNL) or None.
-  ratio / stride: LightNL's (`lightnl`).
-  arch: stem / head settings (`stem_stride`, `stem_filters`, `head_filters`).
+  ratio: LightNL's channel ratio (`lightnl`).
+  stride: LightNL's stride (`lightnl`) or the stem's (`stem`).
+  filters: the stem's output channels (`stem`) or the head conv's (`head`).
   num_classes: the classifier's width (`head`).
   """
   kind: str
@@ -110,15 +112,15 @@ def _space_sizes(space, input_size):
 def space_block_pieces(space, input_size) -> List[Dict[str, Piece]]:
   """Per searchable block of `space`: {option: Piece} with options
   `k<k>_e<e>` (the block) and `nl<r>_s<s>` (its LightNL)."""
+  from autonl_tf.search.space import option_spec
   out = []
   for (h, ho), (_, _, cin, cout, stride, se, _) in zip(_space_sizes(space, input_size),
                                                         space.blocks()):
     options = {}
     for k in space.kernel_sizes:
       for e in space.expand_ratios:
-        spec = arch_lib.BlockSpec(repeats=1, kernel_sizes=(k,), strides=(stride, stride),
-                                  expand_ratio=e, in_filters=cin, out_filters=cout, se_ratio=se)
-        options[f"k{k}_e{e}"] = Piece("mbconv", (h, h, cin), spec)
+        options[f"k{k}_e{e}"] = Piece("mbconv", (h, h, cin),
+                                      option_spec(cin, cout, stride, se, k, e))
     for r in space.nl_ratios:
       for s in space.nl_strides:
         options[f"nl{r:g}_s{s}"] = Piece("lightnl", (ho, ho, cout), ratio=r, stride=s)
@@ -126,19 +128,26 @@ def space_block_pieces(space, input_size) -> List[Dict[str, Piece]]:
   return out
 
 
-def space_pieces(space, input_size: int, num_classes: int) -> List[Piece]:
-  """Every piece any network of `space` is made of: the fixed stem, first
-  block and head, and every option of every searchable block."""
+def space_fixed_pieces(space, input_size: int, num_classes: int) -> List[Piece]:
+  """The pieces of `space` no decision changes: the stem, the fixed first
+  block (if any) and the head."""
   pieces = [_stem_piece(input_size, space.stem_stride, space.stem_filters)]
   if space.first_block:
     h = flops.same_out_size(input_size, space.stem_stride)
     first = arch_lib.parse_block(space.first_block)
     pieces.append(Piece("mbconv", (h, h, space.stem_filters), _without_nl(first)))
-  for options in space_block_pieces(space, input_size):
-    pieces.extend(options.values())
   last = _space_sizes(space, input_size)[-1][1]
   pieces.append(Piece("head", (last, last, space.stages[-1].channels),
                       filters=space.head_filters, num_classes=num_classes))
+  return pieces
+
+
+def space_pieces(space, input_size: int, num_classes: int) -> List[Piece]:
+  """Every piece any network of `space` is made of: the fixed ones and
+  every option of every searchable block, each shape once."""
+  pieces = space_fixed_pieces(space, input_size, num_classes)
+  for options in space_block_pieces(space, input_size):
+    pieces.extend(options.values())
   return list(dict((p.key, p) for p in pieces).values())
 
 
@@ -219,20 +228,26 @@ def time_tflite(flatbuffer: bytes, threads: int, warmup: int, repeats: int) -> d
 
 # ---------------------------------------------------------------- table --
 
-def machine() -> dict:
-  cpu = platform.processor() or platform.machine()
+def cpu_model() -> str:
+  """The CPU's model name (`/proc/cpuinfo`), else what `platform` knows."""
   try:
     with open("/proc/cpuinfo") as f:
-      cpu = next((line.split(":", 1)[1].strip() for line in f
-                  if line.lower().startswith("model name")), cpu)
+      for line in f:
+        if line.lower().startswith("model name"):
+          return line.split(":", 1)[1].strip()
   except OSError:
     pass
+  return platform.processor() or platform.machine()
+
+
+def machine() -> dict:
+  """What a timing depends on: CPU, cores, LiteRT and Python versions."""
   try:
     from importlib.metadata import version
     litert = version("ai-edge-litert")
   except Exception:  # noqa: BLE001 - recorded as unknown
     litert = "unknown"
-  return {"cpu": cpu, "cores": os.cpu_count(), "litert": litert,
+  return {"cpu": cpu_model(), "cores": os.cpu_count(), "litert": litert,
           "python": platform.python_version()}
 
 
@@ -274,9 +289,6 @@ class LatencyTable:
     """Predicted ms of the whole network: overhead + its pieces."""
     return self.entry(OVERHEAD) + sum(self.ms(p) for p in
                                       arch_pieces(arch, input_size, num_classes))
-
-  def per_piece(self, arch: arch_lib.Arch, input_size: int, num_classes: int):
-    return [(p, self.ms(p)) for p in arch_pieces(arch, input_size, num_classes)]
 
 
 def build_table(pieces: Sequence[Piece], path: str, settings: dict, threads: int, warmup: int,

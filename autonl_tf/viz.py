@@ -36,8 +36,8 @@ from autonl_tf import io
 from autonl_tf.arch import codec
 from autonl_tf.arch import presets
 
-__all__ = ["plot_arch", "read_search_log", "plot_search", "plot_accuracy_vs_macs", "SearchLog", "png_size",
-           "LOG_FILE", "STEP_COLUMN", "MAC_COLUMN", "DECISION_SEPARATOR"]
+__all__ = ["plot_arch", "read_search_log", "plot_search", "plot_accuracy_vs_macs", "SearchLog",
+           "png_size", "LOG_FILE", "STEP_COLUMN", "MAC_COLUMN", "DECISION_SEPARATOR"]
 
 # What `runner.DecisionLog` writes (see its `on_epoch_end`): the file name,
 # `epoch` (1-based), `derived_macs` (exact MACs of the hard architecture),

@@ -58,14 +58,8 @@ def setup(seed=0):
 # ------------------------------------------------------------- machine ---
 
 def cpu_model() -> str:
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.lower().startswith("model name"):
-          return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or platform.machine()
+  from autonl_tf.latency import cpu_model as model  # no TensorFlow
+  return model()
 
 
 def machine_info() -> str:

@@ -129,9 +129,10 @@ def run_seconds(run_dir) -> float:
   return float(sum(io.read_json(path).values()))
 
 
-def execute(run: Run, workdir, budget, log):
-  """Runs `run` unless finished (or failed) before; returns its record:
-  `metrics.json` / `decisions.json`, or {"failed": why}."""
+def execute(run: Run, workdir, settings, log):
+  """Runs `run` with the study's `settings` (`study_settings`) unless
+  finished (or failed) before; returns its record: `metrics.json` /
+  `decisions.json`, or {"failed": why}."""
   from autonl_tf import io
   import keras
   run_dir = os.path.join(workdir, run.name)
@@ -151,12 +152,12 @@ def execute(run: Run, workdir, budget, log):
       from autonl_tf.search.runner import search
       from autonl_tf.training import recipes
       search(recipes.search_config(
-          "cifar", space=SPACE, width_multiplier=width(), data=data_config(run.seed),
-          model_dir=run_dir, epochs=_common.pick(FLAGS.search_epochs, 2, 10),
-          warmup_epochs=_common.pick(FLAGS.search_warmup_epochs, 1, 2),
-          steps_per_epoch=_common.pick(FLAGS.search_steps, 2, 100),
-          batch_size=_common.pick(FLAGS.search_batch_size, 8, 128), cost="target",
-          target_macs=float(budget), tolerance=FLAGS.tolerance, verbose=0),
+          "cifar", space=SPACE, width_multiplier=settings["width_multiplier"],
+          data=data_config(run.seed), model_dir=run_dir, epochs=settings["search_epochs"],
+          warmup_epochs=settings["search_warmup_epochs"],
+          steps_per_epoch=settings["search_steps"], batch_size=settings["search_batch_size"],
+          cost="target", target_macs=float(settings["budget_macs"]),
+          tolerance=settings["tolerance"], verbose=0),
           log=prefix, extra_callbacks=[clock])
     else:
       from autonl_tf.training import recipes
@@ -165,8 +166,8 @@ def execute(run: Run, workdir, budget, log):
                    bn_recalibration_batches=1) if quick() else {}
       train(recipes.train_config(
           "cifar", arch=run.arch, data=data_config(run.seed), model_dir=run_dir,
-          epochs=_common.pick(FLAGS.epochs, 1, 15),
-          steps_per_epoch=_common.pick(FLAGS.steps_per_epoch, 2, None), verbose=0, **extra),
+          epochs=settings["epochs"], steps_per_epoch=settings["steps_per_epoch"], verbose=0,
+          **extra),
           log=prefix, extra_callbacks=[clock])
   except (ArithmeticError, RuntimeError, ValueError) as e:  # a diverged run is a result
     record = {"failed": f"{type(e).__name__}: {e}"}
@@ -240,19 +241,16 @@ def plan(workdir, budget, log) -> List[Run]:
   runs += random_runs[len(search_seeds):]
   runs.append(Run("hand-nonl", "hand-nonl", seed, path("hand-nonl")))
   runs.append(Run("anchor", "anchor", seed, anchor_name(budget, workdir)))
+  kept = ", ".join(f"{s.macs / 1e6:.2f}M (draw {s.draw})" for s in randoms)
   log(f"plan: {len(runs)} runs, budget {budget / 1e6:.2f}M MACs (hand-lightnl at width "
-      f"{width():g}); random draws kept: {', '.join(f'{s.macs / 1e6:.2f}M (draw {s.draw})' for s in randoms)}")
+      f"{width():g}); random draws kept: {kept}")
   return runs
 
 
-def check_settings(workdir, budget):
-  """Writes `<workdir>/plan.json` (the settings every run of the study
-  shares) on the first call; later calls must have the same, so that a
-  resumed study never mixes runs of two protocols."""
-  from autonl_tf import io
-  if _common.pick(FLAGS.random, 2, 5) < 1:
-    raise ValueError(f"--random must be at least 1, got {FLAGS.random}")
-  settings = {
+def study_settings(budget) -> dict:
+  """What every run of the study shares: the flags, or their --quick /
+  full defaults."""
+  return {
       "budget_macs": budget, "width_multiplier": width(), "quick": quick(),
       "epochs": _common.pick(FLAGS.epochs, 1, 15),
       "steps_per_epoch": _common.pick(FLAGS.steps_per_epoch, 2, None), "seed": FLAGS.seed,
@@ -261,6 +259,15 @@ def check_settings(workdir, budget):
       "search_warmup_epochs": _common.pick(FLAGS.search_warmup_epochs, 1, 2),
       "search_steps": _common.pick(FLAGS.search_steps, 2, 100),
       "search_batch_size": _common.pick(FLAGS.search_batch_size, 8, 128)}
+
+
+def check_settings(workdir, settings):
+  """Writes `settings` to `<workdir>/plan.json` on the first call; later
+  calls must have the same, so that a resumed study never mixes runs of two
+  protocols."""
+  from autonl_tf import io
+  if _common.pick(FLAGS.random, 2, 5) < 1:
+    raise ValueError(f"--random must be at least 1, got {FLAGS.random}")
   path = os.path.join(workdir, "plan.json")
   if os.path.exists(path):
     old = io.read_json(path)
@@ -360,7 +367,8 @@ def main(argv):
   try:
     budget = flops.count(arch_lib.scale_width(arch_lib.load(HAND_PRESET), width()),
                          INPUT_SIZE, NUM_CLASSES).macs
-    check_settings(workdir, budget)
+    settings = study_settings(budget)
+    check_settings(workdir, settings)
     runs = plan(workdir, budget, log)
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
@@ -371,13 +379,13 @@ def main(argv):
       # Not written: it trains once its search succeeds (delete the search's failed.json).
       records[run.name] = {"failed": f"its search ({run.after}) failed"}
       continue
-    records[run.name] = execute(run, workdir, budget, log)
+    records[run.name] = execute(run, workdir, settings, log)
 
   run_rows, variant_rows, verdict, points, summary = summarize(runs, records, budget, workdir)
   plot = FLAGS.plot or (os.path.join(workdir, "search_vs_random.png") if quick()
                         else "docs/img/search_vs_random.png")
   title = (f"CIFAR-10, 32px, width {width():g}: test top-1 vs MACs "
-           f"({_common.pick(FLAGS.epochs, 1, 15)} epochs)")
+           f"({settings['epochs']} epochs)")
   viz.plot_accuracy_vs_macs(points, plot, title, budget)
   searched = {r.name: records[r.name].get("arch") for r in runs if r.search}
   io.write_json(os.path.join(workdir, "study.json"), {

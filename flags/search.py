@@ -68,7 +68,8 @@ _RECIPE_FLAGS = {
 def search_config_from_flags():
   from autonl_tf.search.runner import SearchConfig
   return SearchConfig(
-      space=FLAGS.space, width_multiplier=FLAGS.width_multiplier, data=common.data_config_from_flags(common.synthetic_classes()),
+      space=FLAGS.space, width_multiplier=FLAGS.width_multiplier,
+      data=common.data_config_from_flags(common.synthetic_classes()),
       model_dir=FLAGS.model_dir, epochs=FLAGS.epochs, warmup_epochs=FLAGS.warmup_epochs,
       steps_per_epoch=FLAGS.steps_per_epoch, batch_size=FLAGS.batch_size, cost=FLAGS.cost,
       target_macs=FLAGS.target_macs, lam=FLAGS["lambda"].value, dual_lr=FLAGS.dual_lr,

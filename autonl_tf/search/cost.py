@@ -67,15 +67,22 @@ def _ratio_weights(block, g):
   return [cum[i] - cum[i + 1] for i in range(len(block.nl_ratios))]
 
 
-def _lightnl_macs(block, g):
-  ho, wo = block.out_hw
+def _lightnl_mix(block, g, value):
+  """sum over LightNL's (ratio, stride) candidates of their one-hot weights
+  from the gates times `value(ratio, stride)`."""
   strides = ({1: g["s1"], 2: 1 - g["s1"]} if len(block.nl_strides) == 2
              else {block.nl_strides[0]: 1.0})
   total = 0.0
   for r, pr in zip(block.nl_ratios, _ratio_weights(block, g)):
     for s, ps in strides.items():
-      total = total + pr * ps * float(flops.lightnl_macs(ho, wo, block.out_filters, r, s))
+      total = total + pr * ps * value(r, s)
   return total
+
+
+def _lightnl_macs(block, g):
+  ho, wo = block.out_hw
+  return _lightnl_mix(block, g, lambda r, s: float(flops.lightnl_macs(ho, wo, block.out_filters,
+                                                                      r, s)))
 
 
 def kernel_weights(g):
@@ -101,12 +108,7 @@ def block_latency(block, g, ms):
   for k, wk in kernel_weights(g).items():
     for e, we in expand.items():
       body = body + wk * we * ms[f"k{k}_e{e}"]
-  strides = ({1: g["s1"], 2: 1 - g["s1"]} if len(block.nl_strides) == 2
-             else {block.nl_strides[0]: 1.0})
-  nl = 0.0
-  for r, pr in zip(block.nl_ratios, _ratio_weights(block, g)):
-    for st, ps in strides.items():
-      nl = nl + pr * ps * ms[f"nl{r:g}_s{st}"]
+  nl = _lightnl_mix(block, g, lambda r, s: ms[f"nl{r:g}_s{s}"])
   return g["e_small"] * (body + g["nl"] * nl)
 
 

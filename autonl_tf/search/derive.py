@@ -9,8 +9,8 @@ import os
 from autonl_tf import arch as arch_lib
 from autonl_tf import flops
 from autonl_tf import io
-from autonl_tf.arch import codec
 from autonl_tf.layers.mbconv import MBConv
+from autonl_tf.search.space import option_spec
 
 
 def block_spec(block):
@@ -25,10 +25,8 @@ def block_spec(block):
     idx = sum(1 for i in range(1, len(block.nl_ratios)) if g[f"r{i}"] > 0.5)
     nl_ratio = block.nl_ratios[idx]
     nl_stride = (1 if g["s1"] > 0.5 else 2) if len(block.nl_strides) == 2 else block.nl_strides[0]
-  return codec.BlockSpec(repeats=1, kernel_sizes=(kernel,), strides=(block.stride, block.stride),
-                         expand_ratio=expand, in_filters=block.in_filters,
-                         out_filters=block.out_filters, se_ratio=block.se_ratio,
-                         nl_ratio=nl_ratio, nl_stride=nl_stride)
+  return option_spec(block.in_filters, block.out_filters, block.stride, block.se_ratio, kernel,
+                     expand, nl_ratio, nl_stride)
 
 
 def derive_arch(supernet) -> arch_lib.Arch:

@@ -16,8 +16,8 @@ import random
 from typing import List, Optional
 
 from autonl_tf import flops
-from autonl_tf.arch import Arch, BlockSpec
-from autonl_tf.search.space import SearchSpace
+from autonl_tf.arch import Arch
+from autonl_tf.search.space import SearchSpace, option_spec
 
 __all__ = ["Sample", "sample_arch", "sample_within"]
 
@@ -34,9 +34,7 @@ def sample_arch(space: SearchSpace, rng: random.Random) -> Arch:
     if rng.random() < 0.5:
       nl_ratio = rng.choice(space.nl_ratios)
       nl_stride = rng.choice(space.nl_strides)
-    blocks.append(BlockSpec(repeats=1, kernel_sizes=(kernel,), strides=(stride, stride),
-                            expand_ratio=expand, in_filters=cin, out_filters=cout, se_ratio=se,
-                            nl_ratio=nl_ratio, nl_stride=nl_stride))
+    blocks.append(option_spec(cin, cout, stride, se, kernel, expand, nl_ratio, nl_stride))
   return space.arch(blocks)
 
 

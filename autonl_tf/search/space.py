@@ -112,6 +112,17 @@ class SearchSpace:
                 stem_filters=self.stem_filters, head_filters=self.head_filters)
 
 
+def option_spec(in_filters, out_filters, stride, se_ratio, kernel, expand, nl_ratio=0.0,
+                nl_stride=1):
+  """The `BlockSpec` of one option of a searchable block: its position
+  (channels, stride, SE) with a kernel, an expand ratio and a LightNL (ratio
+  0: none)."""
+  from autonl_tf.arch import BlockSpec
+  return BlockSpec(repeats=1, kernel_sizes=(kernel,), strides=(stride, stride),
+                   expand_ratio=expand, in_filters=in_filters, out_filters=out_filters,
+                   se_ratio=se_ratio, nl_ratio=nl_ratio, nl_stride=nl_stride)
+
+
 SPACES: Dict[str, SearchSpace] = {
     # The 224px MobileNetV2-like macro of Single-Path NAS (4,4,4,4,4,1 blocks),
     # SE from the 80-channel stage on, as in AutoNL-S/L.

@@ -143,13 +143,8 @@ class SuperNet(keras.Model):
     from autonl_tf import latency as latency_lib
     options = latency_lib.space_block_pieces(self.space, self.input_size)
     self._block_ms = [{name: table.ms(piece) for name, piece in o.items()} for o in options]
-    fixed = [p for p in latency_lib.arch_pieces(self.space.arch([]), self.input_size,
-                                                self.num_classes) if p.kind != "head"]
-    size = self.blocks[-1].out_hw[0]
-    head = latency_lib.Piece("head", (size, size, self.space.stages[-1].channels),
-                             filters=self.space.head_filters, num_classes=self.num_classes)
-    self._fixed_ms = table.entry(latency_lib.OVERHEAD) + sum(
-        table.ms(p) for p in fixed + [head])
+    fixed = latency_lib.space_fixed_pieces(self.space, self.input_size, self.num_classes)
+    self._fixed_ms = table.entry(latency_lib.OVERHEAD) + sum(table.ms(p) for p in fixed)
 
   def latency(self):
     """Differentiable predicted ms of the current hard architecture (after
