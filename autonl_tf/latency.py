@@ -274,6 +274,14 @@ class LatencyTable:
     io.write_json(path, {"format": TABLE_FORMAT, "settings": self.settings,
                          "entries": self.entries})
 
+  def check(self, path, **wanted):
+    """Raises a ValueError naming the difference unless the table was built
+    with the settings `wanted` (e.g. `input_size=32, num_classes=10`)."""
+    other = {k: self.settings.get(k) for k in wanted if self.settings.get(k) != wanted[k]}
+    if other:
+      raise ValueError(f"the latency table {path} was built with {other}, not "
+                       f"{ {k: wanted[k] for k in other} }: build a table for these")
+
   def entry(self, key: str) -> float:
     """The ms of entry `key` (a `Piece.key` or `OVERHEAD`)."""
     if key not in self.entries:
@@ -287,8 +295,22 @@ class LatencyTable:
 
   def predict(self, arch: arch_lib.Arch, input_size: int, num_classes: int) -> float:
     """Predicted ms of the whole network: overhead + its pieces."""
-    return self.entry(OVERHEAD) + sum(self.ms(p) for p in
-                                      arch_pieces(arch, input_size, num_classes))
+    return self.breakdown(arch, input_size, num_classes)["total"]
+
+  def breakdown(self, arch: arch_lib.Arch, input_size: int, num_classes: int) -> dict:
+    """Predicted ms per part of the network: `overhead`, `stem`, `blocks`
+    (one per block of `expand_blocks`, its LightNL included), `head`, and
+    their sum `total`."""
+    out = {"overhead": self.entry(OVERHEAD), "blocks": []}
+    for piece in arch_pieces(arch, input_size, num_classes):
+      if piece.kind == "mbconv":
+        out["blocks"].append(self.ms(piece))
+      elif piece.kind == "lightnl":
+        out["blocks"][-1] += self.ms(piece)
+      else:
+        out[piece.kind] = self.ms(piece)
+    out["total"] = out["overhead"] + out["stem"] + sum(out["blocks"]) + out["head"]
+    return out
 
 
 def build_table(pieces: Sequence[Piece], path: str, settings: dict, threads: int, warmup: int,

@@ -27,6 +27,14 @@ def define_search_flags():
                     "log: a fixed price --lambda on the MACs; target: the price adapts until the "
                     "derived network is within --tolerance of --target_macs.")
   flags.DEFINE_float("target_macs", None, "MAC budget of --cost=target (e.g. 3e8).")
+  flags.DEFINE_enum("cost_model", "macs", ["macs", "latency"],
+                    "What the cost prices: macs, or latency, the ms that --latency_table "
+                    "predicts on the machine it was built on.")
+  flags.DEFINE_string("latency_table", None, "A table of tools/latency_table.py for this "
+                      "--space, --width_multiplier, --input_size and classes (needed by "
+                      "--cost_model=latency).")
+  flags.DEFINE_float("target_latency_ms", None, "Latency budget (predicted ms) of --cost=target "
+                     "with --cost_model=latency.")
   flags.DEFINE_float("lambda", None, "Price of MACs: weight of the cost's normalised force "
                      "against the cross-entropy's (default 0.5 with --cost=log; with "
                      "--cost=target its start value, default 0).")
@@ -72,7 +80,9 @@ def search_config_from_flags():
       data=common.data_config_from_flags(common.synthetic_classes()),
       model_dir=FLAGS.model_dir, epochs=FLAGS.epochs, warmup_epochs=FLAGS.warmup_epochs,
       steps_per_epoch=FLAGS.steps_per_epoch, batch_size=FLAGS.batch_size, cost=FLAGS.cost,
-      target_macs=FLAGS.target_macs, lam=FLAGS["lambda"].value, dual_lr=FLAGS.dual_lr,
+      target_macs=FLAGS.target_macs, cost_model=FLAGS.cost_model,
+      latency_table=FLAGS.latency_table, target_latency_ms=FLAGS.target_latency_ms,
+      lam=FLAGS["lambda"].value, dual_lr=FLAGS.dual_lr,
       tolerance=FLAGS.tolerance, penalty=FLAGS.penalty, margin=FLAGS.margin,
       landing_candidates=FLAGS.landing_candidates, validation_steps=FLAGS.validation_steps,
       arch_lr=FLAGS.arch_lr,

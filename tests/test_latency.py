@@ -12,6 +12,7 @@ from autonl_tf import arch as arch_lib
 from autonl_tf import latency
 from autonl_tf.search import sampling
 from autonl_tf.search.space import get_space
+from search_testing import random_latency_table
 
 ARCH = arch_lib.parse_arch("#! stem_stride=1 head_filters=64\n"
                            "r1_k3_s11_e1_i16_o8\n"
@@ -129,12 +130,9 @@ def test_the_latency_cost_is_the_table_sum_of_the_derived_network(tmp_path):
     net = make_supernet(SearchConfig(space=space, data=DataConfig("synthetic", image_size=size,
                                                                   num_classes=classes),
                                      model_dir=str(tmp_path)), classes)
-    rng = np.random.default_rng(7)
-    pieces = latency.space_pieces(net.space, size, classes)
-    table = latency.LatencyTable({p.key: {"ms": float(v)} for p, v in
-                                  zip(pieces, rng.uniform(0.1, 1.0, len(pieces)))})
-    table.entries["overhead"] = {"ms": 0.01}
+    table = random_latency_table(net.space, size, classes)
     net.attach_latency_table(table)
+    rng = np.random.default_rng(7)
     for _ in range(6):
       bits = rng.integers(0, 2, len(net.decision_names))
       net.force_state(dict(zip(net.decision_names, (int(b) for b in bits))))

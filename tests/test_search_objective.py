@@ -21,6 +21,7 @@ from autonl_tf.search import cost as cost_lib
 from autonl_tf.search.callbacks import MarginLog, SearchPhase
 from autonl_tf.search.derive import Landing, write_derived
 from autonl_tf.search.runner import SearchConfig, build_supernet, land
+from search_testing import make_net, random_latency_table
 
 TINY = SearchSpace(name="tiny", stages=(Stage(16, 2, 1), Stage(24, 2, 2, 0.25)), stem_filters=8,
                    stem_stride=1, first_block="r1_k3_s11_e1_i8_o8", head_filters=32)
@@ -83,30 +84,39 @@ def test_every_decision_has_a_cross_entropy_gradient_at_the_first_search_step(tm
   np.testing.assert_allclose(net.trace()[0], config.margin, atol=1e-5)
 
 
-def test_one_architecture_step_is_the_normalised_force(tmp_path):
+@pytest.mark.parametrize("cost_model", ["macs", "latency"])
+def test_one_architecture_step_is_the_normalised_force(tmp_path, cost_model):
   """Delta(arch var) = -lr * (g_ce / rms(g_ce) + price * g_cost / rms(g_cost)),
-  with g_ce from an independent tape, g_cost the closed-form MAC delta times
-  sigmoid' (test_search checks that one against flops), and lambda's step
-  the dead-band formula."""
-  target = 4e5
-  config, net = _warmed_up(tmp_path, cost="target", target_macs=target, lam=0.3, penalty=0.5,
-                           dual_lr=0.2, tolerance=0.05, arch_lr=0.01)
+  with g_ce from an independent tape, g_cost the closed-form MAC (or table
+  latency) delta times sigmoid' (test_search and test_latency check those
+  against flops and the table's sums), and lambda's step the dead-band
+  formula, in the cost model's unit."""
+  if cost_model == "macs":
+    target, fields = 4e5, dict(target_macs=4e5)
+  else:
+    lut = tmp_path / "lut.json"
+    random_latency_table(TINY, SIZE, CLASSES, path=lut)
+    full = make_net(TINY, SIZE, CLASSES, cost_model="latency", latency_table=str(lut))
+    target = 0.7 * float(full.latency())  # every decision on: 43% above the target
+    fields = dict(cost_model="latency", latency_table=str(lut), target_latency_ms=target)
+  config, net = _warmed_up(tmp_path, cost="target", lam=0.3, penalty=0.5,
+                           dual_lr=0.2, tolerance=0.05, arch_lr=0.01, **fields)
   x, y = _batches(config, 1)[0]
   before = [v.numpy() for v in net.arch_variables]
   g_ce = np.array(_ce_grads(net, x, y))
   with tf.GradientTape() as tape:
-    macs = net.macs()
-  g_macs = np.array([g.numpy() for g in tape.gradient(macs, net.arch_variables)])
-  macs = float(macs)
-  g_cost = g_macs / target
-  price = 0.3 + 0.5 * (macs / target - 1)
+    value = net.macs() if cost_model == "macs" else net.latency()
+  g_value = np.array([g.numpy() for g in tape.gradient(value, net.arch_variables)])
+  priced = float(value)  # MACs or ms
+  g_cost = g_value / target
+  price = 0.3 + 0.5 * (priced / target - 1)
   rms = lambda g: np.sqrt(np.mean(np.square(g)))
   force = g_ce / rms(g_ce) + price * g_cost / rms(g_cost)
   lr = float(net.arch_optimizer.learning_rate)
   net.train_on_batch(x, y)
   after = np.array([v.numpy() for v in net.arch_variables])
   np.testing.assert_allclose(after - np.array(before), -lr * force, rtol=2e-3, atol=1e-7)
-  excess = macs / target - 1
+  excess = priced / target - 1
   dead = max(excess - 0.05, 0) - max(-excess - 0.05, 0)
   assert float(net.lam.numpy()) == pytest.approx(0.3 + 0.2 * dead, rel=1e-5)
   assert excess > 0.05  # the step was outside the band: lambda did move

@@ -55,14 +55,23 @@ def test_bad_input_size_is_one_line(tmp_path):
 
 def test_same_command_and_seed_give_the_same_search(tmp_path):
   """The same command with the same --seed and --deterministic, twice: the
-  same architecture, the same margins at every step, the same landing."""
+  same architecture, the same margins at every step, the same landing.
+  Under a latency budget (--cost_model=latency), so that the tool's latency
+  flags are exercised end to end too: the landed network's predicted ms is
+  the table's sum for arch.txt."""
+  from autonl_tf.search.space import get_space
+  from search_testing import random_latency_table
+  lut = tmp_path / "lut.json"
+  table = random_latency_table(get_space("tiny"), 16, 5, path=lut)
+
   def run(name):
     model_dir = tmp_path / name
     proc = subprocess.run(
         [sys.executable, os.path.join(ROOT, "tools", "search.py"), "--space=tiny",
          "--dataset=synthetic", "--input_size=16", "--num_classes=5", "--epochs=2",
          "--warmup_epochs=0", "--steps_per_epoch=4", "--batch_size=8", "--cost=target",
-         "--target_macs=2e6", "--tolerance=0.6", "--validation_steps=2", "--seed=3",
+         "--cost_model=latency", f"--latency_table={lut}", "--target_latency_ms=4",
+         "--tolerance=0.6", "--validation_steps=2", "--seed=3",
          "--deterministic", f"--model_dir={model_dir}"],
         capture_output=True, text=True, timeout=600, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -76,6 +85,9 @@ def test_same_command_and_seed_give_the_same_search(tmp_path):
   assert second[1] == first[1] and len(first[1].splitlines()) == 1 + 2 * 4  # a row per step
   assert second[2] == first[2]
   assert first[2]["landing"]["chosen_by"] == "validation accuracy"
+  assert first[2]["latency_ms"] == pytest.approx(
+      table.predict(arch_lib.parse_arch(first[0]), 16, 5), rel=1e-5)
+  assert abs(first[2]["latency_ms"] / 4 - 1) <= 0.6
   # The margins moved: the two runs agree on a search that did something.
   rows = [line.split(",") for line in first[1].splitlines()[1:]]
   assert rows[0][4:] != rows[-1][4:]

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -63,3 +65,38 @@ def test_arch_limits_refuse_and_can_be_raised(tmp_path):
   assert json.loads(proc.stdout)["params"] == flops.count(big, 224, 1000).params > 1.3e11
   proc = run_tool("--arch=autonl-s", "--arch_limits=size=3")
   assert proc.returncode == 2 and "unknown arch limit 'size=3'" in proc.stderr
+
+
+def test_latency_table_predicts_ms_per_block_and_in_total(tmp_path):
+  """Every entry distinct: a block's ms is its MBConv entry plus its
+  LightNL's (a repeat counted again), each without the invoke overhead; the
+  total adds the overhead once (hand sums of the entries)."""
+  from autonl_tf import arch, latency
+  path = tmp_path / "arch.txt"
+  path.write_text("#! stem_stride=1\nr1_k3_s11_e1_i32_o16\nr2_k5_s22_e6_i16_o24_nonlocal0.25-2\n")
+  net = arch.load(str(path))
+  pieces = latency.arch_pieces(net, 32, 10)
+  ms = {p.key: 0.1 * (i + 1) for i, p in enumerate(pieces)}  # the repeat's LightNL: one key
+  ms["overhead"] = 0.05
+  table = latency.LatencyTable({k: {"ms": v} for k, v in ms.items()},
+                               {"input_size": 32, "num_classes": 10})
+  table.save(str(tmp_path / "lut.json"))
+  proc = run_tool(f"--arch={path}", "--input_size=32", "--num_classes=10", "--format=json",
+                  f"--latency_table={tmp_path / 'lut.json'}")
+  assert proc.returncode == 0, proc.stderr
+  out = json.loads(proc.stdout)
+  e = [ms[p.key] - 0.05 for p in pieces]  # stem, mb0, mb1, nl1, mb2, nl2, head
+  want = [e[1], e[2] + e[3], e[4] + e[5]]
+  assert [b["latency_ms"] for b in out["blocks"]] == pytest.approx(want)
+  assert out["stem"]["latency_ms"] == pytest.approx(e[0])
+  assert out["head"]["latency_ms"] == pytest.approx(e[6])
+  assert out["latency_ms"] == pytest.approx(0.05 + sum(e)) == table.predict(net, 32, 10)
+  proc = run_tool(f"--arch={path}", "--input_size=32", "--num_classes=10",
+                  f"--latency_table={tmp_path / 'lut.json'}")
+  assert proc.returncode == 0, proc.stderr
+  assert proc.stdout.splitlines()[-1] == (f"predicted latency: {0.05 + sum(e):.3f} ms (invoke "
+                                          "overhead 0.050 ms included)")
+  assert proc.stdout.splitlines()[5].split()[-1] == f"{want[1]:.3f}"
+  proc = run_tool(f"--arch={path}", "--latency_table={}".format(tmp_path / "lut.json"))
+  assert proc.returncode == 2 and "Traceback" not in proc.stderr
+  assert "built with {'input_size': 32, 'num_classes': 10}" in proc.stderr

@@ -70,12 +70,8 @@ def time_arch():
   arch = arch_lib.load(FLAGS.arch)
   table = latency.LatencyTable.load(FLAGS.table) if FLAGS.table else None
   if table is not None:  # a mismatch or a missing entry fails before the (slow) timing
-    wanted = {"threads": FLAGS.threads, "input_size": FLAGS.input_size,
-              "num_classes": FLAGS.num_classes}
-    other = {k: table.settings.get(k) for k in wanted if table.settings.get(k) != wanted[k]}
-    if other:
-      raise ValueError(f"{FLAGS.table} was built with {other}, not {wanted}: pass the same "
-                       f"flags or build a table for these")
+    table.check(FLAGS.table, threads=FLAGS.threads, input_size=FLAGS.input_size,
+                num_classes=FLAGS.num_classes)
     predicted = table.predict(arch, FLAGS.input_size, FLAGS.num_classes)
   measured = latency.time_arch(arch, FLAGS.input_size, FLAGS.num_classes, FLAGS.threads,
                                FLAGS.warmup, FLAGS.repeats)

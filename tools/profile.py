@@ -1,7 +1,10 @@
-"""Prints the exact MACs and parameters of an architecture, per block.
+"""Prints the exact MACs and parameters of an architecture, per block, and
+with a LiteRT latency table (`tools/latency_table.py`) its predicted ms.
 
   python tools/profile.py --arch=autonl-s
   python tools/profile.py --arch=path/to/arch.txt --input_size=32 --num_classes=10 --format=json
+  python tools/profile.py --arch=path/to/arch.txt --input_size=32 --num_classes=10 \
+      --latency_table=lut.json
 """
 
 import json
@@ -17,6 +20,9 @@ from flags import common
 
 common.define_arch_flags()
 flags.DEFINE_enum("format", "table", ["table", "json"], "Output format.")
+flags.DEFINE_string("latency_table", None, "Also predict ms per block and in total from this "
+                    "table of tools/latency_table.py (built at the same --input_size and "
+                    "--num_classes).")
 FLAGS = flags.FLAGS
 
 
@@ -24,13 +30,16 @@ def _kernel(spec):
   return ".".join(str(k) for k in spec.kernel_sizes)
 
 
-def format_table(name, count) -> str:
+def format_table(name, count, ms=None) -> str:
+  """The per-block table; `ms`: a `LatencyTable.breakdown` adds a column."""
+  col = (lambda v: f" {v:>8.3f}") if ms else (lambda v: "")
   header = (f"{'#':>3} {'input':>9} {'in':>4} {'out':>4} {'k':>5} {'s':>2} {'e':>2} "
-            f"{'se':>5} {'LightNL':>9} {'MACs':>12} {'params':>10}")
+            f"{'se':>5} {'LightNL':>9} {'MACs':>12} {'params':>10}" + (f" {'ms':>8}" if ms else ""))
+  blank = f"{'':>4} {'':>4} {'':>5} {'':>2} {'':>2} {'':>5} {'':>9}"
   lines = [f"arch: {name}  input: {count.input_size[0]}x{count.input_size[1]}  "
            f"classes: {count.num_classes}", header, "-" * len(header),
-           f"{'':>3} {'stem':>9} {'':>4} {'':>4} {'':>5} {'':>2} {'':>2} {'':>5} {'':>9} "
-           f"{count.stem_macs:>12,} {count.stem_params:>10,}"]
+           f"{'':>3} {'stem':>9} {blank} {count.stem_macs:>12,} {count.stem_params:>10,}"
+           + (col(ms["stem"]) if ms else "")]
   for b in count.blocks:
     s = b.spec
     nl = f"r{s.nl_ratio:g} s{s.nl_stride}" if s.has_nonlocal else "-"
@@ -38,12 +47,15 @@ def format_table(name, count) -> str:
     lines.append(
         f"{b.index:>3} {b.in_size[0]:>4}x{b.in_size[1]:<4} {s.in_filters:>4} {s.out_filters:>4} "
         f"{_kernel(s):>5} {s.strides[0]:>2} {s.expand_ratio:>2} {se:>5} {nl:>9} "
-        f"{b.macs:>12,} {b.params:>10,}")
-  lines.append(f"{'':>3} {'head':>9} {'':>4} {'':>4} {'':>5} {'':>2} {'':>2} {'':>5} {'':>9} "
-               f"{count.head_macs:>12,} {count.head_params:>10,}")
+        f"{b.macs:>12,} {b.params:>10,}" + (col(ms["blocks"][b.index]) if ms else ""))
+  lines.append(f"{'':>3} {'head':>9} {blank} {count.head_macs:>12,} {count.head_params:>10,}"
+               + (col(ms["head"]) if ms else ""))
   lines.append("-" * len(header))
   lines.append(f"total: {count.macs:,} MACs ({count.macs / 1e6:.1f}M), "
                f"{count.params:,} params ({count.params / 1e6:.2f}M)")
+  if ms:
+    lines.append(f"predicted latency: {ms['total']:.3f} ms (invoke overhead "
+                 f"{ms['overhead']:.3f} ms included)")
   return "\n".join(lines)
 
 
@@ -55,6 +67,13 @@ def main(argv):
     if FLAGS.input_size < 1 or FLAGS.num_classes < 1:
       raise ValueError("--input_size and --num_classes must be positive")
     count = flops.check_limits(arch, FLAGS.input_size, FLAGS.num_classes, limits)
+    ms = None
+    if FLAGS.latency_table:
+      from autonl_tf import latency
+      table = latency.LatencyTable.load(FLAGS.latency_table)
+      table.check(FLAGS.latency_table, input_size=FLAGS.input_size,
+                  num_classes=FLAGS.num_classes)
+      ms = table.breakdown(arch, FLAGS.input_size, FLAGS.num_classes)
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
@@ -62,9 +81,15 @@ def main(argv):
     out = count.as_dict()
     out["arch"] = FLAGS.arch
     out["arch_text"] = arch_lib.format_arch(arch)
+    if ms:
+      out["latency_ms"] = ms["total"]
+      out["latency_overhead_ms"] = ms["overhead"]
+      out["stem"]["latency_ms"], out["head"]["latency_ms"] = ms["stem"], ms["head"]
+      for block, value in zip(out["blocks"], ms["blocks"]):
+        block["latency_ms"] = value
     print(json.dumps(out, indent=1))
   else:
-    print(format_table(FLAGS.arch, count))
+    print(format_table(FLAGS.arch, count, ms))
   return 0
 
 

@@ -1,7 +1,12 @@
-"""The AutoNL search under a MAC budget; writes arch.txt and decisions.json.
+"""The AutoNL search under a MAC or latency budget; writes arch.txt and
+decisions.json.
 
   python tools/search.py --space=cifar --dataset=cifar10 --data_dir=D --input_size=32 \
       --cost=target --target_macs=60e6 --epochs=8 --model_dir=runs/search
+  python tools/latency_table.py --space=cifar --input_size=32 --num_classes=10 --out=lut.json
+  python tools/search.py --space=cifar --dataset=cifar10 --data_dir=D --input_size=32 \
+      --cost=target --cost_model=latency --latency_table=lut.json --target_latency_ms=2.5 \
+      --epochs=8 --model_dir=runs/search_latency
   python tools/search.py --space=cifar --dataset=synthetic --input_size=32 --num_classes=10 \
       --epochs=1 --steps_per_epoch=5 --batch_size=8 --model_dir=/tmp/search
 

@@ -2,11 +2,12 @@
 logs.
 
 Log schema (read by `autonl_tf.viz`):
-* `search_log.csv`, one row per epoch: `epoch`, `derived_macs`, the epoch's
-  metrics, `lambda_now` (lambda at the end of the epoch) and one
+* `search_log.csv`, one row per epoch: `epoch`, `derived_macs` (and
+  `derived_latency_ms` with the latency cost model), the epoch's metrics, `lambda_now` (lambda at the end of the epoch) and one
   `<block>/<decision>` column per gate (e.g. `sblock_3/e_small`), valued 0.0
   or 1.0 as the architecture has it (nested decisions multiplied in);
-* `margins.csv`, one row per step: `step`, `epoch`, `macs`, `lambda`, and
+* `margins.csv`, one row per step: `step`, `epoch`, `macs` (`latency_ms`
+  with the latency cost model: the priced quantity), `lambda`, and
   every decision's margin `value - threshold` (> 0: on) under its
   `<block>/<decision>` name; the same margins as TensorBoard scalars
   `margin/<block>/<decision>` in `tensorboard/decisions`.
@@ -107,6 +108,8 @@ class DecisionLog(keras.callbacks.Callback):
       return
     row = {"epoch": epoch + 1, "derived_macs": flops.count(self.model.derive(), self.model.input_size,
                                                            self.model.num_classes).macs}
+    if self.model.cost_model == "latency":
+      row["derived_latency_ms"] = float(self.model.latency())
     row.update({k: float(v) for k, v in (logs or {}).items()})
     row["lambda_now"] = float(self.model.lam.numpy())
     for block, ds in self.model.decisions().items():
@@ -121,7 +124,8 @@ class DecisionLog(keras.callbacks.Callback):
 
 
 class MarginLog(keras.callbacks.Callback):
-  """After every step: every decision's margin, the MACs and lambda, as a
+  """After every step: every decision's margin, the priced quantity (MACs or
+  ms) and lambda, as a
   `margins.csv` row and TensorBoard scalars (`tensorboard/decisions`)."""
 
   def __init__(self, model_dir, is_chief=True):
@@ -145,14 +149,15 @@ class MarginLog(keras.callbacks.Callback):
   def on_train_batch_end(self, batch, logs=None):
     if not self.is_chief:
       return
-    margins, _, macs = _step_trace(self.model)
+    margins, _, value = _step_trace(self.model)
     step = int(self.model.optimizer.iterations.numpy())
     lam = float(self.model.lam.numpy())
-    row = {"step": step, "epoch": self.epoch + 1, "macs": macs, "lambda": lam}
+    unit = self.model.cost_unit
+    row = {"step": step, "epoch": self.epoch + 1, unit: value, "lambda": lam}
     row.update({n: round(float(m), 6) for n, m in zip(self.names, margins)})
     _append_row(self.path, row)
     with self.writer.as_default(step=step):
-      tf.summary.scalar("step/macs", macs)
+      tf.summary.scalar(f"step/{unit}", value)
       tf.summary.scalar("step/lambda", lam)
       for n, m in zip(self.names, margins):
         tf.summary.scalar(f"margin/{n}", float(m))
@@ -193,5 +198,5 @@ class LandingLog(keras.callbacks.Callback):
 
   def on_train_batch_end(self, batch, logs=None):
     if self._active:
-      _, bits, macs = _step_trace(self.model)
-      self.landing.record(self.epoch, bits, macs, self.model.target_macs)
+      _, bits, value = _step_trace(self.model)
+      self.landing.record(self.epoch, bits, value, self.model.target)

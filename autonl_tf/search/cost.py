@@ -1,5 +1,6 @@
-"""The search's cost: MACs as a differentiable function of the gates, and
-how the cost enters the loss.
+"""The search's cost: MACs, or the latency predicted by a LiteRT latency
+table, as a differentiable function of the gates, and how the cost enters
+the loss.
 
 Every term is built from the `autonl_tf.flops` formulas, so for any hard
 gate setting the supernet's MACs equal `flops.count` of the derived network
@@ -22,6 +23,13 @@ sigmoid', relative to the others) and `price` is
     circling it.
 A decision flips off when its MAC delta, at that price, outweighs what the
 cross-entropy loses without it.
+
+The cost model (`COST_MODELS`) says what is priced: `macs` (the MACs above),
+or `latency`, the milliseconds a `latency.LatencyTable` predicts
+(`block_latency`), built the same way: multilinear in the raw gates, so a
+decision's straight-through gradient is its latency delta times its
+sigmoid', and for any hard gate setting the cost is the table's prediction
+for the derived network. Everything above holds with "MACs" read as "ms".
 """
 
 import tensorflow as tf
@@ -30,6 +38,7 @@ from autonl_tf import arch as arch_lib
 from autonl_tf import flops
 
 COST_MODES = ("log", "target")
+COST_MODELS = ("macs", "latency")
 
 
 def fixed_macs(space, input_size, num_classes, last_hw):

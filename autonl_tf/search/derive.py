@@ -37,8 +37,9 @@ def derive_arch(supernet) -> arch_lib.Arch:
 
 class Landing:
   """The hard architectures a `target`-mode search visits within `tolerance`
-  of the budget, with how often in each epoch, and the nearest state seen
-  outside it.
+  of the budget, with how often in each epoch and their priced quantity
+  (`SuperNet.budget_value`: MACs, or predicted ms), and the nearest state
+  seen outside it.
 
   A state is the string of raw decision bits in `SuperNet.decision_names`
   order. `candidates` ranks the states within tolerance by visits (ties: the
@@ -51,19 +52,20 @@ class Landing:
     self.names = list(names)
     self.tolerance = float(tolerance)
     self.visits = {}   # bits -> {epoch: count}
-    self.macs = {}     # bits -> MACs
-    self.nearest = None  # (distance, bits, MACs, epoch) of the nearest state outside
+    self.values = {}   # bits -> MACs or ms
+    self.nearest = None  # (distance, bits, value, epoch) of the nearest state outside
 
-  def record(self, epoch, gates, macs, target):
-    """Counts a visit of the state with raw 0/1 `gates` and `macs` MACs."""
+  def record(self, epoch, gates, value, target):
+    """Counts a visit of the state with raw 0/1 `gates` costing `value`
+    (MACs or ms, in the unit of `target`)."""
     bits = "".join(str(int(g)) for g in gates)
-    distance = abs(macs / target - 1.0)
+    distance = abs(value / target - 1.0)
     if distance <= self.tolerance:
       per_epoch = self.visits.setdefault(bits, {})
       per_epoch[epoch] = per_epoch.get(epoch, 0) + 1
-      self.macs[bits] = macs
+      self.values[bits] = value
     elif self.nearest is None or distance < self.nearest[0]:
-      self.nearest = (distance, bits, macs, epoch)
+      self.nearest = (distance, bits, value, epoch)
 
   def candidates(self, limit):
     """Up to `limit` states within tolerance, most visited first (ties: the
@@ -78,13 +80,13 @@ class Landing:
   def to_json(self):
     return {"names": self.names, "tolerance": self.tolerance,
             "visits": {b: {str(e): n for e, n in v.items()} for b, v in self.visits.items()},
-            "macs": self.macs, "nearest": list(self.nearest) if self.nearest else None}
+            "values": self.values, "nearest": list(self.nearest) if self.nearest else None}
 
   @classmethod
   def from_json(cls, data):
     out = cls(data["names"], data["tolerance"])
     out.visits = {b: {int(e): n for e, n in v.items()} for b, v in data["visits"].items()}
-    out.macs = dict(data["macs"])
+    out.values = dict(data["values"] if "values" in data else data["macs"])  # older backups: "macs"
     out.nearest = tuple(data["nearest"]) if data.get("nearest") else None
     return out
 
@@ -146,9 +148,13 @@ def write_derived(supernet, model_dir, extra=None):
   info = {"arch": text.splitlines(), "macs": count.macs, "params": count.params,
           "supernet_macs": float(supernet.macs()), "lambda": float(supernet.lam.numpy()),
           "target_macs": supernet.target_macs or None, "cost": supernet.cost_mode,
+          "cost_model": supernet.cost_model,
           "space": supernet.space.name,
           "width_multiplier": supernet.space.width_multiplier, "input_size": supernet.input_size,
           "num_classes": supernet.num_classes, "decisions": supernet.decisions()}
+  if supernet.cost_model == "latency":
+    info.update(target_latency_ms=supernet.target_latency_ms or None,
+                latency_ms=float(supernet.latency()))
   info.update(extra or {})
   os.makedirs(model_dir, exist_ok=True)
   io.write_text(os.path.join(model_dir, "arch.txt"), text)

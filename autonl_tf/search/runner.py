@@ -38,6 +38,10 @@ class SearchConfig:
     epochs / warmup_epochs / steps_per_epoch / batch_size: the schedule.
     cost: `log` or `target` (`search.cost`); target_macs: the budget of
       `target` mode.
+    cost_model: what the cost prices: `macs`, or `latency`, the ms predicted
+      by the LiteRT latency table at path `latency_table`
+      (`tools/latency_table.py`, built for this space, width, input size and
+      classes); target_latency_ms: the budget of `target` mode then.
     lam: lambda, the price of MACs: the weight of the cost's force against
       the cross-entropy's, both normalised (`search.supernet`); None: 0.5 in
       `log` mode, and a start at 0 in `target` mode, where the price rises
@@ -79,6 +83,9 @@ class SearchConfig:
   batch_size: int = 128
   cost: str = "log"
   target_macs: Optional[float] = None
+  cost_model: str = "macs"
+  latency_table: Optional[str] = None
+  target_latency_ms: Optional[float] = None
   lam: Optional[float] = None
   dual_lr: float = 0.01
   tolerance: float = 0.03
@@ -116,12 +123,29 @@ def _space(config: SearchConfig) -> SearchSpace:
   return get_space(config.space, width_multiplier=config.width_multiplier)
 
 
+def _latency_table(config: SearchConfig, num_classes: int):
+  """The `LatencyTable` at `config.latency_table` (None without one),
+  checked against the search's input size and classes."""
+  if not config.latency_table:
+    if config.cost_model == "latency":
+      raise ValueError("cost_model=latency needs latency_table (a table of "
+                       "tools/latency_table.py for this space)")
+    return None
+  from autonl_tf import latency
+  table = latency.LatencyTable.load(config.latency_table)
+  table.check(config.latency_table, input_size=config.data.image_size, num_classes=num_classes)
+  return table
+
+
 def make_supernet(config: SearchConfig, num_classes: int) -> SuperNet:
   """The (uncompiled) supernet of `config`, under its precision policy."""
+  table = _latency_table(config, num_classes)
   with distribute.precision(config.precision):
     lam = config.lam if config.lam is not None else 0.5 if config.cost == "log" else 0.0
     net = SuperNet(_space(config), config.data.image_size, num_classes, cost=config.cost,
-                   target_macs=config.target_macs, lam=lam, dual_lr=config.dual_lr,
+                   cost_model=config.cost_model, target_macs=config.target_macs,
+                   target_latency_ms=config.target_latency_ms, latency_table=table,
+                   lam=lam, dual_lr=config.dual_lr,
                    tolerance=config.tolerance, penalty=config.penalty, margin=config.margin,
                    gate_dropout=config.gate_dropout, label_smoothing=config.label_smoothing,
                    dropout_rate=0.0, sync_bn=config.sync_bn)
@@ -146,6 +170,11 @@ def build_supernet(config: SearchConfig, num_classes: int, steps_per_epoch: int)
   return net
 
 
+def format_cost(net: SuperNet, value) -> str:
+  """A value of the supernet's priced quantity, with its unit."""
+  return f"{value / 1e6:.2f}M MACs" if net.cost_model == "macs" else f"{value:.3f} ms"
+
+
 def land(net: SuperNet, landing, val_ds, config: SearchConfig, log=None, calibration_ds=None):
   """Forces the supernet to the architecture the search returns and says
   how it was chosen: in `target` mode the most accurate, on `val_ds`, of the
@@ -161,9 +190,9 @@ def land(net: SuperNet, landing, val_ds, config: SearchConfig, log=None, calibra
   if not names:
     if landing.nearest is None:
       return {"chosen_by": "last step"}
-    _, bits, macs, _ = landing.nearest
+    _, bits, value, _ = landing.nearest
     net.force_state(landing.state(bits))
-    return {"chosen_by": f"nearest to the target ({macs / net.target_macs - 1:+.1%}; none "
+    return {"chosen_by": f"nearest to the target ({value / net.target - 1:+.1%}; none "
                          f"within {landing.tolerance:.0%})"}
   rows = []
 
@@ -175,13 +204,17 @@ def land(net: SuperNet, landing, val_ds, config: SearchConfig, log=None, calibra
     net.force_state(landing.state(bits))
     calibrate()
     result = net.evaluate(val_ds, steps=config.validation_steps, verbose=0, return_dict=True)
-    rows.append({"macs": landing.macs[bits], "visits": sum(landing.visits[bits].values()),
+    value = landing.values[bits]
+    rows.append({net.cost_unit: value, "visits": sum(landing.visits[bits].values()),
                  "val_accuracy": float(result["accuracy"]), "val_ce": float(result["ce"]),
                  "arch": arch_lib.format_arch(net.derive()).splitlines(), "bits": bits})
+    if net.cost_model != "macs":
+      rows[-1]["macs"] = float(net.macs())
     if log:
-      log(f"landing candidate {len(rows)}: {landing.macs[bits] / 1e6:.2f}M MACs, "
+      log(f"landing candidate {len(rows)}: {format_cost(net, value)}, "
           f"{rows[-1]['visits']} steps, validation accuracy {rows[-1]['val_accuracy']:.4f}")
-  best = max(rows, key=lambda r: (r["val_accuracy"], -abs(r["macs"] / net.target_macs - 1)))
+  unit = net.cost_unit
+  best = max(rows, key=lambda r: (r["val_accuracy"], -abs(r[unit] / net.target - 1)))
   net.force_state(landing.state(best["bits"]))
   calibrate()
   return {"chosen_by": "validation accuracy", "bn_recalibration_batches":
@@ -191,8 +224,11 @@ def land(net: SuperNet, landing, val_ds, config: SearchConfig, log=None, calibra
 def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = None,
            extra_callbacks: Sequence[keras.callbacks.Callback] = (), log=print) -> dict:
   """Runs the search; returns the contents of `decisions.json`."""
-  if config.cost == "target" and not config.target_macs:
+  if config.cost == "target" and config.cost_model == "macs" and not config.target_macs:
     raise ValueError("cost=target needs target_macs (the MAC budget)")
+  if config.cost == "target" and config.cost_model == "latency" and not config.target_latency_ms:
+    raise ValueError("cost=target with cost_model=latency needs target_latency_ms (the budget "
+                     "in predicted ms)")
   if config.epochs < 1 or config.warmup_epochs < 0 or config.batch_size < 1:
     raise ValueError("epochs and batch_size must be positive, warmup_epochs >= 0")
   _space(config)
@@ -224,7 +260,8 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   ] + ([landing] if landing else []) + [
       *cb.chief_logging(config.model_dir, chief),
       search_cb.DecisionLog(config.model_dir, chief), search_cb.MarginLog(config.model_dir, chief),
-      cb.EpochSummary(quiet, ["ce", "accuracy", "macs", "lambda"]),
+      cb.EpochSummary(quiet, ["ce", "accuracy", "macs"] + (
+          ["latency_ms"] if config.cost_model == "latency" else []) + ["lambda"]),
   ] + list(extra_callbacks)
   net.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps, callbacks=callbacks,
           verbose=config.verbose, shuffle=False)  # the input pipeline shuffles
@@ -242,8 +279,9 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   else:  # the chief writes; the other workers report the same architecture
     count = flops.count(net.derive(), data.image_size, info.num_classes)
     info_out = dict(extra, macs=count.macs, params=count.params)
+  predicted = f", {info_out['latency_ms']:.3f} ms predicted" if "latency_ms" in info_out else ""
   net.force_state(None)
-  quiet(f"derived: {info_out.get('macs', 0) / 1e6:.2f}M MACs, "
+  quiet(f"derived: {info_out.get('macs', 0) / 1e6:.2f}M MACs{predicted}, "
         f"{info_out.get('params', 0) / 1e6:.2f}M params ({landed['chosen_by']}) "
         f"-> {config.model_dir}/arch.txt")
   return info_out

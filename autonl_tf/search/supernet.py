@@ -7,7 +7,8 @@ The weights step on cross-entropy + weight decay. Every architecture
 variable (a threshold or logit per decision) steps on the sum of two forces
 brought to one scale (`search.cost`): the cross-entropy's straight-through
 gradient, what the decision is worth to the loss, and the cost's gradient,
-the decision's MAC delta, times the price lambda:
+the decision's MAC delta (or its latency delta from a LiteRT latency
+table, `cost_model='latency'`), times the price lambda:
 
   force = g_ce / rms(g_ce) + lambda * g_cost / rms(g_cost),
 
@@ -42,9 +43,15 @@ class SuperNet(keras.Model):
     input_size: image height and width.
     num_classes: classifier width.
     cost: `log` or `target` (`search.cost`).
-    target_macs: the budget of `target` mode (None in `log` mode).
-    lam: lambda, the price of MACs relative to the cross-entropy's force (its
-      start value in `target` mode).
+    cost_model: what is priced, `macs` or `latency` (`search.cost`).
+    target_macs: the budget of `target` mode with `cost_model='macs'`.
+    target_latency_ms: the budget of `target` mode with
+      `cost_model='latency'` (predicted ms).
+    latency_table: a `latency.LatencyTable` of this space, input size and
+      classes (required with `cost_model='latency'`; else optional, for
+      `latency()`).
+    lam: lambda, the price of the cost relative to the cross-entropy's force
+      (its start value in `target` mode).
     dual_lr: lambda's step in `target` mode.
     tolerance: the relative band around the target inside which lambda holds.
     penalty: the proportional part of the price in `target` mode,
@@ -58,19 +65,28 @@ class SuperNet(keras.Model):
       per-replica BN).
   """
 
-  def __init__(self, space: SearchSpace, input_size, num_classes, *, cost, target_macs, lam,
-               dual_lr, tolerance, penalty, margin, gate_dropout, label_smoothing, dropout_rate,
-               sync_bn, **kwargs):
+  def __init__(self, space: SearchSpace, input_size, num_classes, *, cost, cost_model,
+               target_macs, target_latency_ms, latency_table, lam, dual_lr, tolerance, penalty,
+               margin, gate_dropout, label_smoothing, dropout_rate, sync_bn, **kwargs):
     super().__init__(**kwargs)
     if cost not in cost_lib.COST_MODES:
       raise ValueError(f"cost must be one of {', '.join(cost_lib.COST_MODES)}, got '{cost}'")
-    if cost == "target" and not target_macs:
-      raise ValueError("cost='target' needs target_macs")
+    if cost_model not in cost_lib.COST_MODELS:
+      raise ValueError(f"cost_model must be one of {', '.join(cost_lib.COST_MODELS)}, "
+                       f"got '{cost_model}'")
+    if cost_model == "latency" and latency_table is None:
+      raise ValueError("cost_model='latency' needs a latency table")
+    budget = target_macs if cost_model == "macs" else target_latency_ms
+    if cost == "target" and not budget:
+      raise ValueError(f"cost='target' needs "
+                       f"{'target_macs' if cost_model == 'macs' else 'target_latency_ms'}")
     self.space = space
     self.input_size = int(input_size)
     self.num_classes = int(num_classes)
     self.cost_mode = cost
+    self.cost_model = cost_model
     self.target_macs = float(target_macs or 0)
+    self.target_latency_ms = float(target_latency_ms or 0)
     self.dual_lr = float(dual_lr)
     self.tolerance = float(tolerance)
     self.penalty = float(penalty)
@@ -110,12 +126,17 @@ class SuperNet(keras.Model):
     for b in self.blocks:
       b.dropout_rate = self.dropout_var
     self.arch_optimizer = None
-    self._trackers = {n: keras.metrics.Mean(name=n) for n in ("loss", "ce", "macs", "lambda")}
+    tracked = ("loss", "ce", "macs") + (("latency_ms",) if cost_model == "latency" else ()) + \
+        ("lambda",)
+    self._trackers = {n: keras.metrics.Mean(name=n) for n in tracked}
     self._accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
     self(tf.zeros((1, input_size, input_size, 3)), training=False)  # creates every weight
     self._fixed_macs = cost_lib.fixed_macs(space, self.input_size, self.num_classes,
                                            self.blocks[-1].out_hw)
     self._trace_fn = None
+    self._block_ms = None
+    if latency_table is not None:
+      self.attach_latency_table(latency_table)
     self.reset_margins()
 
   def call(self, x, training=None):
@@ -149,10 +170,25 @@ class SuperNet(keras.Model):
   def latency(self):
     """Differentiable predicted ms of the current hard architecture (after
     `attach_latency_table`): the table's sum for the derived network."""
-    if getattr(self, "_block_ms", None) is None:
+    if self._block_ms is None:
       raise ValueError("no latency table: call attach_latency_table first")
     return self._fixed_ms + tf.add_n([cost_lib.block_latency(b, b.raw_gates(False), ms)
                                       for b, ms in zip(self.blocks, self._block_ms)])
+
+  @property
+  def cost_unit(self):
+    """The priced quantity's name in logs: `macs` or `latency_ms`."""
+    return "macs" if self.cost_model == "macs" else "latency_ms"
+
+  @property
+  def target(self):
+    """The budget of `target` mode in the cost model's unit (0: none)."""
+    return self.target_macs if self.cost_model == "macs" else self.target_latency_ms
+
+  def budget_value(self):
+    """Differentiable priced quantity of the current hard architecture:
+    `macs()` or `latency()`."""
+    return self.macs() if self.cost_model == "macs" else self.latency()
 
   def reset_margins(self, margin=None):
     """Every decision of every block `margin` (default: the constructor's)
@@ -166,9 +202,10 @@ class SuperNet(keras.Model):
     return [f"{b.name}/{d}" for b in self.blocks for d in b.decisions]
 
   def trace(self):
-    """(margins, bits, MACs): every decision's `value - threshold` (> 0: on)
+    """(margins, bits, cost): every decision's `value - threshold` (> 0: on)
     and raw 0/1 gate (forcing applied) in `decision_names` order, and the
-    MACs, from one compiled function (cheap enough to call every step)."""
+    priced quantity (`budget_value`: MACs or ms), from one compiled function
+    (cheap enough to call every step)."""
     if self._trace_fn is None:
       def fn():
         margins, bits = [], []
@@ -177,7 +214,7 @@ class SuperNet(keras.Model):
           g = b.raw_gates(False, out)
           margins += [out[d] for d in b.decisions]
           bits += [g[d] for d in b.decisions]
-        return tf.stack(margins), tf.stack(bits), self.macs()
+        return tf.stack(margins), tf.stack(bits), self.budget_value()
       self._trace_fn = tf.function(fn)
     margins, bits, macs = self._trace_fn()
     return margins.numpy(), bits.numpy().astype(int), float(macs)
@@ -246,8 +283,8 @@ class SuperNet(keras.Model):
       # times the loss scale under mixed_float16 (LossScaleOptimizer).
       scaled = self.optimizer.scale_loss((ce + decay) / replicas)
     with tf.GradientTape() as cost_tape:  # depends on the architecture only
-      macs = self.macs()
-      cost = cost_lib.cost_term(self.cost_mode, macs, self.target_macs)
+      value = self.budget_value()
+      cost = cost_lib.cost_term(self.cost_mode, value, self.target)
     weights, arch = self.weight_variables, self.arch_variables
     grads = tape.gradient(scaled, weights + arch)
     # The architecture gradients carry the loss scale too: undo it (read
@@ -268,29 +305,34 @@ class SuperNet(keras.Model):
     free = [float(d not in b.forced) for b in self.blocks for d in b.decisions]
     ce_grads = [g * f for g, f in zip(ce_grads, free)]
     cost_grads = [g * f for g, f in zip(cost_grads, free)]
-    price = cost_lib.price(self.cost_mode, self.lam, macs, self.target_macs, self.penalty)
+    price = cost_lib.price(self.cost_mode, self.lam, value, self.target, self.penalty)
     force = [c + price * k for c, k in zip(self._normalised(ce_grads, self.ce_force_ms),
                                            self._normalised(cost_grads, self.cost_force_ms))]
     # Every replica holds the same force; the optimizer sums over replicas.
     self.arch_optimizer.apply([f * self.search_phase / replicas for f in force], arch)
     if self.cost_mode == "target":
       self.lam.assign_add(self.search_phase * cost_lib.dual_step(
-          macs, self.target_macs, self.dual_lr, self.tolerance))
+          value, self.target, self.dual_lr, self.tolerance))
     loss = ce + decay + self.search_phase * price * cost
-    for name, value in (("loss", loss), ("ce", ce), ("macs", macs), ("lambda", self.lam)):
-      self._trackers[name].update_state(value)
+    self._track(loss=loss, ce=ce, priced=value)
     self._accuracy.update_state(y, logits)
     return {m.name: m.result() for m in self.metrics}
+
+  def _track(self, loss, ce, priced):
+    """Updates the trackers from a step's values (`priced`: its
+    `budget_value`)."""
+    values = {"loss": loss, "ce": ce, "lambda": self.lam, self.cost_unit: priced}
+    if self.cost_model != "macs":
+      values["macs"] = self.macs()
+    for name, value in values.items():
+      self._trackers[name].update_state(value)
 
   def test_step(self, data):
     x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
     logits = self(x, training=False)
     labels = tf.one_hot(tf.cast(tf.reshape(y, [-1]), tf.int32), self.num_classes)
     ce = tf.reduce_mean(keras.losses.categorical_crossentropy(labels, logits, from_logits=True))
-    self._trackers["ce"].update_state(ce)
-    self._trackers["loss"].update_state(ce)
-    self._trackers["macs"].update_state(self.macs())
-    self._trackers["lambda"].update_state(self.lam)
+    self._track(loss=ce, ce=ce, priced=self.budget_value())
     self._accuracy.update_state(y, logits)
     return {m.name: m.result() for m in self.metrics}
 
