@@ -16,6 +16,9 @@ def define_search_flags():
                       "a stride-1 stem, 32px), cifar (32px, shallower) or tiny.")
   flags.DEFINE_float("width_multiplier", 1.0, "Every channel count of the space times this "
                      "(rounded to multiples of 8; 0.5: about a quarter of the MACs).")
+  flags.DEFINE_enum("activation", "swish", ["swish", "hard_swish", "relu6"],
+                    "Activation of every network of the space (swish: the paper's; hard_swish "
+                    "and relu6 run faster on CPUs), on the derived arch.txt's #! line.")
   flags.DEFINE_integer("input_size", 224, "Input image height and width.")
   flags.DEFINE_integer("num_classes", 1000, "Classes (synthetic data only; datasets bring theirs).")
   flags.DEFINE_string("model_dir", None, "Output directory.")
@@ -76,7 +79,7 @@ _RECIPE_FLAGS = {
 def search_config_from_flags():
   from autonl_tf.search.runner import SearchConfig
   return SearchConfig(
-      space=FLAGS.space, width_multiplier=FLAGS.width_multiplier,
+      space=FLAGS.space, width_multiplier=FLAGS.width_multiplier, activation=FLAGS.activation,
       data=common.data_config_from_flags(common.synthetic_classes()),
       model_dir=FLAGS.model_dir, epochs=FLAGS.epochs, warmup_epochs=FLAGS.warmup_epochs,
       steps_per_epoch=FLAGS.steps_per_epoch, batch_size=FLAGS.batch_size, cost=FLAGS.cost,

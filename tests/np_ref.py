@@ -51,6 +51,17 @@ def swish(x):
   return x / (1 + np.exp(-x))
 
 
+def hard_swish(x):
+  return x * np.clip(x + 3, 0, 6) / 6
+
+
+def relu6(x):
+  return np.clip(x, 0, 6)
+
+
+ACTIVATIONS = {"swish": swish, "hard_swish": hard_swish, "relu6": relu6}
+
+
 def sigmoid(x):
   return 1 / (1 + np.exp(-x))
 

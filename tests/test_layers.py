@@ -140,17 +140,20 @@ def test_drop_connect():
   assert 0.65 < kept < 0.85
 
 
-@pytest.mark.parametrize("block,hw", [
-    ("r1_k5_s22_e6_i8_o16_se0.25_nonlocal0.25", (9, 8)),
-    ("r1_k3.5_s11_e3_i8_o8_se0.5_nonlocal0.5-2", (7, 7)),
-    ("r1_k3_s11_e1_i8_o8", (5, 5)),
-    ("r1_k3_a1.1_p1.1_s11_e3_i8_o8_noskip", (4, 6)),
+@pytest.mark.parametrize("block,hw,activation", [
+    ("r1_k5_s22_e6_i8_o16_se0.25_nonlocal0.25", (9, 8), "swish"),
+    ("r1_k3.5_s11_e3_i8_o8_se0.5_nonlocal0.5-2", (7, 7), "swish"),
+    ("r1_k3_s11_e1_i8_o8", (5, 5), "swish"),
+    ("r1_k3_a1.1_p1.1_s11_e3_i8_o8_noskip", (4, 6), "swish"),
+    ("r1_k5_s22_e6_i8_o16_se0.25_nonlocal0.25", (9, 8), "hard_swish"),
+    ("r1_k3.5_s11_e3_i8_o8_se0.5_nonlocal0.5-2", (7, 7), "relu6"),
 ])
-def test_mbconv_matches_numpy(block, hw):
+def test_mbconv_matches_numpy(block, hw, activation):
   x = RNG.normal(size=(2,) + hw + (8,)).astype("float32")
-  layer = MBConv(block)
+  layer = MBConv(block, activation=activation)
   layer.build(x.shape)
   randomize(layer)
+  act = np_ref.ACTIVATIONS[activation]  # the SE keeps swish
   s = layer.spec
   y = x.astype(np.float64)
   if layer.expand_conv is not None:
@@ -158,12 +161,12 @@ def test_mbconv_matches_numpy(block, hw):
     for conv, c in zip(layer.expand_conv.convs, np_ref.split_channels(8, len(layer.expand_conv.convs))):
       parts.append(np_ref.conv(y[..., start:start + c], conv.kernel.numpy()))
       start += c
-    y = np_ref.swish(np_ref.bn(np.concatenate(parts, -1), *bn_params(layer.expand_bn)))
+    y = act(np_ref.bn(np.concatenate(parts, -1), *bn_params(layer.expand_bn)))
   parts, start = [], 0
   for conv, c in zip(layer.dw_conv.convs, np_ref.split_channels(y.shape[-1], len(s.kernel_sizes))):
     parts.append(np_ref.depthwise(y[..., start:start + c], conv.kernel.numpy(), s.strides[0]))
     start += c
-  y = np_ref.swish(np_ref.bn(np.concatenate(parts, -1), *bn_params(layer.dw_bn)))
+  y = act(np_ref.bn(np.concatenate(parts, -1), *bn_params(layer.dw_bn)))
   if layer.se is not None:
     se = y.mean(axis=(1, 2), keepdims=True)
     se = np_ref.swish(se @ layer.se.se_reduce.kernel.numpy()[0, 0] + layer.se.se_reduce.bias.numpy())
@@ -233,16 +236,17 @@ def test_drop_connect_layer(tmp_path):
                  expected_non_trainable_weights=0, expected_trainable_params=0)
 
 
-@pytest.mark.parametrize("block,weights,statistics", [
+@pytest.mark.parametrize("block,weights,statistics,activation", [
     # expand: 2 kernels + BN; depthwise: 2 kernels + BN; SE: 2 kernels + 2
     # biases; project: kernel + BN; LightNL: depthwise kernel + BN.
-    ("r1_k3.5_a1.1_s22_e6_i8_o16_se0.25_noskip_sw_nonlocal0.25-2", 18, 8),
-    ("r1_k3_s11_e1_i8_o8", 6, 4),  # depthwise kernel + BN, project kernel + BN
+    ("r1_k3.5_a1.1_s22_e6_i8_o16_se0.25_noskip_sw_nonlocal0.25-2", 18, 8, "swish"),
+    ("r1_k3_s11_e1_i8_o8", 6, 4, "hard_swish"),  # depthwise kernel + BN, project kernel + BN
 ])
-def test_mbconv_layer(block, weights, statistics, tmp_path):
+def test_mbconv_layer(block, weights, statistics, activation, tmp_path):
   layer = MBConv(block)
   run_layer_test(MBConv, dict(block=block, drop_connect_rate=0.1, sync_bn=True,
-                              zero_init_residual=False), (9, 8, 8), tmp_path,
+                              zero_init_residual=False, activation=activation), (9, 8, 8),
+                 tmp_path,
                  expected_output_shape=layer.compute_output_shape((None, 9, 8, 8))[1:],
                  expected_trainable_weights=weights, expected_non_trainable_weights=statistics,
                  expected_trainable_params=flops.count_block(layer.spec, 9, 8).params)

@@ -14,9 +14,12 @@ counting can run anywhere. Parsing is strict: every malformed line raises a
 `ValueError` naming the line number and the offending token.
 
 An arch file may also carry comment lines (`# ...`, ignored) and one optional
-directive line `#! stem_stride=<1|2> stem_filters=<n> head_filters=<n>` for
-networks whose stem or head differ from MnasNet's (e.g. CIFAR-size search
-spaces with a stride-1 stem). Files without it are exactly the official format.
+directive line `#! stem_stride=<1|2> stem_filters=<n> head_filters=<n>
+activation=<swish|hard_swish|relu6>` for networks whose stem, head or
+activation differ from AutoNL's (e.g. CIFAR-size search spaces with a
+stride-1 stem; `hard_swish` / `relu6` networks for CPUs, where swish's
+LOGISTIC + MUL after every convolution is a third of the time). Files
+without it are exactly the official format.
 
 Parsing also enforces `ArchLimits` (widths, depth, kernel sizes, expansion;
 `flops.check_limits` adds parameters and MACs at an input size), so that a
@@ -30,10 +33,12 @@ from typing import Optional, Sequence, Tuple
 
 __all__ = [
     "BlockSpec", "Arch", "ArchLimits", "ArchLimitError", "parse_block", "format_block",
-    "parse_arch", "format_arch", "expand_blocks", "check_limits",
+    "parse_arch", "format_arch", "expand_blocks", "check_limits", "ACTIVATIONS",
 ]
 
 _DIRECTIVE = "#!"
+#: The network-wide activations (`Arch.activation`); `swish` is the paper's.
+ACTIVATIONS = ("swish", "hard_swish", "relu6")
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
 
 
@@ -91,13 +96,19 @@ class Arch:
     stem_stride: stride of the 3x3 stem conv (2 in MnasNet / AutoNL).
     stem_filters: stem output channels; defaults to the first block's input.
     head_filters: channels of the 1x1 head conv (1280).
+    activation: after the stem, the head and every expand and depthwise conv
+      (`ACTIVATIONS`; the paper's `swish`).
   """
   blocks: Tuple[BlockSpec, ...]
   stem_stride: int = 2
   stem_filters: Optional[int] = None
   head_filters: int = 1280
+  activation: str = "swish"
 
   def __post_init__(self):
+    if self.activation not in ACTIVATIONS:
+      raise ValueError(f"unknown activation '{self.activation}' (expected "
+                       f"{', '.join(ACTIVATIONS)})")
     object.__setattr__(self, "blocks", tuple(self.blocks))
     if self.stem_filters is None and self.blocks:
       object.__setattr__(self, "stem_filters", self.blocks[0].in_filters)
@@ -330,10 +341,15 @@ def parse_block(text: str, line_no: Optional[int] = None) -> BlockSpec:
 def _parse_directive(line: str, line_no: int) -> dict:
   settings = {}
   for token in line[len(_DIRECTIVE):].split():
-    m = re.fullmatch(r"(stem_stride|stem_filters|head_filters)=(\S+)", token)
+    m = re.fullmatch(r"(stem_stride|stem_filters|head_filters|activation)=(\S+)", token)
     if not m:
       _fail(line_no, token, "unknown directive (expected stem_stride=, "
-            "stem_filters= or head_filters=)")
+            "stem_filters=, head_filters= or activation=)")
+    if m.group(1) == "activation":
+      if m.group(2) not in ACTIVATIONS:
+        _fail(line_no, token, f"unknown activation (expected {', '.join(ACTIVATIONS)})")
+      settings["activation"] = m.group(2)
+      continue
     settings[m.group(1)] = _positive_int(m.group(2), token, line_no)
   if settings.get("stem_stride", 2) not in (1, 2):
     _fail(line_no, f"stem_stride={settings['stem_stride']}", "must be 1 or 2")
@@ -382,6 +398,8 @@ def format_arch(arch: Arch) -> str:
     extras.append(f"stem_filters={arch.stem_filters}")
   if arch.head_filters != 1280:
     extras.append(f"head_filters={arch.head_filters}")
+  if arch.activation != "swish":
+    extras.append(f"activation={arch.activation}")
   if extras:
     lines.append(" ".join([_DIRECTIVE] + extras))
   lines += [format_block(b) for b in arch.blocks]

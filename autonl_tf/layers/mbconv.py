@@ -5,11 +5,11 @@ the AutoNL networks and of their search space (arXiv 2004.01961, section 4,
 arch strings (see `autonl_tf.arch`)."""
 
 import keras
-import tensorflow as tf
 
 from autonl_tf import constants
 from autonl_tf import flops
 from autonl_tf.arch import codec
+from autonl_tf.layers import activations
 from autonl_tf.layers.drop_connect import DropConnect
 from autonl_tf.layers.grouped_conv import GroupedConv2D
 from autonl_tf.layers.lightnl import LightNL
@@ -22,14 +22,16 @@ from autonl_tf.saving import KERAS_PACKAGE
 class MBConv(keras.layers.Layer):
   """MnasNet inverted-residual block with an optional LightNL.
 
-  [1x1 expand conv + BN + swish, when expand ratio != 1] -> depthwise kxk
-  (stride s, mixed kernels for a `k3.5.7` list) + BN + swish -> [SE] -> 1x1
+  [1x1 expand conv + BN + act, when expand ratio != 1] -> depthwise kxk
+  (stride s, mixed kernels for a `k3.5.7` list) + BN + act -> [SE] -> 1x1
   project conv + BN -> [LightNL(r, s)] -> [drop-connect + residual, when
   stride 1, in == out channels and not `noskip`].
 
   Args:
     block: the block as an arch string with `r1` (see `autonl_tf.arch`), e.g.
       `r1_k5_s22_e6_i40_o80_se0.25_nonlocal0.25-2`.
+    activation: `act` above: `swish` (the paper's), `hard_swish` or `relu6`
+      (`arch.ACTIVATIONS`; the SE keeps its own swish and sigmoid).
     drop_connect_rate: drop-connect probability of the residual branch.
     bn_momentum: batch-norm momentum.
     bn_epsilon: batch-norm epsilon.
@@ -50,7 +52,7 @@ class MBConv(keras.layers.Layer):
 
   def __init__(self, block, drop_connect_rate=0.0, bn_momentum=constants.BN_MOMENTUM,
                bn_epsilon=constants.BN_EPSILON, sync_bn=False, zero_init_residual=True,
-               **kwargs):
+               activation="swish", **kwargs):
     super().__init__(**kwargs)
     spec = codec.parse_block(block) if isinstance(block, str) else block
     if spec.repeats != 1:
@@ -62,6 +64,8 @@ class MBConv(keras.layers.Layer):
     self.bn_epsilon = bn_epsilon
     self.sync_bn = bool(sync_bn)
     self.zero_init_residual = bool(zero_init_residual)
+    self.activation = activations.check(activation)
+    self._act = activations.get(activation)
 
   @property
   def has_residual(self):
@@ -111,8 +115,8 @@ class MBConv(keras.layers.Layer):
   def call(self, inputs, training=None):
     x = inputs
     if self.expand_conv is not None:
-      x = tf.nn.silu(self.expand_bn(self.expand_conv(x), training=training))
-    x = tf.nn.silu(self.dw_bn(self.dw_conv(x), training=training))
+      x = self._act(self.expand_bn(self.expand_conv(x), training=training))
+    x = self._act(self.dw_bn(self.dw_conv(x), training=training))
     if self.se is not None:
       x = self.se(x)
     x = self.project_bn(self.project_conv(x), training=training)
@@ -134,5 +138,5 @@ class MBConv(keras.layers.Layer):
     config = super().get_config()
     config.update(block=self.block, drop_connect_rate=self.drop_connect_rate,
                   bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon, sync_bn=self.sync_bn,
-                  zero_init_residual=self.zero_init_residual)
+                  zero_init_residual=self.zero_init_residual, activation=self.activation)
     return config

@@ -8,6 +8,7 @@ import keras
 from autonl_tf import arch as arch_lib
 from autonl_tf import constants
 from autonl_tf import flops
+from autonl_tf.layers import activations
 from autonl_tf.layers.mbconv import MBConv
 
 
@@ -37,7 +38,8 @@ def build_model(arch: Union[str, os.PathLike, arch_lib.Arch, Sequence],
   networks of arXiv 2004.01961 (AutoNL-S / AutoNL-L, its table of results).
 
   stem (3x3 conv, stride 2, BN, swish) -> MBConv blocks (`block_<i>`) ->
-  head (1x1 conv to 1280, BN, swish, global pool, dropout, dense logits).
+  head (1x1 conv to 1280, BN, swish, global pool, dropout, dense logits);
+  the arch's `activation` (its `#!` line) replaces every swish but the SE's.
 
   Args:
     arch: a preset name (`autonl-s`, `autonl-l`, `mobilenet-v2`), the path of
@@ -82,7 +84,8 @@ def build_model(arch: Union[str, os.PathLike, arch_lib.Arch, Sequence],
   for i, spec in enumerate(blocks):
     x = MBConv(spec, drop_connect_rate=drop_connect_rate * i / len(blocks),
                bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, sync_bn=sync_bn,
-               zero_init_residual=zero_init_residual, name=f"block_{i}")(x)
+               zero_init_residual=zero_init_residual, activation=arch.activation,
+               name=f"block_{i}")(x)
   outputs = head(x, arch, num_classes, bn, dropout_rate)
   return keras.Model(inputs, outputs, name=name)
 
@@ -92,20 +95,23 @@ def _default_bn(name):
 
 
 def stem(x, arch: arch_lib.Arch, bn=_default_bn):
-  """The 3x3 stem conv (stride `arch.stem_stride`), BN and swish."""
+  """The 3x3 stem conv (stride `arch.stem_stride`), BN and the arch's
+  activation."""
   x = keras.layers.Conv2D(
       arch.stem_filters, 3, strides=arch.stem_stride, padding="same", use_bias=False,
       kernel_initializer=constants.conv_initializer(), name="stem_conv")(x)
-  return keras.layers.Activation("swish", name="stem_swish")(bn("stem_bn")(x))
+  act = activations.layer(arch.activation, f"stem_{arch.activation}")
+  return act(bn("stem_bn")(x))
 
 
 def head(x, arch: arch_lib.Arch, num_classes: int, bn=_default_bn, dropout_rate: float = 0.0):
-  """The 1x1 head conv to `arch.head_filters`, BN, swish, global average
-  pooling, dropout and the dense classifier (float32 logits)."""
+  """The 1x1 head conv to `arch.head_filters`, BN, the arch's activation,
+  global average pooling, dropout and the dense classifier (float32
+  logits)."""
   x = keras.layers.Conv2D(
       arch.head_filters, 1, use_bias=False,
       kernel_initializer=constants.conv_initializer(), name="head_conv")(x)
-  x = keras.layers.Activation("swish", name="head_swish")(bn("head_bn")(x))
+  x = activations.layer(arch.activation, f"head_{arch.activation}")(bn("head_bn")(x))
   x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
   if dropout_rate > 0:
     x = keras.layers.Dropout(dropout_rate, name="dropout")(x)
@@ -117,10 +123,11 @@ def head(x, arch: arch_lib.Arch, num_classes: int, bn=_default_bn, dropout_rate:
 def arch_of(model: keras.Model) -> arch_lib.Arch:
   """Recovers the `Arch` of a model made by `build_model` (e.g. a reloaded one),
   one `r1` line per built block."""
-  blocks = [layer.spec for layer in model.layers if isinstance(layer, MBConv)]
-  if not blocks:
+  layers = [layer for layer in model.layers if isinstance(layer, MBConv)]
+  if not layers:
     raise ValueError(f"model '{model.name}' has no MBConv blocks")
   stem = model.get_layer("stem_conv")
   head = model.get_layer("head_conv")
-  return arch_lib.Arch(blocks=tuple(blocks), stem_stride=stem.strides[0],
-                       stem_filters=stem.filters, head_filters=head.filters)
+  return arch_lib.Arch(blocks=tuple(layer.spec for layer in layers), stem_stride=stem.strides[0],
+                       stem_filters=stem.filters, head_filters=head.filters,
+                       activation=layers[0].activation)

@@ -39,6 +39,7 @@ import tensorflow as tf
 from autonl_tf import constants
 from autonl_tf import flops
 from autonl_tf.layers import SqueezeExcite
+from autonl_tf.layers import activations
 from autonl_tf.saving import KERAS_PACKAGE
 from autonl_tf.search import gates as gates_lib
 
@@ -87,6 +88,7 @@ class SuperMBConv(keras.layers.Layer):
     nl_strides: LightNL strides, (1,), (2,) or (1, 2).
     bn_momentum / bn_epsilon: batch norm.
     sync_bn: batch statistics over all replicas.
+    activation: after the expand and depthwise convs (`arch.ACTIVATIONS`).
     **kwargs: base layer arguments.
 
   Attributes:
@@ -97,9 +99,11 @@ class SuperMBConv(keras.layers.Layer):
   def __init__(self, in_filters, out_filters, stride=1, se_ratio=0.0, skippable=False,
                kernel_sizes=(3, 5, 7), expand_ratios=(3, 6), nl_ratios=(0.125, 0.25, 0.5),
                nl_strides=(1, 2), bn_momentum=constants.BN_MOMENTUM,
-               bn_epsilon=constants.BN_EPSILON, sync_bn=False, **kwargs):
+               bn_epsilon=constants.BN_EPSILON, sync_bn=False, activation="swish", **kwargs):
     super().__init__(**kwargs)
     self.sync_bn = bool(sync_bn)
+    self.activation = activations.check(activation)
+    self._act = activations.get(activation)
     self.in_filters = int(in_filters)
     self.out_filters = int(out_filters)
     self.stride = int(stride)
@@ -338,9 +342,9 @@ class SuperMBConv(keras.layers.Layer):
     chain = cast(self.ratio_chain(g))
     g = cast(g)
     mask = self._channel_mask(g)
-    x = tf.nn.silu(self.expand_bn(self.expand_conv(inputs), training=training)) * mask
+    x = self._act(self.expand_bn(self.expand_conv(inputs), training=training)) * mask
     x = tf.nn.depthwise_conv2d(x, g["kernel"], [1, self.stride, self.stride, 1], "SAME")
-    x = tf.nn.silu(self.dw_bn(x, training=training)) * mask
+    x = self._act(self.dw_bn(x, training=training)) * mask
     if self.se is not None:
       x = self.se(x)
     z = self.project_bn(self.project_conv(x), training=training)
@@ -371,5 +375,6 @@ class SuperMBConv(keras.layers.Layer):
                   se_ratio=self.se_ratio, skippable=self.skippable,
                   kernel_sizes=list(self.kernel_sizes), expand_ratios=list(self.expand_ratios),
                   nl_ratios=list(self.nl_ratios), nl_strides=list(self.nl_strides),
-                  bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon, sync_bn=self.sync_bn)
+                  bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon, sync_bn=self.sync_bn,
+                  activation=self.activation)
     return config

@@ -33,6 +33,9 @@ class SearchConfig:
       `SearchSpace`.
     width_multiplier: every channel count of the space times this
       (`SearchSpace.scaled`; e.g. 0.5: about a quarter of the MACs).
+    activation: of every network of the space (`arch.ACTIVATIONS`: `swish`,
+      the paper's, `hard_swish` or `relu6`; None: the space's own), written
+      on the derived arch.txt's `#!` line.
     data: what to read.
     model_dir: output directory.
     epochs / warmup_epochs / steps_per_epoch / batch_size: the schedule.
@@ -77,6 +80,7 @@ class SearchConfig:
   data: pipeline.DataConfig
   model_dir: str
   width_multiplier: float = 1.0
+  activation: Optional[str] = None
   epochs: int = 10
   warmup_epochs: int = 2
   steps_per_epoch: Optional[int] = None
@@ -119,8 +123,12 @@ def _cosine(peak, total_steps, warmup_steps):
 
 def _space(config: SearchConfig) -> SearchSpace:
   if isinstance(config.space, SearchSpace):
-    return config.space.scaled(config.width_multiplier)
-  return get_space(config.space, width_multiplier=config.width_multiplier)
+    space = config.space.scaled(config.width_multiplier)
+  else:
+    space = get_space(config.space, width_multiplier=config.width_multiplier)
+  if config.activation not in (None, space.activation):
+    space = dataclasses.replace(space, activation=config.activation)
+  return space
 
 
 def _latency_table(config: SearchConfig, num_classes: int):

@@ -42,6 +42,8 @@ class SearchSpace:
     nl_strides: LightNL strides, (1, 2) or a single one.
     width_multiplier: the factor `scaled` applied to every channel count
       (recorded; 1 for the spaces as defined).
+    activation: of every network of the space (`arch.ACTIVATIONS`; the
+      paper's `swish`).
   """
   name: str
   stages: Tuple[Stage, ...]
@@ -54,8 +56,13 @@ class SearchSpace:
   nl_ratios: Tuple[float, ...] = (0.125, 0.25, 0.5)
   nl_strides: Tuple[int, ...] = (1, 2)
   width_multiplier: float = 1.0
+  activation: str = "swish"
 
   def __post_init__(self):
+    from autonl_tf.arch import ACTIVATIONS
+    if self.activation not in ACTIVATIONS:
+      raise ValueError(f"unknown activation '{self.activation}' (expected "
+                       f"{', '.join(ACTIVATIONS)})")
     if tuple(self.kernel_sizes) not in ((3,), (3, 5), (3, 5, 7)):
       raise ValueError(f"kernel_sizes must be (3,), (3, 5) or (3, 5, 7), got {self.kernel_sizes}")
     if len(self.expand_ratios) != 2 or not 0 < self.expand_ratios[0] < self.expand_ratios[1]:
@@ -109,7 +116,8 @@ class SearchSpace:
     from autonl_tf.arch import Arch, parse_block
     first = [parse_block(self.first_block)] if self.first_block else []
     return Arch(blocks=tuple(first + list(blocks)), stem_stride=self.stem_stride,
-                stem_filters=self.stem_filters, head_filters=self.head_filters)
+                stem_filters=self.stem_filters, head_filters=self.head_filters,
+                activation=self.activation)
 
 
 def option_spec(in_filters, out_filters, stride, se_ratio, kernel, expand, nl_ratio=0.0,
