@@ -5,16 +5,24 @@ its own tiny TFLite model with the LiteRT interpreter on this machine
 A piece is the stem, one MBConv block (without its LightNL), one LightNL,
 or the head, at its input shape. Its key names its content, not its place:
 `mbconv 16x16 r1_k5_s22_e6_i24_o40_se0.25`, `lightnl 8x8x40 r0.25 s2`,
-`stem 32x32 s1 c16`, `head 4x4x160 c640 k10` — so one table serves a space
-and every network of it, whatever position a block lands in. The table also
+`stem 32x32 s1 c16`, `head 4x4x160 c640 k10` (with ` hard_swish` or
+` relu6` appended for networks of that activation) — so one table serves a
+space and every network of it, whatever position a block lands in. The table also
 holds `overhead`, the time of invoking a model that does almost nothing;
 every entry includes it once, a whole network only once, so
 
   predicted(arch) = overhead + sum over its pieces of (entry - overhead).
 
-Each entry is the median of `repeats` timings (after `warmup` untimed
-invokes) of one invoke, with the 10th-90th percentile spread recorded. The
-table file is rewritten after every entry, so a killed build keeps what it
+Each entry is the fastest invoke of `repeats` (after `warmup` untimed
+invokes), taken over `passes` passes through the whole table, with the
+median and 10th-90th percentile spread recorded. Not the median: on a
+shared machine other processes only ever add time, in bursts; measured on
+the 2-core development VM, a whole CIFAR network's median invoke drifted by
+10-25% between runs while its fastest invoke held within about 4%, and the
+bursts hit a 4 ms network far more often than a 0.1 ms piece, so medians
+made the table under-predict whole networks by up to 32%. Passes spread
+each entry's timings over minutes, past slow spells of the machine. The
+table file is rewritten after every timing, so a killed build keeps what it
 finished and a rerun times only the rest.
 """
 
@@ -32,8 +40,8 @@ from autonl_tf import flops
 from autonl_tf import io
 
 __all__ = ["Piece", "arch_pieces", "space_block_pieces", "space_fixed_pieces", "space_pieces",
-           "LatencyTable", "time_tflite", "piece_tflite", "build_table", "time_arch", "cpu_model",
-           "machine"]
+           "LatencyTable", "table_settings", "space_what", "time_tflite", "piece_tflite",
+           "build_table", "calibrate", "calibration_archs", "add_pass", "time_arch", "arch_tflite", "cpu_model", "machine"]
 
 OVERHEAD = "overhead"
 TABLE_FORMAT = 1
@@ -50,6 +58,7 @@ class Piece:
   stride: LightNL's stride (`lightnl`) or the stem's (`stem`).
   filters: the stem's output channels (`stem`) or the head conv's (`head`).
   num_classes: the classifier's width (`head`).
+  activation: of the stem, head and MBConv pieces (`arch.ACTIVATIONS`).
   """
   kind: str
   shape: Tuple[int, int, int]
@@ -58,18 +67,20 @@ class Piece:
   stride: int = 1
   filters: int = 0
   num_classes: int = 0
+  activation: str = "swish"
 
   @property
   def key(self) -> str:
     h, w, c = self.shape
+    act = "" if self.activation == "swish" else f" {self.activation}"
     if self.kind == "mbconv":
-      return f"mbconv {h}x{w} {arch_lib.format_block(self.spec)}"
+      return f"mbconv {h}x{w} {arch_lib.format_block(self.spec)}{act}"
     if self.kind == "lightnl":
       return f"lightnl {h}x{w}x{c} r{self.ratio:g} s{self.stride}"
     if self.kind == "stem":
-      return f"stem {h}x{w} s{self.stride} c{self.filters}"
+      return f"stem {h}x{w} s{self.stride} c{self.filters}{act}"
     if self.kind == "head":
-      return f"head {h}x{w}x{c} c{self.filters} k{self.num_classes}"
+      return f"head {h}x{w}x{c} c{self.filters} k{self.num_classes}{act}"
     return OVERHEAD
 
 
@@ -77,22 +88,25 @@ def _without_nl(spec):
   return dataclasses.replace(spec, repeats=1, nl_ratio=0.0, nl_stride=1)
 
 
-def _stem_piece(input_size, stride, filters):
-  return Piece("stem", (input_size, input_size, 3), stride=stride, filters=filters)
+def _stem_piece(input_size, stride, filters, activation):
+  return Piece("stem", (input_size, input_size, 3), stride=stride, filters=filters,
+               activation=activation)
 
 
 def arch_pieces(arch: arch_lib.Arch, input_size: int, num_classes: int) -> List[Piece]:
   """The pieces of the network `arch` at `input_size`, in order."""
-  pieces = [_stem_piece(input_size, arch.stem_stride, arch.stem_filters)]
+  act = arch.activation
+  pieces = [_stem_piece(input_size, arch.stem_stride, arch.stem_filters, act)]
   h = w = flops.same_out_size(input_size, arch.stem_stride)
   c = arch.stem_filters
   for spec in arch_lib.expand_blocks(arch):
-    pieces.append(Piece("mbconv", (h, w, c), _without_nl(spec)))
+    pieces.append(Piece("mbconv", (h, w, c), _without_nl(spec), activation=act))
     h, w, c = flops.same_out_size(h, spec.strides[0]), flops.same_out_size(w, spec.strides[1]), \
         spec.out_filters
     if spec.has_nonlocal:
       pieces.append(Piece("lightnl", (h, w, c), ratio=spec.nl_ratio, stride=spec.nl_stride))
-  pieces.append(Piece("head", (h, w, c), filters=arch.head_filters, num_classes=num_classes))
+  pieces.append(Piece("head", (h, w, c), filters=arch.head_filters, num_classes=num_classes,
+                      activation=act))
   return pieces
 
 
@@ -120,7 +134,8 @@ def space_block_pieces(space, input_size) -> List[Dict[str, Piece]]:
     for k in space.kernel_sizes:
       for e in space.expand_ratios:
         options[f"k{k}_e{e}"] = Piece("mbconv", (h, h, cin),
-                                      option_spec(cin, cout, stride, se, k, e))
+                                      option_spec(cin, cout, stride, se, k, e),
+                                      activation=space.activation)
     for r in space.nl_ratios:
       for s in space.nl_strides:
         options[f"nl{r:g}_s{s}"] = Piece("lightnl", (ho, ho, cout), ratio=r, stride=s)
@@ -131,14 +146,16 @@ def space_block_pieces(space, input_size) -> List[Dict[str, Piece]]:
 def space_fixed_pieces(space, input_size: int, num_classes: int) -> List[Piece]:
   """The pieces of `space` no decision changes: the stem, the fixed first
   block (if any) and the head."""
-  pieces = [_stem_piece(input_size, space.stem_stride, space.stem_filters)]
+  act = space.activation
+  pieces = [_stem_piece(input_size, space.stem_stride, space.stem_filters, act)]
   if space.first_block:
     h = flops.same_out_size(input_size, space.stem_stride)
     first = arch_lib.parse_block(space.first_block)
-    pieces.append(Piece("mbconv", (h, h, space.stem_filters), _without_nl(first)))
+    pieces.append(Piece("mbconv", (h, h, space.stem_filters), _without_nl(first),
+                        activation=act))
   last = _space_sizes(space, input_size)[-1][1]
   pieces.append(Piece("head", (last, last, space.stages[-1].channels),
-                      filters=space.head_filters, num_classes=num_classes))
+                      filters=space.head_filters, num_classes=num_classes, activation=act))
   return pieces
 
 
@@ -161,15 +178,16 @@ def _piece_model(piece: Piece):
   from autonl_tf.models import network
   inputs = keras.Input(shape=piece.shape, batch_size=1)
   if piece.kind == "mbconv":
-    x = MBConv(piece.spec)(inputs)
+    x = MBConv(piece.spec, activation=piece.activation)(inputs)
   elif piece.kind == "lightnl":
     x = LightNL(piece.ratio, piece.stride)(inputs)
   elif piece.kind == "stem":
     x = network.stem(inputs, arch_lib.Arch(blocks=(), stem_stride=piece.stride,
-                                           stem_filters=piece.filters))
+                                           stem_filters=piece.filters,
+                                           activation=piece.activation))
   elif piece.kind == "head":
-    x = network.head(inputs, arch_lib.Arch(blocks=(), head_filters=piece.filters),
-                     piece.num_classes)
+    x = network.head(inputs, arch_lib.Arch(blocks=(), head_filters=piece.filters,
+                                           activation=piece.activation), piece.num_classes)
   else:  # the invoke overhead: one tiny elementwise op
     x = keras.layers.ReLU()(inputs)
   return keras.Model(inputs, x)
@@ -206,8 +224,9 @@ def arch_tflite(arch: arch_lib.Arch, input_size: int, num_classes: int) -> bytes
 
 
 def time_tflite(flatbuffer: bytes, threads: int, warmup: int, repeats: int) -> dict:
-  """Seconds per invoke of a TFLite model on random input: median, 10th
-  and 90th percentile over `repeats` invokes after `warmup`."""
+  """ms per invoke of a TFLite model on random input, over `repeats`
+  invokes after `warmup`: `ms` the fastest (see the module docstring),
+  `p10_ms`, `median_ms` and `p90_ms` the spread."""
   from ai_edge_litert.interpreter import Interpreter
   interp = Interpreter(model_content=flatbuffer, num_threads=threads)
   interp.allocate_tensors()
@@ -222,8 +241,8 @@ def time_tflite(flatbuffer: bytes, threads: int, warmup: int, repeats: int) -> d
     interp.invoke()
     samples.append(time.perf_counter() - start)
   p10, p50, p90 = np.percentile(samples, [10, 50, 90])
-  return {"ms": 1e3 * float(p50), "p10_ms": 1e3 * float(p10), "p90_ms": 1e3 * float(p90),
-          "repeats": len(samples)}
+  return {"ms": 1e3 * float(min(samples)), "p10_ms": 1e3 * float(p10),
+          "median_ms": 1e3 * float(p50), "p90_ms": 1e3 * float(p90), "repeats": len(samples)}
 
 
 # ---------------------------------------------------------------- table --
@@ -251,12 +270,40 @@ def machine() -> dict:
           "python": platform.python_version()}
 
 
-class LatencyTable:
-  """{piece key: timing} with the settings it was measured under."""
+#: What an entry's `ms` is (in every table's settings, so that tables of
+#: another statistic are refused rather than mixed).
+STATISTIC = "fastest invoke"
 
-  def __init__(self, entries=None, settings=None):
+
+def table_settings(what: str, input_size: int, num_classes: int, threads: int, warmup: int,
+                   repeats: int, passes: int) -> dict:
+  """The settings a table is built and checked under (`LatencyTable.check`),
+  with this machine."""
+  return {"what": what, "input_size": input_size, "num_classes": num_classes,
+          "threads": threads, "warmup": warmup, "repeats": repeats, "passes": passes,
+          "statistic": STATISTIC, "machine": machine()}
+
+
+def space_what(space) -> str:
+  """How a space's table names what it covers."""
+  act = "" if space.activation == "swish" else f" {space.activation}"
+  return f"space {space.name} x{space.width_multiplier:g}{act}"
+
+
+class LatencyTable:
+  """{piece key: timing} with the settings it was measured under, and the
+  calibration (`calibrate`): whole networks of the space timed end to end,
+  and `scale`, the median of their measured / summed latency, by which
+  every prediction is multiplied (1 without a calibration)."""
+
+  def __init__(self, entries=None, settings=None, calibration=None):
     self.entries: Dict[str, dict] = dict(entries or {})
     self.settings: dict = dict(settings or {})
+    self.calibration: dict = dict(calibration or {})
+
+  @property
+  def scale(self) -> float:
+    return float(self.calibration.get("scale", 1.0))
 
   @classmethod
   def load(cls, path) -> "LatencyTable":
@@ -268,11 +315,11 @@ class LatencyTable:
         not isinstance(data.get("entries"), dict):
       raise ValueError(f"{path} is not a latency table (format {TABLE_FORMAT}) of "
                        f"tools/latency_table.py")
-    return cls(data["entries"], data.get("settings"))
+    return cls(data["entries"], data.get("settings"), data.get("calibration"))
 
   def save(self, path):
     io.write_json(path, {"format": TABLE_FORMAT, "settings": self.settings,
-                         "entries": self.entries})
+                         "entries": self.entries, "calibration": self.calibration})
 
   def check(self, path, **wanted):
     """Raises a ValueError naming the difference unless the table was built
@@ -290,8 +337,12 @@ class LatencyTable:
     return self.entries[key]["ms"]
 
   def ms(self, piece: Piece) -> float:
-    """The entry of `piece` minus the invoke overhead."""
-    return self.entry(piece.key) - self.entry(OVERHEAD)
+    """The entry of `piece` minus the invoke overhead, times `scale`."""
+    return self.scale * (self.entry(piece.key) - self.entry(OVERHEAD))
+
+  def overhead(self) -> float:
+    """The invoke overhead (counted once per network), times `scale`."""
+    return self.scale * self.entry(OVERHEAD)
 
   def predict(self, arch: arch_lib.Arch, input_size: int, num_classes: int) -> float:
     """Predicted ms of the whole network: overhead + its pieces."""
@@ -300,8 +351,8 @@ class LatencyTable:
   def breakdown(self, arch: arch_lib.Arch, input_size: int, num_classes: int) -> dict:
     """Predicted ms per part of the network: `overhead`, `stem`, `blocks`
     (one per block of `expand_blocks`, its LightNL included), `head`, and
-    their sum `total`."""
-    out = {"overhead": self.entry(OVERHEAD), "blocks": []}
+    their sum `total` (all times `scale`)."""
+    out = {"overhead": self.overhead(), "blocks": []}
     for piece in arch_pieces(arch, input_size, num_classes):
       if piece.kind == "mbconv":
         out["blocks"].append(self.ms(piece))
@@ -315,11 +366,21 @@ class LatencyTable:
 
 def build_table(pieces: Sequence[Piece], path: str, settings: dict, threads: int, warmup: int,
                 repeats: int, progress: Optional[Callable[[int, int, str], None]] = None,
-                timer=None) -> LatencyTable:
-  """Times every piece not yet in the table at `path` (created, or
-  completed when it holds a build with the same settings) and rewrites the
-  file after each entry."""
-  timer = timer or (lambda piece: time_tflite(piece_tflite(piece), threads, warmup, repeats))
+                timer=None, passes: int = 1) -> LatencyTable:
+  """Times every piece (and the invoke overhead) `passes` times, one pass
+  through them all after another, into the table at `path` (created, or
+  completed when it holds a build with the same settings); an entry's `ms`
+  is the smallest of its passes' (`passes_ms`). The file is rewritten after
+  every timing: a rerun after a kill times only what is missing. Each
+  piece is converted once (`timer`, default: convert and `time_tflite`)."""
+  flat = {}
+
+  def convert_and_time(piece):
+    if piece.key not in flat:
+      flat[piece.key] = piece_tflite(piece)
+    return time_tflite(flat[piece.key], threads, warmup, repeats)
+
+  timer = timer or convert_and_time
   table = LatencyTable(settings=settings)
   if os.path.exists(path):
     old = LatencyTable.load(path)
@@ -327,20 +388,93 @@ def build_table(pieces: Sequence[Piece], path: str, settings: dict, threads: int
       raise ValueError(f"{path} holds a table built with other settings ({old.settings}); "
                        f"remove it or pass another --out")
     table = old
-  todo = [Piece("overhead", (1, 1, 8))] + list(pieces)
-  todo = [p for p in todo if p.key not in table.entries]
-  done = len(table.entries)
-  total = done + len(todo)
-  for piece in todo:
-    table.entries[piece.key] = timer(piece)
-    table.save(path)
-    done += 1
-    if progress:
-      progress(done, total, piece.key)
+  todo = list(dict((p.key, p) for p in [Piece("overhead", (1, 1, 8))] + list(pieces)).values())
+  timed = lambda key: len(table.entries.get(key, {}).get("passes_ms", ()))
+  total = len(todo) * passes
+  done = sum(min(passes, timed(p.key)) for p in todo)
+  for n in range(passes):
+    for piece in todo:
+      if timed(piece.key) > n:
+        continue
+      table.entries[piece.key] = add_pass(table.entries.get(piece.key), timer(piece))
+      table.save(path)
+      done += 1
+      if progress:
+        progress(done, total, piece.key)
   return table
 
 
+#: Seed of the calibration networks (`calibration_archs`), apart from the
+#: seeds that test or search use.
+CALIBRATION_SEED = 9_000_001
+
+
+def calibration_archs(space, count: int) -> List[arch_lib.Arch]:
+  """`count` random networks of `space` (every decision uniform,
+  `search.sampling.sample_arch`) from `CALIBRATION_SEED`."""
+  import random
+  from autonl_tf.search import sampling
+  rng = random.Random(CALIBRATION_SEED)
+  return [sampling.sample_arch(space, rng) for _ in range(count)]
+
+
+def calibrate(table: LatencyTable, path: str, archs: Sequence[arch_lib.Arch], input_size: int,
+              num_classes: int, threads: int, warmup: int, repeats: int, passes: int = 1,
+              progress: Optional[Callable[[int, int, str], None]] = None,
+              timer=None) -> LatencyTable:
+  """Times the networks `archs` end to end (`passes` passes through all of
+  them; each converted once) and sets the table's `scale` to the median of
+  measured / summed entries: the part of a whole network's time that its
+  pieces timed alone miss (measured on the development VM: whole networks
+  5-6% slower than their pieces' sum, on the 224px and the CIFAR space
+  alike). Resumable like `build_table`: the file is rewritten after every
+  timing. `timer(arch)` (default: `time_tflite` of `arch_tflite`) returns a
+  timing like `time_tflite`'s."""
+  flat = {}
+
+  def convert_and_time(arch):
+    key = arch_lib.format_arch(arch)
+    if key not in flat:
+      flat[key] = arch_tflite(arch, input_size, num_classes)
+    return time_tflite(flat[key], threads, warmup, repeats)
+
+  timer = timer or convert_and_time
+  texts = [arch_lib.format_arch(a) for a in archs]
+  old = {n["arch"]: n for n in table.calibration.get("networks", ())}
+  nets = [old.get(t, {"arch": t}) for t in texts]
+  table.calibration = {"networks": nets}
+  unscaled = LatencyTable(table.entries, table.settings)
+  total, done = len(archs) * passes, sum(min(passes, len(n.get("passes_ms", ()))) for n in nets)
+  for n in range(passes):
+    for i, arch in enumerate(archs):
+      if len(nets[i].get("passes_ms", ())) > n:
+        continue
+      nets[i] = dict(add_pass(nets[i], timer(arch)), arch=texts[i],
+                     pieces_ms=unscaled.predict(arch, input_size, num_classes))
+      table.calibration = {"networks": nets}
+      table.save(path)
+      done += 1
+      if progress:
+        progress(done, total, f"network {i + 1}")
+  if nets:
+    table.calibration["scale"] = float(np.median([n["ms"] / n["pieces_ms"] for n in nets]))
+    table.save(path)
+  return table
+
+
+def add_pass(entry: Optional[dict], timing: dict) -> dict:
+  """`entry` (None: none yet) with one more pass's `time_tflite` result:
+  `ms` the smallest of `passes_ms`, the latest spread kept."""
+  runs = (entry or {}).get("passes_ms", []) + [timing["ms"]]
+  return dict(timing, ms=min(runs), passes_ms=runs)
+
+
 def time_arch(arch: arch_lib.Arch, input_size: int, num_classes: int, threads: int,
-              warmup: int, repeats: int) -> dict:
-  """The whole network timed end to end like a table entry."""
-  return time_tflite(arch_tflite(arch, input_size, num_classes), threads, warmup, repeats)
+              warmup: int, repeats: int, passes: int = 1) -> dict:
+  """The whole network timed end to end like a table entry (`passes`
+  timings back to back; callers that time many networks spread the passes
+  out with `arch_tflite`, `time_tflite` and `add_pass`)."""
+  flat, entry = arch_tflite(arch, input_size, num_classes), None
+  for _ in range(passes):
+    entry = add_pass(entry, time_tflite(flat, threads, warmup, repeats))
+  return entry

@@ -39,6 +39,8 @@ def test_prediction_is_the_overhead_plus_every_piece_without_it():
   table = latency.LatencyTable({k: {"ms": v} for k, v in entries.items()})
   by_hand = 0.01 + (0.2 + 0.3 + 0.5 + 0.07 + 0.4 + 0.07 + 0.11) - 7 * 0.01
   assert table.predict(ARCH, 32, 10) == pytest.approx(by_hand)
+  table.calibration = {"scale": 1.25}
+  assert table.predict(ARCH, 32, 10) == pytest.approx(1.25 * by_hand)
   del table.entries["head 16x16x16 c64 k10"]
   with pytest.raises(ValueError, match="no entry 'head 16x16x16 c64 k10'"):
     table.predict(ARCH, 32, 10)
@@ -64,7 +66,8 @@ def test_one_entry_on_a_tiny_shape_times_what_keras_computes():
   piece = latency.Piece("mbconv", (6, 6, 8), arch_lib.parse_block("r1_k3_s11_e3_i8_o16_se0.25"))
   flat = latency.piece_tflite(piece)
   entry = latency.time_tflite(flat, threads=1, warmup=2, repeats=20)
-  assert entry["repeats"] == 20 and 0 < entry["p10_ms"] <= entry["ms"] <= entry["p90_ms"]
+  assert entry["repeats"] == 20
+  assert 0 < entry["ms"] <= entry["p10_ms"] <= entry["median_ms"] <= entry["p90_ms"]
   # The flatbuffer is the piece: same output as a Keras model of it with the
   # same weights (fresh BN: inference mode is the identity affine).
   keras.utils.set_random_seed(3)
@@ -84,8 +87,12 @@ class Killed(Exception):
 
 
 def test_a_killed_build_is_completed_not_restarted(tmp_path):
+  """Two passes: a build killed in the first pass keeps its entries; the
+  rerun times the rest of the first pass, then every piece again, and an
+  entry is the fastest of its passes."""
   space = get_space("tiny")
   pieces = latency.space_pieces(space, 16, 5)
+  keys = ["overhead"] + [p.key for p in pieces]
   path = str(tmp_path / "lut.json")
   settings = {"what": "tiny", "threads": 1}
   timed = []
@@ -94,22 +101,62 @@ def test_a_killed_build_is_completed_not_restarted(tmp_path):
     if kill_after is not None and len(timed) == kill_after:
       raise Killed
     timed.append(piece.key)
-    return {"ms": 0.001 * len(timed), "p10_ms": 0.0, "p90_ms": 1.0, "repeats": 1}
+    # pass 1 slower than pass 2 for every other piece, faster for the rest
+    i, first_pass = keys.index(piece.key), timed.count(piece.key) == 1
+    ms = 1.0 + i + (0.5 if first_pass == (i % 2 == 0) else 0.0)
+    return {"ms": ms, "p10_ms": ms, "median_ms": ms, "p90_ms": ms, "repeats": 1}
 
   with pytest.raises(Killed):
-    latency.build_table(pieces, path, settings, 1, 0, 1, timer=lambda p: timer(p, 5))
+    latency.build_table(pieces, path, settings, 1, 0, 1, timer=lambda p: timer(p, 5), passes=2)
   first = dict(latency.LatencyTable.load(path).entries)
   assert sorted(first) == sorted(timed) and len(first) == 5  # the overhead and 4 pieces
   seen = []
   table = latency.build_table(pieces, path, settings, 1, 0, 1,
                               progress=lambda done, total, key: seen.append((done, total)),
-                              timer=timer)
-  assert timed[5:] == [p.key for p in pieces[4:]]  # only the missing ones
-  assert {k: table.entries[k] for k in first} == first
-  assert set(table.entries) == {"overhead"} | {p.key for p in pieces}
-  assert seen[0] == (6, len(pieces) + 1) and seen[-1][0] == len(pieces) + 1
+                              timer=timer, passes=2)
+  assert timed == keys + keys  # nothing timed twice in one pass
+  assert set(table.entries) == set(keys)
+  for key, entry in table.entries.items():
+    assert len(entry["passes_ms"]) == 2 and entry["ms"] == min(entry["passes_ms"])
+  assert len({e["passes_ms"][0] < e["passes_ms"][1] for e in table.entries.values()}) == 2
+  assert seen[0] == (6, 2 * len(keys)) and seen[-1][0] == 2 * len(keys)
   with pytest.raises(ValueError, match="other settings"):
     latency.build_table(pieces, path, {"what": "tiny", "threads": 2}, 2, 0, 1, timer=timer)
+
+
+def test_calibration_scales_by_the_median_ratio_and_resumes(tmp_path):
+  """Three networks whose whole-network timings are 1.05x, 1.2x and 0.9x
+  their pieces' sum: the scale is 1.05; a calibration killed after two
+  timings is completed (two passes: each network timed twice, no more)."""
+  space = get_space("tiny")
+  table = random_latency_table(space, 16, 5)
+  table.calibration = {}
+  archs = latency.calibration_archs(space, 3)
+  assert archs == latency.calibration_archs(space, 3)  # the same networks every build
+  sums = [table.predict(a, 16, 5) for a in archs]
+  factor = {arch_lib.format_arch(a): f for a, f in zip(archs, (1.05, 1.2, 0.9))}
+  timed = []
+
+  def timer(arch, kill_after=None):
+    if kill_after is not None and len(timed) == kill_after:
+      raise Killed
+    text = arch_lib.format_arch(arch)
+    timed.append(text)
+    ms = factor[text] * sums[[arch_lib.format_arch(a) for a in archs].index(text)]
+    return {"ms": ms + 0.01 * timed.count(text), "p10_ms": ms, "median_ms": ms, "p90_ms": ms,
+            "repeats": 1}
+
+  path = str(tmp_path / "lut.json")
+  with pytest.raises(Killed):
+    latency.calibrate(table, path, archs, 16, 5, 1, 0, 1, passes=2,
+                      timer=lambda a: timer(a, 2))
+  saved = latency.LatencyTable.load(path)
+  assert len([n for n in saved.calibration["networks"] if "passes_ms" in n]) == 2
+  out = latency.calibrate(saved, path, archs, 16, 5, 1, 0, 1, passes=2, timer=timer)
+  assert len(timed) == 6 and all(timed.count(t) == 2 for t in factor)
+  assert out.scale == pytest.approx(1.05 + 0.01 / sums[0], rel=1e-9)  # the fastest pass
+  assert latency.LatencyTable.load(path).scale == out.scale
+  assert out.predict(archs[1], 16, 5) == pytest.approx(out.scale * sums[1])
 
 
 def test_a_file_that_is_no_table_is_named(tmp_path):

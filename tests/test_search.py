@@ -14,7 +14,7 @@ from autonl_tf.data import DataConfig, make_dataset
 from autonl_tf.search import SearchSpace, Stage, copy_child_weights, gates
 from autonl_tf.search.blocks import THRESHOLDS
 from autonl_tf.search.derive import block_spec
-from search_testing import make_net
+from search_testing import make_net, randomize
 
 TINY = SearchSpace(name="tiny", stages=(Stage(16, 2, 1), Stage(24, 2, 2, 0.25)), stem_filters=8,
                    stem_stride=1, first_block="r1_k3_s11_e1_i8_o8", head_filters=32)
@@ -34,17 +34,6 @@ def test_indicator_forward_and_straight_through_gradient():
   np.testing.assert_allclose(dt.numpy(), -np.array([1, 2, 3]) * s * (1 - s), rtol=1e-6)
   f = gates.force(tf.constant(1.0), 0)
   assert float(f) == 0.0
-
-
-def randomize(net, seed=1):
-  rng = np.random.default_rng(seed)
-  for w in net.weights:
-    if not w.trainable and "moving" not in w.path:
-      continue
-    if "arch_" in w.path:
-      continue
-    values = rng.uniform(0.5, 1.5, w.shape) if "variance" in w.path else rng.normal(0, 0.3, w.shape)
-    w.assign(values.astype("float32"))
 
 
 CONFIGS = [
@@ -243,7 +232,7 @@ def test_target_mode_lands_near_the_target(tmp_path):
   finally:
     net.force_state(None)
   assert abs(derived / target - 1) <= 0.05, (derived, target)
-  assert derived == landing.landing.macs[best[0]]
+  assert derived == landing.landing.values[best[0]]
   assert float(net.lam) != 0
 
 

@@ -7,9 +7,10 @@ a whole network end to end the same way (`autonl_tf.latency`).
 
 Every entry is a tiny float32 TFLite model of one piece (stem, block option,
 LightNL option, head) at its input shape, invoked `--warmup` times untimed and
-`--repeats` times timed on `--threads` threads; the median is the entry. The
-file is rewritten after every entry: rerun the same command after a kill and
-it times only what is missing.
+`--repeats` times timed on `--threads` threads, in `--passes` passes through
+the whole table; the fastest invoke is the entry (why the fastest and not the
+median: `autonl_tf/latency.py`). The file is rewritten after every timing:
+rerun the same command after a kill and it times only what is missing.
 """
 
 import sys
@@ -22,6 +23,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("space", None, "Search space of the table (autonl-imagenet, autonl-cifar, "
                     "cifar, tiny).")
 flags.DEFINE_float("width_multiplier", 1.0, "Channels of the space times this.")
+flags.DEFINE_enum("activation", "swish", ["swish", "hard_swish", "relu6"],
+                  "Activation of the space's networks (as tools/search.py --activation).")
 flags.DEFINE_string("arch", None, "Instead of a table: time this network (preset or arch file) "
                     "end to end.")
 flags.DEFINE_string("table", None, "With --arch: also print the table's prediction and its error.")
@@ -29,15 +32,19 @@ flags.DEFINE_integer("input_size", 224, "Input image height and width.")
 flags.DEFINE_integer("num_classes", 1000, "Classifier width.")
 flags.DEFINE_integer("threads", 1, "LiteRT interpreter threads.")
 flags.DEFINE_integer("warmup", 20, "Untimed invokes before timing.")
-flags.DEFINE_integer("repeats", 100, "Timed invokes; the median is the entry.")
+flags.DEFINE_integer("repeats", 100, "Timed invokes per pass; the fastest is the entry.")
+flags.DEFINE_integer("passes", 3, "Passes through the whole table (or timings of --arch); an "
+                     "entry is its fastest over all of them.")
 flags.DEFINE_string("out", None, "The table file (JSON) to write or complete.")
+flags.DEFINE_integer("calibration_networks", 5, "Random networks of the space timed end to end "
+                     "after the pieces; every prediction is scaled by the median of their "
+                     "measured / summed latency (0: no calibration).")
 
 
 def settings(what):
   from autonl_tf import latency
-  return {"what": what, "input_size": FLAGS.input_size, "num_classes": FLAGS.num_classes,
-          "threads": FLAGS.threads, "warmup": FLAGS.warmup, "repeats": FLAGS.repeats,
-          "machine": latency.machine()}
+  return latency.table_settings(what, FLAGS.input_size, FLAGS.num_classes, FLAGS.threads,
+                                FLAGS.warmup, FLAGS.repeats, FLAGS.passes)
 
 
 def build():
@@ -46,22 +53,32 @@ def build():
   from autonl_tf.search.space import get_space
   if not FLAGS.out:
     raise ValueError("--out is required with --space (the table file to write)")
-  space = get_space(FLAGS.space, width_multiplier=FLAGS.width_multiplier)
+  space = get_space(FLAGS.space, width_multiplier=FLAGS.width_multiplier,
+                    activation=FLAGS.activation)
   pieces = latency.space_pieces(space, FLAGS.input_size, FLAGS.num_classes)
-  what = f"space {space.name} x{space.width_multiplier:g}"
-  bar = {}
+  what = latency.space_what(space)
+  bar = {"unit": "entry"}
 
   def progress(done, total, key):
     if "bar" not in bar:
-      bar["bar"] = keras.utils.Progbar(total, stateful_metrics=["entry"], unit_name="entry")
+      bar["bar"] = keras.utils.Progbar(total, unit_name=bar["unit"])
     bar["bar"].update(done)
 
   table = latency.build_table(pieces, FLAGS.out, settings(what), FLAGS.threads, FLAGS.warmup,
-                              FLAGS.repeats, progress)
-  spread = sorted((e["p90_ms"] - e["p10_ms"]) / e["ms"] for e in table.entries.values())
+                              FLAGS.repeats, progress, passes=FLAGS.passes)
+  if FLAGS.calibration_networks:
+    bar.clear()
+    bar["unit"] = "network"
+    table = latency.calibrate(table, FLAGS.out,
+                              latency.calibration_archs(space, FLAGS.calibration_networks),
+                              FLAGS.input_size, FLAGS.num_classes, FLAGS.threads, FLAGS.warmup,
+                              FLAGS.repeats, FLAGS.passes, progress)
+  spread = sorted((e["p90_ms"] - e["p10_ms"]) / e["median_ms"] for e in table.entries.values())
+  calibrated = (f", calibrated on {len(table.calibration['networks'])} networks: scale "
+                f"{table.scale:.3f}" if table.calibration else "")
   print(f"{what} at {FLAGS.input_size}px: {len(table.entries)} entries (overhead "
         f"{table.entries[latency.OVERHEAD]['ms'] * 1e3:.1f} us), median p10-p90 spread "
-        f"{100 * spread[len(spread) // 2]:.1f}% of the entry -> {FLAGS.out}")
+        f"{100 * spread[len(spread) // 2]:.1f}% of the entry{calibrated} -> {FLAGS.out}")
 
 
 def time_arch():
@@ -74,9 +91,10 @@ def time_arch():
                 num_classes=FLAGS.num_classes)
     predicted = table.predict(arch, FLAGS.input_size, FLAGS.num_classes)
   measured = latency.time_arch(arch, FLAGS.input_size, FLAGS.num_classes, FLAGS.threads,
-                               FLAGS.warmup, FLAGS.repeats)
+                               FLAGS.warmup, FLAGS.repeats, FLAGS.passes)
   line = (f"{FLAGS.arch} at {FLAGS.input_size}px, {FLAGS.threads} thread(s): measured "
-          f"{measured['ms']:.3f} ms (p10-p90 {measured['p10_ms']:.3f}-{measured['p90_ms']:.3f})")
+          f"{measured['ms']:.3f} ms (fastest invoke; median {measured['median_ms']:.3f}, p10-p90 "
+          f"{measured['p10_ms']:.3f}-{measured['p90_ms']:.3f})")
   if table is not None:
     line += (f", predicted {predicted:.3f} ms ({100 * (predicted / measured['ms'] - 1):+.1f}%)")
   print(line)
@@ -88,8 +106,9 @@ def main(argv):
   if bool(FLAGS.space) == bool(FLAGS.arch):
     print("error: pass --space (build a table) or --arch (time a network)", file=sys.stderr)
     return 2
-  if FLAGS.threads < 1 or FLAGS.repeats < 1 or FLAGS.warmup < 0:
-    print("error: --threads and --repeats must be positive, --warmup >= 0", file=sys.stderr)
+  if FLAGS.threads < 1 or FLAGS.repeats < 1 or FLAGS.passes < 1 or FLAGS.warmup < 0:
+    print("error: --threads, --repeats and --passes must be positive, --warmup >= 0",
+          file=sys.stderr)
     return 2
   return _bootstrap.run(build if FLAGS.space else time_arch)
 

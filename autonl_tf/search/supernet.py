@@ -25,6 +25,7 @@ import keras
 import tensorflow as tf
 
 from autonl_tf import constants
+from autonl_tf.layers import activations
 from autonl_tf.layers.mbconv import MBConv
 from autonl_tf.search import cost as cost_lib
 from autonl_tf.search import derive as derive_lib
@@ -98,12 +99,15 @@ class SuperNet(keras.Model):
                                          padding="same", use_bias=False, kernel_initializer=init,
                                          name="stem_conv")
     self.stem_bn = constants.batch_norm("stem_bn", synchronized=sync_bn)
-    self.first = MBConv(space.first_block, name="block_first") if space.first_block else None
+    self._act = activations.get(space.activation)
+    self.first = (MBConv(space.first_block, activation=space.activation, name="block_first")
+                  if space.first_block else None)
     self.blocks = []
     for i, (si, bi, cin, cout, stride, se, skippable) in enumerate(space.blocks()):
       self.blocks.append(SuperMBConv(
           cin, cout, stride, se, skippable, space.kernel_sizes, space.expand_ratios,
-          space.nl_ratios, space.nl_strides, sync_bn=sync_bn, name=f"sblock_{i}"))
+          space.nl_ratios, space.nl_strides, sync_bn=sync_bn, activation=space.activation,
+          name=f"sblock_{i}"))
     self.head_conv = keras.layers.Conv2D(space.head_filters, 1, use_bias=False,
                                          kernel_initializer=init, name="head_conv")
     self.head_bn = constants.batch_norm("head_bn", synchronized=sync_bn)
@@ -140,12 +144,12 @@ class SuperNet(keras.Model):
     self.reset_margins()
 
   def call(self, x, training=None):
-    x = tf.nn.silu(self.stem_bn(self.stem_conv(x), training=training))
+    x = self._act(self.stem_bn(self.stem_conv(x), training=training))
     if self.first is not None:
       x = self.first(x, training=training)
     for b in self.blocks:
       x = b(x, training=training)
-    x = tf.nn.silu(self.head_bn(self.head_conv(x), training=training))
+    x = self._act(self.head_bn(self.head_conv(x), training=training))
     x = self.pool(x)
     if self.dropout is not None:
       x = self.dropout(x, training=training)
@@ -165,7 +169,7 @@ class SuperNet(keras.Model):
     options = latency_lib.space_block_pieces(self.space, self.input_size)
     self._block_ms = [{name: table.ms(piece) for name, piece in o.items()} for o in options]
     fixed = latency_lib.space_fixed_pieces(self.space, self.input_size, self.num_classes)
-    self._fixed_ms = table.entry(latency_lib.OVERHEAD) + sum(table.ms(p) for p in fixed)
+    self._fixed_ms = table.overhead() + sum(table.ms(p) for p in fixed)
 
   def latency(self):
     """Differentiable predicted ms of the current hard architecture (after

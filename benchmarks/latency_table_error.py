@@ -1,0 +1,159 @@
+"""Does the latency table tell the truth? For random networks of a search
+space, the table's prediction (overhead + the sum of its pieces'
+entries, `latency.LatencyTable.predict`) against the whole network timed end
+to end the same way (one TFLite float32 model, LiteRT interpreter, batch 1,
+the fastest invoke over --passes passes through all the networks, as a table
+entry over passes through the table). Targets: median relative error at most
+5%, worst at most 15%, on each space.
+
+The tables and timings are written under --workdir and reused: a rerun
+after a kill times only what is missing (the settings must match).
+
+  python benchmarks/latency_table_error.py --quick
+  python benchmarks/latency_table_error.py --workdir=runs/latency_error --format=markdown
+"""
+
+import os
+import random
+import statistics
+import sys
+import time
+
+import _common
+from absl import app
+from absl import flags
+
+from autonl_tf import flops
+from autonl_tf import io
+
+# (space, input size, classes): the paper's 224px space and the CIFAR space.
+CASES = (("autonl-imagenet", 224, 1000), ("cifar", 32, 10))
+QUICK_CASES = (("tiny", 16, 5),)
+
+flags.DEFINE_string("workdir", "runs/latency_error", "Tables and timings (reused by a rerun).")
+flags.DEFINE_integer("networks", None, "Random networks per space (default 20; 3 with --quick).")
+flags.DEFINE_integer("calibration_networks", None, "Networks the tables are calibrated on "
+                     "(default 5; 2 with --quick), apart from the test networks.")
+flags.DEFINE_integer("passes", None, "Timing passes through every table and through the "
+                     "networks (default 3; 2 with --quick).")
+flags.DEFINE_integer("seed", 0, "Seed of the random networks (`search.sampling.sample_arch`).")
+FLAGS = flags.FLAGS
+
+
+def _paths(space_name, size, threads):
+  where = os.path.join(FLAGS.workdir, f"{space_name}_{size}px_t{threads}")
+  os.makedirs(where, exist_ok=True)
+  return where
+
+
+def build(space_name, size, classes, threads, warmup, repeats, passes, calibration):
+  """The space's table (built or completed, then calibrated on
+  `calibration` networks of `latency.calibration_archs`, not the test
+  networks) and its build time this run."""
+  from autonl_tf import latency
+  from autonl_tf.search.space import get_space
+  space = get_space(space_name)
+  settings = latency.table_settings(latency.space_what(space), size, classes, threads, warmup,
+                                    repeats, passes)
+  start = time.time()
+  path = os.path.join(_paths(space_name, size, threads), "table.json")
+  table = latency.build_table(latency.space_pieces(space, size, classes), path, settings,
+                              threads, warmup, repeats, passes=passes)
+  table = latency.calibrate(table, path, latency.calibration_archs(space, calibration), size,
+                            classes, threads, warmup, repeats, passes)
+  return table, time.time() - start
+
+
+def measure(space_name, size, classes, table, networks, threads, warmup, repeats, passes):
+  """Rows (name, MACs, measured ms, summed ms, predicted ms, error) of `networks`
+  random networks of the space, each timed end to end in `passes` passes
+  through all of them (its `.tflite` kept in the workdir)."""
+  from autonl_tf import arch as arch_lib
+  from autonl_tf import latency
+  from autonl_tf.search import sampling
+  from autonl_tf.search.space import get_space
+  space = get_space(space_name)
+  where = _paths(space_name, size, threads)
+  done_path = os.path.join(where, "networks.json")
+  done = io.read_json(done_path) if os.path.exists(done_path) else {}
+  if done and done.get("settings") != table.settings:
+    raise ValueError(f"{done_path} was timed with other settings; remove {where} to redo it")
+  done = {"settings": table.settings, "seed": FLAGS.seed, "networks": done.get("networks", {})}
+  rng = random.Random(FLAGS.seed)
+  archs = {f"random-{i + 1}": sampling.sample_arch(space, rng) for i in range(networks)}
+  flat = {}
+  for name, arch in archs.items():
+    text = arch_lib.format_arch(arch)
+    path = os.path.join(where, f"{name}.tflite")
+    if done["networks"].get(name, {}).get("arch") != text or not os.path.exists(path):
+      io.write_bytes(path, latency.arch_tflite(arch, size, classes))  # atomic
+      done["networks"][name] = {"arch": text}
+      io.write_json(done_path, done)
+    with open(path, "rb") as f:
+      flat[name] = f.read()
+  for n in range(passes):
+    for name in archs:
+      entry = done["networks"][name]
+      if len(entry.get("passes_ms", ())) > n:
+        continue
+      done["networks"][name] = dict(entry, **latency.add_pass(
+          entry, latency.time_tflite(flat[name], threads, warmup, repeats)))
+      io.write_json(done_path, done)
+  rows = []
+  for name, arch in archs.items():
+    measured = done["networks"][name]["ms"]
+    predicted = table.predict(arch, size, classes)
+    rows.append((name, flops.count(arch, size, classes).macs, measured,
+                 predicted / table.scale, predicted, predicted / measured - 1))
+  return rows
+
+
+def main(argv):
+  del argv
+  from autonl_tf import latency
+  if FLAGS.seed == latency.CALIBRATION_SEED:
+    print("error: --seed is the calibration networks' seed; pick another", file=sys.stderr)
+    return 2
+  _common.setup(FLAGS.seed)
+  threads = FLAGS.threads or 1
+  warmup, repeats = _common.warmup_repeats(quick=(3, 10), full=(20, 100))
+  networks = _common.pick(FLAGS.networks, 3, 20)
+  _common.header("Latency table: predicted vs measured whole-network latency")
+  passes = _common.pick(FLAGS.passes, 2, 3)
+  cases = QUICK_CASES if FLAGS.quick else CASES
+  calibration = _common.pick(FLAGS.calibration_networks, 2, 5)
+  # Every table first: the whole networks' conversions grow the process.
+  tables = {case: build(*case, threads, warmup, repeats, passes, calibration) for case in cases}
+  summary = []
+  for (space_name, size, classes), (table, built_s) in tables.items():
+    rows = measure(space_name, size, classes, table, networks, threads, warmup, repeats, passes)
+    entries = len(table.entries)
+    errors = [abs(r[-1]) for r in rows]
+    raw = [r[3] / r[2] - 1 for r in rows]
+    _common.title(f"{space_name} at {size}px, {classes} classes: {len(rows)} random networks, "
+                  f"{threads} thread(s); an entry or network: the fastest of {repeats} invokes "
+                  f"(after {warmup}) in each of {passes} passes")
+    _common.table(["network", "MACs", "measured ms", "sum of pieces ms", "predicted ms",
+                   "error"],
+                  [(n, _common.millions(m), f"{a:.3f}", f"{u:.3f}", f"{p:.3f}",
+                    f"{100 * e:+.1f}%") for n, m, a, u, p, e in rows])
+    summary.append((f"{space_name} {size}px", entries, f"{built_s:.0f}", f"{table.scale:.3f}",
+                    f"{100 * statistics.median(abs(e) for e in raw):.1f}% / "
+                    f"{100 * max(abs(e) for e in raw):.1f}%",
+                    f"{100 * statistics.median(errors):.1f}%", f"{100 * max(errors):.1f}%",
+                    f"{100 * statistics.mean(r[-1] for r in rows):+.1f}%",
+                    _common.verdict(statistics.median(errors) <= 0.05 and max(errors) <= 0.15)))
+  _common.title("Summary (targets: median |error| <= 5%, worst <= 15%)")
+  _common.table(["space", "table entries", "table build s (this run)", "scale",
+                 "sum of pieces: median / worst |error|", "median |error|", "worst |error|",
+                 "mean error", "verdict"], summary)
+  _common.note(f"error = predicted / measured - 1; predicted = scale x sum of pieces, the scale "
+               f"the median of measured / sum over {calibration} other random networks "
+               "(`latency.calibration_archs`, not the test networks' seed). A table or timing "
+               "already in --workdir is reused: the build time of a rerun counts only what was "
+               "missing.")
+  return 0
+
+
+if __name__ == "__main__":
+  app.run(lambda argv: sys.exit(main(argv)))
