@@ -41,7 +41,8 @@ from autonl_tf import io
 
 __all__ = ["Piece", "arch_pieces", "space_block_pieces", "space_fixed_pieces", "space_pieces",
            "LatencyTable", "table_settings", "space_what", "time_tflite", "piece_tflite",
-           "build_table", "calibrate", "calibration_archs", "add_pass", "time_arch", "arch_tflite", "cpu_model", "machine"]
+           "build_table", "calibrate", "calibration_archs", "add_pass", "time_arch", "arch_tflite",
+           "model_tflite", "cpu_model", "machine"]
 
 OVERHEAD = "overhead"
 TABLE_FORMAT = 1
@@ -193,7 +194,7 @@ def _piece_model(piece: Piece):
   return keras.Model(inputs, x)
 
 
-def _to_tflite(model, input_shape) -> bytes:
+def model_tflite(model, input_shape) -> bytes:
   """float32 TFLite flatbuffer of `model` (builtin ops only)."""
   import keras
   import tensorflow as tf
@@ -211,7 +212,7 @@ def _to_tflite(model, input_shape) -> bytes:
 def piece_tflite(piece: Piece) -> bytes:
   import keras
   keras.backend.clear_session()
-  return _to_tflite(_piece_model(piece), piece.shape)
+  return model_tflite(_piece_model(piece), piece.shape)
 
 
 def arch_tflite(arch: arch_lib.Arch, input_size: int, num_classes: int) -> bytes:
@@ -220,7 +221,7 @@ def arch_tflite(arch: arch_lib.Arch, input_size: int, num_classes: int) -> bytes
   from autonl_tf.models.network import build_model
   keras.backend.clear_session()
   model = build_model(arch, (input_size, input_size, 3), num_classes)
-  return _to_tflite(model, (input_size, input_size, 3))
+  return model_tflite(model, (input_size, input_size, 3))
 
 
 def time_tflite(flatbuffer: bytes, threads: int, warmup: int, repeats: int) -> dict:

@@ -72,7 +72,7 @@ def test_one_entry_on_a_tiny_shape_times_what_keras_computes():
   # same weights (fresh BN: inference mode is the identity affine).
   keras.utils.set_random_seed(3)
   model = latency._piece_model(piece)
-  flat = latency._to_tflite(model, piece.shape)
+  flat = latency.model_tflite(model, piece.shape)
   interp = Interpreter(model_content=flat)
   interp.allocate_tensors()
   x = np.random.default_rng(1).standard_normal((1, 6, 6, 8)).astype(np.float32)

@@ -1,0 +1,101 @@
+"""A search for this machine's latency: the 224px space searched with
+`--cost_model=latency` and `--target_latency_ms` set to MobileNetV2's
+measured LiteRT latency here; the derived network timed end to end beside
+MobileNetV2 (keras.applications, alpha 1.0) and AutoNL-S. Target: the
+derived network within 5% of MobileNetV2's measured latency.
+
+The search runs on synthetic 224px data (a few steps: what it shows is the
+landing on the latency target, not accuracy). Every network is timed like a
+table entry: float32 TFLite, LiteRT interpreter, batch 1, the fastest
+invoke over --passes passes.
+
+  python benchmarks/latency_search.py --latency_table=runs/latency_error/autonl-imagenet_224px_t1/table.json
+"""
+
+import os
+import sys
+
+import _common
+from absl import app
+from absl import flags
+
+flags.DEFINE_string("latency_table", None, "Table of the autonl-imagenet space at 224px, 1000 "
+                    "classes (tools/latency_table.py or benchmarks/latency_table_error.py).")
+flags.DEFINE_string("workdir", "runs/latency_search", "The search's model_dir.")
+flags.DEFINE_integer("passes", 3, "Timing passes per network.")
+flags.DEFINE_integer("search_epochs", 5, "Search epochs (the first is warm-up).")
+flags.DEFINE_integer("search_steps", 40, "Steps per search epoch.")
+flags.DEFINE_float("arch_lr", 0.005, "The search's --arch_lr (tools/search.py's default).")
+flags.DEFINE_float("dual_lr", 0.01, "The search's --dual_lr (tools/search.py's default).")
+flags.DEFINE_integer("seed", 1, "Search seed.")
+flags.mark_flag_as_required("latency_table")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  _common.setup(FLAGS.seed)
+  import keras
+  from autonl_tf import arch as arch_lib
+  from autonl_tf import flops
+  from autonl_tf import latency
+  from autonl_tf.data import DataConfig
+  from autonl_tf.models.anchors import build_anchor, keras_model_macs
+  from autonl_tf.search.runner import SearchConfig, search
+  table = latency.LatencyTable.load(FLAGS.latency_table)
+  table.check(FLAGS.latency_table, input_size=224, num_classes=1000)
+  threads = table.settings["threads"]
+  warmup, repeats = table.settings["warmup"], table.settings["repeats"]
+
+  def timed(flat):
+    entry = None
+    for _ in range(FLAGS.passes):
+      entry = latency.add_pass(entry, latency.time_tflite(flat, threads, warmup, repeats))
+    return entry["ms"]
+
+  _common.header("Latency-budget search at 224px vs MobileNetV2")
+  mnv2 = build_anchor("keras:mobilenet_v2:1.0", (224, 224, 3), 1000)
+  rows = [("MobileNetV2 (keras, alpha 1.0)", timed(latency.model_tflite(mnv2, (224, 224, 3))),
+           None, keras_model_macs(mnv2), mnv2.count_params())]
+  target = rows[0][1]
+  autonl_s = arch_lib.load("autonl-s")
+  count = flops.count(autonl_s, 224, 1000)
+  try:
+    predicted = table.predict(autonl_s, 224, 1000)
+  except ValueError:  # AutoNL-S has blocks outside the space (SE 0.5 from the 80-channel stage)
+    predicted = None
+  rows.append(("AutoNL-S", timed(latency.arch_tflite(autonl_s, 224, 1000)), predicted,
+               count.macs, count.params))
+  keras.utils.set_random_seed(FLAGS.seed)
+  config = SearchConfig(
+      space="autonl-imagenet", data=DataConfig("synthetic", image_size=224, num_classes=1000,
+                                               seed=FLAGS.seed),
+      model_dir=FLAGS.workdir, epochs=FLAGS.search_epochs, warmup_epochs=1,
+      steps_per_epoch=FLAGS.search_steps, batch_size=8, cost="target", cost_model="latency",
+      latency_table=FLAGS.latency_table, target_latency_ms=target, tolerance=0.03,
+      arch_lr=FLAGS.arch_lr, dual_lr=FLAGS.dual_lr, landing_candidates=3, validation_steps=2,
+      landing_bn_batches=2, verbose=0)
+  info = search(config, log=lambda line: print(line, file=sys.stderr))
+  searched = arch_lib.load(os.path.join(FLAGS.workdir, "arch.txt"))
+  rows.append(("searched (latency target = MobileNetV2's)",
+               timed(latency.arch_tflite(searched, 224, 1000)), info["latency_ms"], info["macs"],
+               info["params"]))
+  _common.title(f"224px, 1000 classes, float32 TFLite, {threads} thread(s), batch 1: the "
+                f"fastest of {repeats} invokes in each of {FLAGS.passes} passes")
+  _common.table(["network", "measured ms", "table ms", "vs MobileNetV2", "MACs", "params"],
+                [(n, f"{m:.3f}", "-" if p is None else f"{p:.3f}", f"{100 * (m / target - 1):+.1f}%",
+                  _common.millions(macs), _common.millions(params))
+                 for n, m, p, macs, params in rows])
+  landed = rows[-1][1] / target - 1
+  _common.note(f"The searched network's measured latency is {100 * landed:+.1f}% from "
+               f"MobileNetV2's (target within 5%: {_common.verdict(abs(landed) <= 0.05)}). "
+               f"Search: {FLAGS.search_epochs} epochs x {FLAGS.search_steps} steps at batch 8 "
+               f"on synthetic data (arch_lr {FLAGS.arch_lr:g}, dual_lr {FLAGS.dual_lr:g}), "
+               f"{info['search_time_s']:.0f} s, landing: {info['landing']['chosen_by']}; its "
+               f"arch:\n\n"
+               + "\n".join(f"    {line}" for line in arch_lib.format_arch(searched).splitlines()))
+  return 0
+
+
+if __name__ == "__main__":
+  app.run(lambda argv: sys.exit(main(argv)))
