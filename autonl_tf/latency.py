@@ -11,7 +11,9 @@ space and every network of it, whatever position a block lands in. The table als
 holds `overhead`, the time of invoking a model that does almost nothing;
 every entry includes it once, a whole network only once, so
 
-  predicted(arch) = overhead + sum over its pieces of (entry - overhead).
+  predicted(arch) = scale * (overhead + sum over its pieces of (entry - overhead)),
+
+`scale` the table's calibration (`calibrate`; 1 without one).
 
 Each entry is the fastest invoke of `repeats` (after `warmup` untimed
 invokes), taken over `passes` passes through the whole table, with the
@@ -324,7 +326,9 @@ class LatencyTable:
 
   def check(self, path, **wanted):
     """Raises a ValueError naming the difference unless the table was built
-    with the settings `wanted` (e.g. `input_size=32, num_classes=10`)."""
+    with the settings `wanted` (e.g. `input_size=32, num_classes=10`) and
+    this module's `STATISTIC` (a table of medians, from before, is refused)."""
+    wanted = dict(wanted, statistic=STATISTIC)
     other = {k: self.settings.get(k) for k in wanted if self.settings.get(k) != wanted[k]}
     if other:
       raise ValueError(f"the latency table {path} was built with {other}, not "
@@ -426,9 +430,10 @@ def calibrate(table: LatencyTable, path: str, archs: Sequence[arch_lib.Arch], in
   """Times the networks `archs` end to end (`passes` passes through all of
   them; each converted once) and sets the table's `scale` to the median of
   measured / summed entries: the part of a whole network's time that its
-  pieces timed alone miss (measured on the development VM: whole networks
-  5-6% slower than their pieces' sum, on the 224px and the CIFAR space
-  alike). Resumable like `build_table`: the file is rewritten after every
+  pieces timed alone miss (measured on the development VM over 20 random
+  networks per space: whole networks 5.8% (224px) and 5.3% (CIFAR) slower
+  on average than their pieces' sum; the calibration networks gave scales
+  1.041 and 1.026, docs/RESULTS.md section 8). Resumable like `build_table`: the file is rewritten after every
   timing. `timer(arch)` (default: `time_tflite` of `arch_tflite`) returns a
   timing like `time_tflite`'s."""
   flat = {}

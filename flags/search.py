@@ -2,6 +2,7 @@
 
 from absl import flags
 
+from autonl_tf.arch import ACTIVATIONS
 from flags import common
 
 FLAGS = flags.FLAGS
@@ -16,7 +17,7 @@ def define_search_flags():
                       "a stride-1 stem, 32px), cifar (32px, shallower) or tiny.")
   flags.DEFINE_float("width_multiplier", 1.0, "Every channel count of the space times this "
                      "(rounded to multiples of 8; 0.5: about a quarter of the MACs).")
-  flags.DEFINE_enum("activation", "swish", ["swish", "hard_swish", "relu6"],
+  flags.DEFINE_enum("activation", "swish", list(ACTIVATIONS),
                     "Activation of every network of the space (swish: the paper's; hard_swish "
                     "and relu6 run faster on CPUs), on the derived arch.txt's #! line.")
   flags.DEFINE_integer("input_size", 224, "Input image height and width.")
@@ -27,8 +28,9 @@ def define_search_flags():
   flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: one pass).")
   flags.DEFINE_integer("batch_size", 128, "Global batch size.")
   flags.DEFINE_enum("cost", "log", ["log", "target"],
-                    "log: a fixed price --lambda on the MACs; target: the price adapts until the "
-                    "derived network is within --tolerance of --target_macs.")
+                    "log: a fixed price --lambda on the cost (MACs, or ms with "
+                    "--cost_model=latency); target: the price adapts until the derived network "
+                    "is within --tolerance of --target_macs (or --target_latency_ms).")
   flags.DEFINE_float("target_macs", None, "MAC budget of --cost=target (e.g. 3e8).")
   flags.DEFINE_enum("cost_model", "macs", ["macs", "latency"],
                     "What the cost prices: macs, or latency, the ms that --latency_table "
@@ -38,14 +40,14 @@ def define_search_flags():
                       "--cost_model=latency).")
   flags.DEFINE_float("target_latency_ms", None, "Latency budget (predicted ms) of --cost=target "
                      "with --cost_model=latency.")
-  flags.DEFINE_float("lambda", None, "Price of MACs: weight of the cost's normalised force "
+  flags.DEFINE_float("lambda", None, "Price of the cost: weight of its normalised force "
                      "against the cross-entropy's (default 0.5 with --cost=log; with "
                      "--cost=target its start value, default 0).")
   flags.DEFINE_float("dual_lr", 0.01, "Step of lambda in target mode (times the relative excess).")
-  flags.DEFINE_float("tolerance", 0.03, "Target mode: relative band around --target_macs where "
+  flags.DEFINE_float("tolerance", 0.03, "Target mode: relative band around the target where "
                      "lambda holds and from which the landing picks the architecture.")
   flags.DEFINE_float("penalty", 1.0, "Target mode: proportional part of the price, "
-                     "penalty * (MACs / target - 1).")
+                     "penalty * (cost / target - 1).")
   flags.DEFINE_float("margin", 0.1, "Every decision's distance from flipping (log-RMS units) "
                      "when the search proper starts.")
   flags.DEFINE_integer("landing_candidates", 5, "Target mode: the most visited architectures "

@@ -40,7 +40,8 @@ def random_latency_table(space, size, classes, seed=7, path=None):
   pieces = latency.space_pieces(space, size, classes)
   table = latency.LatencyTable({p.key: {"ms": float(v)} for p, v in
                                 zip(pieces, rng.uniform(0.1, 1.0, len(pieces)))},
-                               {"input_size": size, "num_classes": classes}, {"scale": 1.1})
+                               {"input_size": size, "num_classes": classes,
+                                "statistic": latency.STATISTIC}, {"scale": 1.1})
   table.entries[latency.OVERHEAD] = {"ms": 0.01}
   if path:
     table.save(str(path))

@@ -72,3 +72,21 @@ def test_tables_that_do_not_fit_the_search_are_refused_by_name(tmp_path):
     search(_config(tmp_path, target_latency_ms=1.0), log=None)
   with pytest.raises(ValueError, match="needs target_latency_ms"):
     search(_config(tmp_path), log=None)
+  # Flags of the other cost model are refused, not ignored.
+  with pytest.raises(ValueError, match="target_macs is for cost_model=macs"):
+    search(_config(tmp_path, target_latency_ms=1.0, target_macs=1e6), log=None)
+  with pytest.raises(ValueError, match="are for cost_model=latency"):
+    search(_config(tmp_path, cost_model="macs", target_macs=1e6), log=None)
+  # A table of another activation, or of medians (built before the fastest-invoke statistic).
+  table = random_latency_table(get_space("tiny"), SIZE, CLASSES, path=tmp_path / "lut.json")
+  table.settings["what"] = "space tiny x1 relu6"
+  table.save(str(tmp_path / "lut.json"))
+  with pytest.raises(ValueError, match="built for space tiny x1 relu6, not space tiny x1: build "
+                                       "one with the search's --space, --width_multiplier and "
+                                       "--activation"):
+    search(_config(tmp_path, target_latency_ms=1.0), log=None)
+  del table.settings["statistic"]
+  table.save(str(tmp_path / "lut.json"))
+  with pytest.raises(ValueError, match=r"built with \{'statistic': None\}"):
+    search(_config(tmp_path, target_latency_ms=1.0), log=None)
+  assert not os.path.exists(tmp_path / "search")  # refused before writing anything

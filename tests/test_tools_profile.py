@@ -79,7 +79,8 @@ def test_latency_table_predicts_ms_per_block_and_in_total(tmp_path):
   ms = {p.key: 0.1 * (i + 1) for i, p in enumerate(pieces)}  # the repeat's LightNL: one key
   ms["overhead"] = 0.05
   table = latency.LatencyTable({k: {"ms": v} for k, v in ms.items()},
-                               {"input_size": 32, "num_classes": 10})
+                               {"input_size": 32, "num_classes": 10,
+                                "statistic": latency.STATISTIC})
   table.save(str(tmp_path / "lut.json"))
   proc = run_tool(f"--arch={path}", "--input_size=32", "--num_classes=10", "--format=json",
                   f"--latency_table={tmp_path / 'lut.json'}")

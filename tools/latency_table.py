@@ -19,11 +19,13 @@ import _bootstrap  # noqa: F401
 from absl import app
 from absl import flags
 
+from autonl_tf.arch import ACTIVATIONS
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("space", None, "Search space of the table (autonl-imagenet, autonl-cifar, "
                     "cifar, tiny).")
 flags.DEFINE_float("width_multiplier", 1.0, "Channels of the space times this.")
-flags.DEFINE_enum("activation", "swish", ["swish", "hard_swish", "relu6"],
+flags.DEFINE_enum("activation", "swish", list(ACTIVATIONS),
                   "Activation of the space's networks (as tools/search.py --activation).")
 flags.DEFINE_string("arch", None, "Instead of a table: time this network (preset or arch file) "
                     "end to end.")
@@ -106,9 +108,10 @@ def main(argv):
   if bool(FLAGS.space) == bool(FLAGS.arch):
     print("error: pass --space (build a table) or --arch (time a network)", file=sys.stderr)
     return 2
-  if FLAGS.threads < 1 or FLAGS.repeats < 1 or FLAGS.passes < 1 or FLAGS.warmup < 0:
-    print("error: --threads, --repeats and --passes must be positive, --warmup >= 0",
-          file=sys.stderr)
+  if FLAGS.threads < 1 or FLAGS.repeats < 1 or FLAGS.passes < 1 or FLAGS.warmup < 0 or \
+      FLAGS.calibration_networks < 0:
+    print("error: --threads, --repeats and --passes must be positive, --warmup and "
+          "--calibration_networks >= 0", file=sys.stderr)
     return 2
   return _bootstrap.run(build if FLAGS.space else time_arch)
 

@@ -34,11 +34,19 @@ from typing import Optional, Sequence, Tuple
 __all__ = [
     "BlockSpec", "Arch", "ArchLimits", "ArchLimitError", "parse_block", "format_block",
     "parse_arch", "format_arch", "expand_blocks", "check_limits", "ACTIVATIONS",
+    "check_activation",
 ]
 
 _DIRECTIVE = "#!"
 #: The network-wide activations (`Arch.activation`); `swish` is the paper's.
 ACTIVATIONS = ("swish", "hard_swish", "relu6")
+
+
+def check_activation(name: str) -> str:
+  """`name` if it is one of `ACTIVATIONS`, else a ValueError naming them."""
+  if name not in ACTIVATIONS:
+    raise ValueError(f"unknown activation '{name}' (expected {', '.join(ACTIVATIONS)})")
+  return name
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
 
 
@@ -106,9 +114,7 @@ class Arch:
   activation: str = "swish"
 
   def __post_init__(self):
-    if self.activation not in ACTIVATIONS:
-      raise ValueError(f"unknown activation '{self.activation}' (expected "
-                       f"{', '.join(ACTIVATIONS)})")
+    check_activation(self.activation)
     object.__setattr__(self, "blocks", tuple(self.blocks))
     if self.stem_filters is None and self.blocks:
       object.__setattr__(self, "stem_filters", self.blocks[0].in_filters)

@@ -8,7 +8,7 @@ functional stem and head. LiteRT has builtin kernels for all three
 import keras
 import tensorflow as tf
 
-from autonl_tf.arch import ACTIVATIONS
+from autonl_tf.arch import check_activation as check
 
 
 # Keras' names of the same functions (its `hard_silu` is x * relu6(x + 3) / 6).
@@ -18,12 +18,6 @@ _KERAS = {"swish": "swish", "hard_swish": "hard_silu", "relu6": "relu6"}
 # compute the same function.
 _FUNCTIONS = {"swish": tf.nn.silu, "hard_swish": keras.activations.hard_silu,
               "relu6": keras.activations.relu6}
-
-
-def check(name: str) -> str:
-  if name not in ACTIVATIONS:
-    raise ValueError(f"unknown activation '{name}' (expected {', '.join(ACTIVATIONS)})")
-  return name
 
 
 def get(name: str):

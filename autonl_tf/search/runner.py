@@ -142,6 +142,11 @@ def _latency_table(config: SearchConfig, num_classes: int):
   from autonl_tf import latency
   table = latency.LatencyTable.load(config.latency_table)
   table.check(config.latency_table, input_size=config.data.image_size, num_classes=num_classes)
+  what, want = table.settings.get("what"), latency.space_what(_space(config))
+  if what is not None and what != want:
+    raise ValueError(f"the latency table {config.latency_table} was built for {what}, not "
+                     f"{want}: build one with the search's --space, --width_multiplier and "
+                     f"--activation")
   return table
 
 
@@ -237,6 +242,15 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   if config.cost == "target" and config.cost_model == "latency" and not config.target_latency_ms:
     raise ValueError("cost=target with cost_model=latency needs target_latency_ms (the budget "
                      "in predicted ms)")
+  if config.cost_model == "macs" and (config.target_latency_ms or config.latency_table):
+    raise ValueError("target_latency_ms and latency_table are for cost_model=latency (a MAC "
+                     "search would ignore them)")
+  if config.cost_model == "latency" and config.target_macs:
+    raise ValueError("target_macs is for cost_model=macs (a latency search's budget is "
+                     "target_latency_ms)")
+  for name in ("target_macs", "target_latency_ms"):
+    if getattr(config, name) is not None and not getattr(config, name) > 0:
+      raise ValueError(f"{name} must be positive, got {getattr(config, name)}")
   if config.epochs < 1 or config.warmup_epochs < 0 or config.batch_size < 1:
     raise ValueError("epochs and batch_size must be positive, warmup_epochs >= 0")
   _space(config)
@@ -244,6 +258,7 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   chief = distribute.is_chief(strategy)
   start = time.time()
   info = pipeline.dataset_info(config.data)
+  _latency_table(config, info.num_classes)  # a table that does not fit fails before any output
   data = dataclasses.replace(config.data, num_classes=info.num_classes)
   steps = config.steps_per_epoch or (info.split_sizes["train"] or 0) // config.batch_size
   if steps < 1:

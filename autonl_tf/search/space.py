@@ -59,10 +59,8 @@ class SearchSpace:
   activation: str = "swish"
 
   def __post_init__(self):
-    from autonl_tf.arch import ACTIVATIONS
-    if self.activation not in ACTIVATIONS:
-      raise ValueError(f"unknown activation '{self.activation}' (expected "
-                       f"{', '.join(ACTIVATIONS)})")
+    from autonl_tf.arch import check_activation
+    check_activation(self.activation)
     if tuple(self.kernel_sizes) not in ((3,), (3, 5), (3, 5, 7)):
       raise ValueError(f"kernel_sizes must be (3,), (3, 5) or (3, 5, 7), got {self.kernel_sizes}")
     if len(self.expand_ratios) != 2 or not 0 < self.expand_ratios[0] < self.expand_ratios[1]:
