@@ -43,8 +43,8 @@ from autonl_tf import io
 
 __all__ = ["Piece", "arch_pieces", "space_block_pieces", "space_fixed_pieces", "space_pieces",
            "LatencyTable", "table_settings", "space_what", "time_tflite", "piece_tflite",
-           "build_table", "calibrate", "calibration_archs", "add_pass", "time_arch", "arch_tflite",
-           "model_tflite", "cpu_model", "machine"]
+           "build_table", "calibrate", "calibration_archs", "add_pass", "time_in_passes",
+           "time_passes", "time_arch", "arch_tflite", "model_tflite", "cpu_model", "machine"]
 
 OVERHEAD = "overhead"
 TABLE_FORMAT = 1
@@ -393,20 +393,31 @@ def build_table(pieces: Sequence[Piece], path: str, settings: dict, threads: int
       raise ValueError(f"{path} holds a table built with other settings ({old.settings}); "
                        f"remove it or pass another --out")
     table = old
-  todo = list(dict((p.key, p) for p in [Piece("overhead", (1, 1, 8))] + list(pieces)).values())
-  timed = lambda key: len(table.entries.get(key, {}).get("passes_ms", ()))
-  total = len(todo) * passes
-  done = sum(min(passes, timed(p.key)) for p in todo)
+  todo = dict((p.key, p) for p in [Piece("overhead", (1, 1, 8))] + list(pieces))
+  time_in_passes(list(todo), table.entries, lambda key: timer(todo[key]), passes,
+                 lambda: table.save(path), progress)
+  return table
+
+
+def time_in_passes(keys: Sequence[str], entries: dict, timer: Callable[[str], dict],
+                   passes: int, save: Callable[[], None],
+                   progress: Optional[Callable[[int, int, str], None]] = None):
+  """Times every key `passes` times, one pass through all of them after
+  another: `entries[key]` becomes `add_pass(entries.get(key), timer(key))`,
+  skipping the passes an entry already has, and `save()` runs after every
+  timing, so a killed run resumes where it stopped (`build_table`,
+  `calibrate` and the benchmarks). `progress(done, total, key)` after each."""
+  count = lambda key: len((entries.get(key) or {}).get("passes_ms", ()))
+  total, done = len(keys) * passes, sum(min(passes, count(key)) for key in keys)
   for n in range(passes):
-    for piece in todo:
-      if timed(piece.key) > n:
+    for key in keys:
+      if count(key) > n:
         continue
-      table.entries[piece.key] = add_pass(table.entries.get(piece.key), timer(piece))
-      table.save(path)
+      entries[key] = add_pass(entries.get(key), timer(key))
+      save()
       done += 1
       if progress:
-        progress(done, total, piece.key)
-  return table
+        progress(done, total, key)
 
 
 #: Seed of the calibration networks (`calibration_archs`), apart from the
@@ -433,9 +444,9 @@ def calibrate(table: LatencyTable, path: str, archs: Sequence[arch_lib.Arch], in
   pieces timed alone miss (measured on the development VM over 20 random
   networks per space: whole networks 5.8% (224px) and 5.3% (CIFAR) slower
   on average than their pieces' sum; the calibration networks gave scales
-  1.041 and 1.026, docs/RESULTS.md section 8). Resumable like `build_table`: the file is rewritten after every
-  timing. `timer(arch)` (default: `time_tflite` of `arch_tflite`) returns a
-  timing like `time_tflite`'s."""
+  1.041 and 1.026, docs/RESULTS.md section 8). Resumable like `build_table`:
+  the file is rewritten after every timing. `timer(arch)` (default:
+  `time_tflite` of `arch_tflite`) returns a timing like `time_tflite`'s."""
   flat = {}
 
   def convert_and_time(arch):
@@ -445,23 +456,19 @@ def calibrate(table: LatencyTable, path: str, archs: Sequence[arch_lib.Arch], in
     return time_tflite(flat[key], threads, warmup, repeats)
 
   timer = timer or convert_and_time
-  texts = [arch_lib.format_arch(a) for a in archs]
+  by_text = {arch_lib.format_arch(a): a for a in archs}
   old = {n["arch"]: n for n in table.calibration.get("networks", ())}
-  nets = [old.get(t, {"arch": t}) for t in texts]
-  table.calibration = {"networks": nets}
   unscaled = LatencyTable(table.entries, table.settings)
-  total, done = len(archs) * passes, sum(min(passes, len(n.get("passes_ms", ()))) for n in nets)
-  for n in range(passes):
-    for i, arch in enumerate(archs):
-      if len(nets[i].get("passes_ms", ())) > n:
-        continue
-      nets[i] = dict(add_pass(nets[i], timer(arch)), arch=texts[i],
-                     pieces_ms=unscaled.predict(arch, input_size, num_classes))
-      table.calibration = {"networks": nets}
-      table.save(path)
-      done += 1
-      if progress:
-        progress(done, total, f"network {i + 1}")
+  nets = {t: dict(old.get(t, {}), arch=t, pieces_ms=unscaled.predict(a, input_size, num_classes))
+          for t, a in by_text.items()}
+
+  def save():
+    table.calibration = {"networks": list(nets.values())}
+    table.save(path)
+
+  save()
+  time_in_passes(list(nets), nets, lambda text: timer(by_text[text]), passes, save, progress)
+  nets = list(nets.values())
   if nets:
     table.calibration["scale"] = float(np.median([n["ms"] / n["pieces_ms"] for n in nets]))
     table.save(path)
@@ -470,17 +477,23 @@ def calibrate(table: LatencyTable, path: str, archs: Sequence[arch_lib.Arch], in
 
 def add_pass(entry: Optional[dict], timing: dict) -> dict:
   """`entry` (None: none yet) with one more pass's `time_tflite` result:
-  `ms` the smallest of `passes_ms`, the latest spread kept."""
+  `ms` the smallest of `passes_ms`, the latest spread kept (and the entry's
+  other fields)."""
   runs = (entry or {}).get("passes_ms", []) + [timing["ms"]]
-  return dict(timing, ms=min(runs), passes_ms=runs)
+  return {**(entry or {}), **timing, "ms": min(runs), "passes_ms": runs}
+
+
+def time_passes(flatbuffer: bytes, threads: int, warmup: int, repeats: int, passes: int) -> dict:
+  """One model timed like a table entry in `passes` timings back to back
+  (callers that time many models spread the passes out: `time_in_passes`)."""
+  entry = None
+  for _ in range(passes):
+    entry = add_pass(entry, time_tflite(flatbuffer, threads, warmup, repeats))
+  return entry
 
 
 def time_arch(arch: arch_lib.Arch, input_size: int, num_classes: int, threads: int,
               warmup: int, repeats: int, passes: int = 1) -> dict:
-  """The whole network timed end to end like a table entry (`passes`
-  timings back to back; callers that time many networks spread the passes
-  out with `arch_tflite`, `time_tflite` and `add_pass`)."""
-  flat, entry = arch_tflite(arch, input_size, num_classes), None
-  for _ in range(passes):
-    entry = add_pass(entry, time_tflite(flat, threads, warmup, repeats))
-  return entry
+  """The whole network timed end to end like a table entry (`time_passes`)."""
+  return time_passes(arch_tflite(arch, input_size, num_classes), threads, warmup, repeats,
+                     passes)

@@ -48,10 +48,7 @@ def main(argv):
   warmup, repeats = table.settings["warmup"], table.settings["repeats"]
 
   def timed(flat):
-    entry = None
-    for _ in range(FLAGS.passes):
-      entry = latency.add_pass(entry, latency.time_tflite(flat, threads, warmup, repeats))
-    return entry["ms"]
+    return latency.time_passes(flat, threads, warmup, repeats, FLAGS.passes)["ms"]
 
   _common.header("Latency-budget search at 224px vs MobileNetV2")
   mnv2 = build_anchor("keras:mobilenet_v2:1.0", (224, 224, 3), 1000)

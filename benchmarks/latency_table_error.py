@@ -91,14 +91,9 @@ def measure(space_name, size, classes, table, networks, threads, warmup, repeats
       io.write_json(done_path, done)
     with open(path, "rb") as f:
       flat[name] = f.read()
-  for n in range(passes):
-    for name in archs:
-      entry = done["networks"][name]
-      if len(entry.get("passes_ms", ())) > n:
-        continue
-      done["networks"][name] = dict(entry, **latency.add_pass(
-          entry, latency.time_tflite(flat[name], threads, warmup, repeats)))
-      io.write_json(done_path, done)
+  latency.time_in_passes(list(archs), done["networks"],
+                         lambda name: latency.time_tflite(flat[name], threads, warmup, repeats),
+                         passes, lambda: io.write_json(done_path, done))
   rows = []
   for name, arch in archs.items():
     measured = done["networks"][name]["ms"]

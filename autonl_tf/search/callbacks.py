@@ -3,7 +3,8 @@ logs.
 
 Log schema (read by `autonl_tf.viz`):
 * `search_log.csv`, one row per epoch: `epoch`, `derived_macs` (and
-  `derived_latency_ms` with the latency cost model), the epoch's metrics, `lambda_now` (lambda at the end of the epoch) and one
+  `derived_latency_ms` with the latency cost model), the epoch's metrics,
+  `lambda_now` (lambda at the end of the epoch) and one
   `<block>/<decision>` column per gate (e.g. `sblock_3/e_small`), valued 0.0
   or 1.0 as the architecture has it (nested decisions multiplied in);
 * `margins.csv`, one row per step: `step`, `epoch`, `macs` (`latency_ms`

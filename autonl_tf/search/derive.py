@@ -86,7 +86,8 @@ class Landing:
   def from_json(cls, data):
     out = cls(data["names"], data["tolerance"])
     out.visits = {b: {int(e): n for e, n in v.items()} for b, v in data["visits"].items()}
-    out.values = dict(data["values"] if "values" in data else data["macs"])  # older backups: "macs"
+    # Backups written before the latency cost call the values "macs".
+    out.values = dict(data["values"] if "values" in data else data["macs"])
     out.nearest = tuple(data["nearest"]) if data.get("nearest") else None
     return out
 
