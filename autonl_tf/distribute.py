@@ -137,3 +137,10 @@ def is_chief(strategy) -> bool:
   return resolver.task_type in ("chief", None) or (
       resolver.task_type == "worker" and resolver.task_id == 0 and
       "chief" not in resolver.cluster_spec().as_dict())
+
+
+def single_machine(strategy) -> bool:
+  """True unless the strategy spans a cluster (several workers, a TPU
+  host): what one machine measures holds for the whole run."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  return resolver is None or not resolver.cluster_spec().as_dict()

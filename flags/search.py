@@ -53,6 +53,14 @@ def define_search_flags():
   flags.DEFINE_integer("landing_candidates", 5, "Target mode: the most visited architectures "
                        "within tolerance evaluated on the validation split; the most accurate "
                        "is derived.")
+  flags.DEFINE_enum("landing_latency", "table", ["table", "measured"],
+                    "--cost_model=latency, target mode: what the landing holds to the target: "
+                    "the table's predicted ms, or 'measured': candidates timed end to end on "
+                    "this machine (which must be the table's), the most accurate of those "
+                    "measured within --tolerance derived.")
+  flags.DEFINE_float("landing_window", 0.1, "--landing_latency=measured: states visited within "
+                     "this relative distance of the target (predicted) are the candidates "
+                     "timed (--landing_candidates of them, nearest the target first).")
   flags.DEFINE_integer("validation_steps", None, "Batches of that evaluation (default: all).")
   flags.DEFINE_enum("optimizer", "rmsprop", ["rmsprop", "sgd", "adam"],
                     "Weight optimizer: rmsprop (TF1-style, the paper's) or sgd.")
@@ -89,7 +97,8 @@ def search_config_from_flags():
       latency_table=FLAGS.latency_table, target_latency_ms=FLAGS.target_latency_ms,
       lam=FLAGS["lambda"].value, dual_lr=FLAGS.dual_lr,
       tolerance=FLAGS.tolerance, penalty=FLAGS.penalty, margin=FLAGS.margin,
-      landing_candidates=FLAGS.landing_candidates, validation_steps=FLAGS.validation_steps,
+      landing_candidates=FLAGS.landing_candidates, landing_latency=FLAGS.landing_latency,
+      landing_window=FLAGS.landing_window, validation_steps=FLAGS.validation_steps,
       arch_lr=FLAGS.arch_lr,
       gate_dropout=FLAGS.gate_dropout, jit_compile=FLAGS.jit_compile, precision=FLAGS.precision,
       sync_bn=FLAGS.sync_bn, verbose=FLAGS.verbose,

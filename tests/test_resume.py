@@ -152,6 +152,31 @@ def test_killed_target_search_lands_as_uninterrupted(tmp_path, monkeypatch):
     assert got == want
 
 
+def test_a_search_resumed_with_other_settings_is_refused(tmp_path):
+  """A backup resumed under another cost model (or budget, schedule, ...)
+  would go on with a lambda in the other unit: refused, naming the change,
+  before anything is written; settings the saved file predates count at
+  their defaults."""
+  import dataclasses
+  from autonl_tf.search.runner import SearchConfig, search
+  data = DataConfig("synthetic", image_size=16, num_classes=5, seed=1, data_dir="/a")
+  saved = SearchConfig(space="tiny", data=data, model_dir=str(tmp_path), epochs=3,
+                       steps_per_epoch=STEPS, batch_size=8, cost="target", target_macs=2e6)
+  old = dataclasses.asdict(saved)
+  del old["landing_latency"], old["landing_window"]  # a file from before these settings
+  io.write_json(tmp_path / "search_config.json", old)
+  os.makedirs(tmp_path / "backup")
+  io.write_json(tmp_path / "backup" / "training_metadata.json", {"step": STEPS})
+  with pytest.raises(ValueError, match=r"holds a search with other settings \(epochs: 3 -> 4, "
+                                       r"target_macs: 2000000.0 -> 3000000.0\): resume it"):
+    search(dataclasses.replace(saved, epochs=4, target_macs=3e6, verbose=0), log=None)
+  with pytest.raises(ValueError, match=r"\(data.seed: 1 -> 2\)"):
+    search(dataclasses.replace(saved, data=dataclasses.replace(data, seed=2)), log=None)
+  with pytest.raises(ValueError, match=r"\(landing_window: 0.1 -> 0.2\)"):
+    search(dataclasses.replace(saved, landing_window=0.2), log=None)
+  assert io.read_json(tmp_path / "search_config.json") == old  # not overwritten
+
+
 # ---------------------------------------------------------------- training --
 
 ARCH = ("#! stem_stride=1 head_filters=32\nr2_k3_s11_e1_i8_o8\n"

@@ -13,6 +13,7 @@ import pytest
 from autonl_tf import arch as arch_lib
 from autonl_tf import flops
 from autonl_tf.data import DataConfig
+from autonl_tf.search import derive
 from autonl_tf.search.runner import SearchConfig, search
 from autonl_tf.search.space import get_space
 from search_testing import make_net, random_latency_table
@@ -90,3 +91,94 @@ def test_tables_that_do_not_fit_the_search_are_refused_by_name(tmp_path):
   with pytest.raises(ValueError, match=r"built with \{'statistic': None\}"):
     search(_config(tmp_path, target_latency_ms=1.0), log=None)
   assert not os.path.exists(tmp_path / "search")  # refused before writing anything
+
+
+def test_time_nearest_follows_the_measured_over_predicted_ratio():
+  # Worked by hand: the first timing is the prediction nearest the target
+  # (a, 0%); it measures 6% over, so the next is the one whose prediction
+  # times 1.06 is nearest (b: 9.5 * 1.06 = 10.07, against c 9.54 and d 11.66);
+  # then the median ratio of a and b (1.0616) picks c (9.55) over d (11.68).
+  predicted = {"a": 10.0, "d": 11.0, "b": 9.5, "c": 9.0}
+  truth = {"a": 10.6, "b": 10.1, "c": 9.5, "d": 11.7}
+  timed = []
+
+  def timer(key):
+    timed.append(key)
+    return truth[key]
+
+  assert derive.time_nearest(predicted, timer, 10.0, 3) == {"a": 10.6, "b": 10.1, "c": 9.5}
+  assert timed == ["a", "b", "c"]
+  assert derive.time_nearest(predicted, truth.get, 10.0, 9) == {k: truth[k] for k in "abcd"}
+  assert derive.time_nearest(predicted, truth.get, 10.0, 0) == {}
+
+
+def test_a_measured_landing_holds_the_measured_latency_to_the_target(tmp_path, monkeypatch):
+  """The landing on measured latency, with the machine played by a timer
+  that runs every network 12% slower than the table predicts (a bias the
+  table's tolerance alone cannot absorb): the candidates are distinct
+  networks timed in `time_nearest`'s order, the timer gets the table's
+  settings, and the derived network is the most accurate measured within
+  tolerance."""
+  from autonl_tf import latency
+  table = random_latency_table(get_space("tiny"), SIZE, CLASSES, path=tmp_path / "lut.json")
+  table.settings.update(threads=2, warmup=3, repeats=7, passes=2,
+                        machine={"cpu": latency.cpu_model()})
+  table.save(str(tmp_path / "lut.json"))
+  calls = []
+
+  def time_arch(arch, input_size, num_classes, threads, warmup, repeats, passes=1):
+    calls.append((input_size, num_classes, threads, warmup, repeats, passes))
+    return {"ms": 1.12 * table.predict(arch, input_size, num_classes)}
+
+  monkeypatch.setattr(latency, "time_arch", time_arch)
+  full = make_net("tiny", SIZE, CLASSES, cost_model="latency",
+                  latency_table=str(tmp_path / "lut.json"))
+  target = 0.75 * float(full.latency())
+  keras.utils.set_random_seed(3)
+  config = _config(tmp_path, target_latency_ms=target, tolerance=0.05, landing_window=0.3,
+                   landing_latency="measured", landing_candidates=3)
+  lines = []
+  search(config, log=lines.append)
+  saved = json.load(open(os.path.join(config.model_dir, "decisions.json")))
+  landed = saved["landing"]
+  rows = landed["candidates"]
+  assert 1 <= len(rows) <= 3 and len(calls) == len(rows)
+  assert set(calls) == {(SIZE, CLASSES, 2, 3, 7, 2)}
+  archs = ["\n".join(r["arch"]) for r in rows]
+  assert len(set(archs)) == len(archs)  # distinct networks
+  for r, text in zip(rows, archs):
+    assert r["latency_ms"] == pytest.approx(table.predict(arch_lib.parse_arch(text), SIZE,
+                                                          CLASSES), rel=1e-5)
+    assert r["measured_latency_ms"] == pytest.approx(1.12 * r["latency_ms"], rel=1e-5)
+    assert r["within_tolerance"] == (abs(r["measured_latency_ms"] / target - 1) <= 0.05)
+    assert ("val_accuracy" in r) == r["within_tolerance"]
+    assert abs(r["latency_ms"] / target - 1) <= 0.3  # from the window
+  # The timing order is time_nearest's over the rows' own predictions.
+  first = min(rows, key=lambda r: abs(r["latency_ms"] / target - 1))
+  assert rows[0] is first or rows[0]["latency_ms"] == first["latency_ms"]
+  arch = arch_lib.load(os.path.join(config.model_dir, "arch.txt"))
+  chosen = next(r for r in rows if r["arch"] == arch_lib.format_arch(arch).splitlines())
+  assert landed["measured_latency_ms"] == chosen["measured_latency_ms"]
+  # Here the nearest prediction measures 14.6% over; the corrected order
+  # reaches networks measured within tolerance, and the landing picks one.
+  eligible = [r for r in rows if r["within_tolerance"]]
+  assert eligible and not rows[0]["within_tolerance"]
+  assert chosen["val_accuracy"] == max(r["val_accuracy"] for r in eligible)
+  assert landed["chosen_by"] == "validation accuracy among the candidates measured within tolerance"
+  assert any(f"{chosen['measured_latency_ms']:.3f} ms measured" in line for line in lines)
+
+
+def test_a_measured_landing_is_refused_where_it_cannot_measure(tmp_path):
+  table = random_latency_table(get_space("tiny"), SIZE, CLASSES, path=tmp_path / "lut.json")
+  table.settings["machine"] = {"cpu": "Some Other CPU"}
+  table.save(str(tmp_path / "lut.json"))
+  with pytest.raises(ValueError, match="was built on Some Other CPU: build the table here"):
+    search(_config(tmp_path, target_latency_ms=1.0, landing_latency="measured"), log=None)
+  with pytest.raises(ValueError, match="landing_latency=measured is for cost=target with "
+                                       "cost_model=latency"):
+    search(_config(tmp_path, cost_model="macs", latency_table=None, target_macs=1e6,
+                   landing_latency="measured"), log=None)
+  with pytest.raises(ValueError, match=r"landing_window \(0.01\) must be at least"):
+    search(_config(tmp_path, target_latency_ms=1.0, landing_latency="measured",
+                   landing_window=0.01), log=None)
+  assert not os.path.exists(tmp_path / "search")

@@ -5,6 +5,7 @@ weights sliced out of the supernet."""
 
 import json
 import os
+import statistics
 
 from autonl_tf import arch as arch_lib
 from autonl_tf import flops
@@ -67,9 +68,9 @@ class Landing:
     elif self.nearest is None or distance < self.nearest[0]:
       self.nearest = (distance, bits, value, epoch)
 
-  def candidates(self, limit):
-    """Up to `limit` states within tolerance, most visited first (ties: the
-    later one)."""
+  def candidates(self, limit=None):
+    """Up to `limit` (None: all) states within tolerance, most visited first
+    (ties: the later one)."""
     order = sorted(self.visits, key=lambda b: (-sum(self.visits[b].values()),
                                                -max(self.visits[b])))
     return order[:limit]
@@ -90,6 +91,23 @@ class Landing:
     out.values = dict(data["values"] if "values" in data else data["macs"])
     out.nearest = tuple(data["nearest"]) if data.get("nearest") else None
     return out
+
+
+def time_nearest(predicted, timer, target, count):
+  """Times (`timer(key)` -> measured ms) up to `count` of the networks
+  `predicted` ({key: predicted ms}) for a landing on measured latency, each
+  time the one whose prediction, corrected by the median measured/predicted
+  ratio of those timed so far (1 before the first), is nearest `target`
+  (ties: the earlier key). The correction follows the table's error on the
+  networks around the target, which a whole-space calibration cannot.
+  Returns {key: measured ms} in timing order."""
+  measured = {}
+  while len(measured) < min(count, len(predicted)):
+    ratio = statistics.median(measured[k] / predicted[k] for k in measured) if measured else 1.0
+    key = min((k for k in predicted if k not in measured),
+              key=lambda k: abs(predicted[k] * ratio / target - 1))
+    measured[key] = float(timer(key))
+  return measured
 
 
 def _bn_copy(src, dst, n=None):

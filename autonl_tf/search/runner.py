@@ -3,6 +3,7 @@ one place), the supernet built from it, data, warm-up, the NAS objective,
 checkpoints / resume, logs, the landing, and the derived `arch.txt`."""
 
 import dataclasses
+import json
 import os
 import time
 from typing import Optional, Sequence, Union
@@ -16,6 +17,7 @@ from autonl_tf import flops
 from autonl_tf import io
 from autonl_tf.data import pipeline
 from autonl_tf.search import callbacks as search_cb
+from autonl_tf.search import derive as derive_lib
 from autonl_tf.search.derive import write_derived
 from autonl_tf.search.space import SearchSpace, get_space
 from autonl_tf.search.supernet import SuperNet
@@ -58,6 +60,16 @@ class SearchConfig:
     landing_candidates: how many of the most visited architectures within
       tolerance the landing evaluates on the validation split (the held-out
       tail of train when the dataset has no validation split; never test).
+    landing_latency: with `cost_model=latency`, what the landing holds to
+      the target: `table`, the predicted ms, or `measured`, each candidate
+      timed end to end on this machine (LiteRT, the table's threads and
+      repeats: the machine must be the one the table was built on). Then
+      the states visited within `landing_window` of the target (predicted)
+      are the pool; `landing_candidates` distinct networks of it are timed,
+      each time the one nearest the target after correcting the table by
+      the measured/predicted ratio of those timed so far
+      (`derive.time_nearest`); the most accurate of those measured within
+      `tolerance` is derived, else the one measured nearest.
     validation_steps: batches of that evaluation (None: the whole split).
     landing_bn_batches: training batches over which each candidate's BN
       statistics are re-estimated before it is evaluated (0: none).
@@ -97,6 +109,8 @@ class SearchConfig:
   margin: float = 0.1
   landing_candidates: int = 5
   landing_bn_batches: int = 20
+  landing_latency: str = "table"
+  landing_window: float = 0.1
   validation_steps: Optional[int] = None
   optimizer: str = "rmsprop"
   momentum: float = 0.9
@@ -150,6 +164,59 @@ def _latency_table(config: SearchConfig, num_classes: int):
   return table
 
 
+#: Settings a resumed search may change: they change neither its path nor its landing.
+_RESUMABLE_CHANGES = ("verbose", "data.data_dir")
+
+
+def _check_resumed_config(saved: dict, config: SearchConfig):
+  """Raises a ValueError naming the settings in which `config` differs from
+  `saved` (the `search_config.json` of the run being resumed): its backup's
+  weights, lambda (in the other run's cost unit) and landing would go on
+  under other rules. Settings the saved file predates must be at their
+  defaults."""
+  now = json.loads(json.dumps(dataclasses.asdict(config)))
+  defaults = json.loads(json.dumps(dataclasses.asdict(SearchConfig(
+      space=config.space, data=pipeline.DataConfig(config.data.dataset),
+      model_dir=config.model_dir))))
+
+  def flat(d, prefix=""):
+    for k, v in d.items():
+      if isinstance(v, dict):
+        yield from flat(v, f"{prefix}{k}.")
+      else:
+        yield f"{prefix}{k}", v
+
+  saved, now, defaults = dict(flat(saved)), dict(flat(now)), dict(flat(defaults))
+  changed = {k: (saved.get(k, defaults.get(k)), v) for k, v in now.items()
+             if k not in _RESUMABLE_CHANGES and saved.get(k, defaults.get(k)) != v}
+  if changed:
+    detail = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in sorted(changed.items()))
+    raise ValueError(f"{config.model_dir} holds a search with other settings ({detail}): "
+                     f"resume it with its own settings, or search into a new model_dir")
+
+
+def _landing_timer(table, config: SearchConfig, strategy, num_classes: int):
+  """`landing_latency=measured`: an `Arch` -> ms timing it end to end like
+  the table's entries (its threads, warm-up, repeats and passes) on this
+  machine; None otherwise. Refuses a table of another CPU, or a strategy
+  spanning several machines (each would time on its own)."""
+  if config.landing_latency != "measured":
+    return None
+  from autonl_tf import latency
+  built_on = (table.settings.get("machine") or {}).get("cpu")
+  if built_on != latency.cpu_model():
+    raise ValueError(f"landing_latency=measured times the candidates on this machine "
+                     f"({latency.cpu_model()}), but the latency table {config.latency_table} "
+                     f"was built on {built_on}: build the table here, or land on the table")
+  if not distribute.single_machine(strategy):
+    raise ValueError("landing_latency=measured times the candidates on this machine: it needs "
+                     "a strategy on one machine (the workers of a cluster would each time "
+                     "their own)")
+  s = table.settings
+  return lambda arch: latency.time_arch(arch, config.data.image_size, num_classes, s["threads"],
+                                        s["warmup"], s["repeats"], s.get("passes", 1))["ms"]
+
+
 def make_supernet(config: SearchConfig, num_classes: int) -> SuperNet:
   """The (uncompiled) supernet of `config`, under its precision policy."""
   table = _latency_table(config, num_classes)
@@ -188,7 +255,8 @@ def format_cost(net: SuperNet, value) -> str:
   return f"{value / 1e6:.2f}M MACs" if net.cost_model == "macs" else f"{value:.3f} ms"
 
 
-def land(net: SuperNet, landing, val_ds, config: SearchConfig, log=None, calibration_ds=None):
+def land(net: SuperNet, landing, val_ds, config: SearchConfig, log=None, calibration_ds=None,
+         timer=None):
   """Forces the supernet to the architecture the search returns and says
   how it was chosen: in `target` mode the most accurate, on `val_ds`, of the
   `landing_candidates` most visited states within tolerance (else the
@@ -196,10 +264,14 @@ def land(net: SuperNet, landing, val_ds, config: SearchConfig, log=None, calibra
   (training batches), each candidate's BN statistics are re-estimated over
   `landing_bn_batches` of them first: the moving statistics were gathered
   under whichever states the search visited, mostly the most visited one,
-  and would otherwise favour it. Returns the record for `decisions.json`."""
+  and would otherwise favour it. With `timer` (an `Arch` -> measured ms:
+  `landing_latency=measured`), the candidates are the distinct networks
+  timed by `derive.time_nearest` among the states `landing` holds (those
+  within `landing_window`), and only those measured within `tolerance` are
+  evaluated. Returns the record for `decisions.json`."""
   if landing is None:
     return {"chosen_by": "last step"}
-  names = landing.candidates(config.landing_candidates)
+  names = landing.candidates(None if timer else config.landing_candidates)
   if not names:
     if landing.nearest is None:
       return {"chosen_by": "last step"}
@@ -207,31 +279,84 @@ def land(net: SuperNet, landing, val_ds, config: SearchConfig, log=None, calibra
     net.force_state(landing.state(bits))
     return {"chosen_by": f"nearest to the target ({value / net.target - 1:+.1%}; none "
                          f"within {landing.tolerance:.0%})"}
-  rows = []
+  unit = net.cost_unit
 
   def calibrate():
     if calibration_ds is not None and config.landing_bn_batches:
       recalibrate_batch_norm(net, calibration_ds, config.landing_bn_batches)
 
+  bn_batches = config.landing_bn_batches if calibration_ds is not None else 0
+  if timer is None:
+    rows = []
+    for bits in names:
+      net.force_state(landing.state(bits))
+      calibrate()
+      result = net.evaluate(val_ds, steps=config.validation_steps, verbose=0, return_dict=True)
+      value = landing.values[bits]
+      rows.append({unit: value, "visits": sum(landing.visits[bits].values()),
+                   "val_accuracy": float(result["accuracy"]), "val_ce": float(result["ce"]),
+                   "arch": arch_lib.format_arch(net.derive()).splitlines(), "bits": bits})
+      if net.cost_model != "macs":
+        rows[-1]["macs"] = float(net.macs())
+      if log:
+        log(f"landing candidate {len(rows)}: {format_cost(net, value)}, "
+            f"{rows[-1]['visits']} steps, validation accuracy {rows[-1]['val_accuracy']:.4f}")
+    best = max(rows, key=lambda r: (r["val_accuracy"], -abs(r[unit] / net.target - 1)))
+    net.force_state(landing.state(best["bits"]))
+    calibrate()
+    return {"chosen_by": "validation accuracy", "bn_recalibration_batches": bn_batches,
+            "candidates": rows}
+  return _land_measured(net, landing, names, val_ds, config, log, calibrate, timer, bn_batches)
+
+
+def _land_measured(net, landing, names, val_ds, config, log, calibrate, timer, bn_batches):
+  """`land` with `landing_latency=measured` (see there)."""
+  unit = net.cost_unit
+  pool = {}  # arch text -> candidate row; states deriving one network merged
   for bits in names:
     net.force_state(landing.state(bits))
-    calibrate()
-    result = net.evaluate(val_ds, steps=config.validation_steps, verbose=0, return_dict=True)
-    value = landing.values[bits]
-    rows.append({net.cost_unit: value, "visits": sum(landing.visits[bits].values()),
-                 "val_accuracy": float(result["accuracy"]), "val_ce": float(result["ce"]),
-                 "arch": arch_lib.format_arch(net.derive()).splitlines(), "bits": bits})
-    if net.cost_model != "macs":
-      rows[-1]["macs"] = float(net.macs())
+    text = arch_lib.format_arch(net.derive())
+    visits = sum(landing.visits[bits].values())
+    if text in pool:
+      pool[text]["visits"] += visits
+    else:
+      pool[text] = {unit: landing.values[bits], "macs": float(net.macs()), "visits": visits,
+                    "arch": text.splitlines(), "bits": bits}
+  archs = {text: arch_lib.parse_arch(text) for text in pool}
+  measured = derive_lib.time_nearest({t: r[unit] for t, r in pool.items()},
+                                     lambda t: timer(archs[t]), net.target,
+                                     config.landing_candidates)
+
+  def distance(r):
+    return abs(r["measured_latency_ms"] / net.target - 1)
+
+  rows = []
+  for text, ms in measured.items():
+    r = dict(pool[text], measured_latency_ms=ms)
+    r["within_tolerance"] = distance(r) <= config.tolerance
+    if r["within_tolerance"]:
+      net.force_state(landing.state(r["bits"]))
+      calibrate()
+      result = net.evaluate(val_ds, steps=config.validation_steps, verbose=0, return_dict=True)
+      r.update(val_accuracy=float(result["accuracy"]), val_ce=float(result["ce"]))
+    rows.append(r)
     if log:
-      log(f"landing candidate {len(rows)}: {format_cost(net, value)}, "
-          f"{rows[-1]['visits']} steps, validation accuracy {rows[-1]['val_accuracy']:.4f}")
-  unit = net.cost_unit
-  best = max(rows, key=lambda r: (r["val_accuracy"], -abs(r[unit] / net.target - 1)))
+      log(f"landing candidate {len(rows)}: {format_cost(net, r[unit])} predicted, {ms:.3f} ms "
+          f"measured ({ms / net.target - 1:+.1%}), {r['visits']} steps"
+          + (f", validation accuracy {r['val_accuracy']:.4f}" if "val_accuracy" in r else ""))
+  eligible = [r for r in rows if r["within_tolerance"]]
+  if eligible:
+    best = max(eligible, key=lambda r: (r["val_accuracy"], -distance(r)))
+    chosen_by = "validation accuracy among the candidates measured within tolerance"
+  else:
+    best = min(rows, key=distance)
+    chosen_by = (f"nearest measured latency ({best['measured_latency_ms'] / net.target - 1:+.1%}; "
+                 f"none measured within {config.tolerance:.0%})")
   net.force_state(landing.state(best["bits"]))
   calibrate()
-  return {"chosen_by": "validation accuracy", "bn_recalibration_batches":
-          config.landing_bn_batches if calibration_ds is not None else 0, "candidates": rows}
+  return {"chosen_by": chosen_by, "bn_recalibration_batches": bn_batches,
+          "landing_latency": "measured", "landing_window": config.landing_window,
+          "measured_latency_ms": best["measured_latency_ms"], "candidates": rows}
 
 
 def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = None,
@@ -251,6 +376,15 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   for name in ("target_macs", "target_latency_ms"):
     if getattr(config, name) is not None and not getattr(config, name) > 0:
       raise ValueError(f"{name} must be positive, got {getattr(config, name)}")
+  if config.landing_latency not in ("table", "measured"):
+    raise ValueError(f"landing_latency must be 'table' or 'measured', got "
+                     f"{config.landing_latency!r}")
+  if config.landing_latency == "measured":
+    if config.cost_model != "latency" or config.cost != "target":
+      raise ValueError("landing_latency=measured is for cost=target with cost_model=latency")
+    if not config.landing_window >= config.tolerance:
+      raise ValueError(f"landing_window ({config.landing_window}) must be at least the "
+                       f"tolerance ({config.tolerance})")
   if config.epochs < 1 or config.warmup_epochs < 0 or config.batch_size < 1:
     raise ValueError("epochs and batch_size must be positive, warmup_epochs >= 0")
   _space(config)
@@ -258,23 +392,29 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   chief = distribute.is_chief(strategy)
   start = time.time()
   info = pipeline.dataset_info(config.data)
-  _latency_table(config, info.num_classes)  # a table that does not fit fails before any output
+  # A table that does not fit, or cannot be measured against, fails before any output.
+  timer = _landing_timer(_latency_table(config, info.num_classes), config, strategy,
+                         info.num_classes)
   data = dataclasses.replace(config.data, num_classes=info.num_classes)
   steps = config.steps_per_epoch or (info.split_sizes["train"] or 0) // config.batch_size
   if steps < 1:
     raise ValueError("set steps_per_epoch (the train split is smaller than a batch or unknown)")
-  os.makedirs(config.model_dir, exist_ok=True)
-  if chief:
-    io.write_json(os.path.join(config.model_dir, "search_config.json"), dataclasses.asdict(config))
   backup_dir = os.path.join(config.model_dir, "backup")
   done = saved_step(backup_dir)  # a resumed run's data stream goes on after these steps
+  config_path = os.path.join(config.model_dir, "search_config.json")
+  if done and os.path.exists(config_path):
+    _check_resumed_config(io.read_json(config_path), config)
+  os.makedirs(config.model_dir, exist_ok=True)
+  if chief:
+    io.write_json(config_path, dataclasses.asdict(config))
   train_ds = pipeline.distributed_dataset(strategy, data, "train", config.batch_size, True,
                                           skip_steps=done)
   with strategy.scope():
     net = build_supernet(config, info.num_classes, steps)
   quiet = log or (lambda _: None)
-  landing = search_cb.LandingLog(config.epochs, config.warmup_epochs, config.tolerance) \
-      if config.cost == "target" else None
+  landing = search_cb.LandingLog(
+      config.epochs, config.warmup_epochs,
+      config.landing_window if timer else config.tolerance) if config.cost == "target" else None
   backup = ChiefBackupAndRestore(backup_dir, chief, log=log, data_step=done,
                                  extra_state={"landing": landing} if landing else None)
   callbacks = [
@@ -294,7 +434,8 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   calibration_ds = None
   if val_ds is not None and config.landing_bn_batches:
     calibration_ds = pipeline.make_dataset(data, "train", config.batch_size, training=True)
-  landed = land(net, landing.landing if landing else None, val_ds, config, quiet, calibration_ds)
+  landed = land(net, landing.landing if landing else None, val_ds, config, quiet, calibration_ds,
+                timer)
   extra = {"search_time_s": round(time.time() - start, 1), "epochs": config.epochs,
            "steps_per_epoch": steps, "dataset": data.dataset, "landing": landed}
   if chief:
@@ -303,6 +444,8 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
     count = flops.count(net.derive(), data.image_size, info.num_classes)
     info_out = dict(extra, macs=count.macs, params=count.params)
   predicted = f", {info_out['latency_ms']:.3f} ms predicted" if "latency_ms" in info_out else ""
+  if "measured_latency_ms" in landed:
+    predicted += f", {landed['measured_latency_ms']:.3f} ms measured"
   net.force_state(None)
   quiet(f"derived: {info_out.get('macs', 0) / 1e6:.2f}M MACs{predicted}, "
         f"{info_out.get('params', 0) / 1e6:.2f}M params ({landed['chosen_by']}) "
