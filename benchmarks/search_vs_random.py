@@ -86,6 +86,7 @@ class Run:
   arch: Optional[str] = None   # arch file or anchor name (trainings)
   search: bool = False
   after: Optional[str] = None  # the run whose output it trains (a searched network's search)
+  search_fields: Optional[dict] = None  # a search's SearchConfig fields other than the study's
 
 
 def quick() -> bool:
@@ -151,13 +152,15 @@ def execute(run: Run, workdir, settings, log):
     if run.search:
       from autonl_tf.search.runner import search
       from autonl_tf.training import recipes
+      fields = dict(cost="target", target_macs=float(settings["budget_macs"]),
+                    tolerance=settings["tolerance"], verbose=0)
+      fields.update(run.search_fields or {})
       search(recipes.search_config(
           "cifar", space=SPACE, width_multiplier=settings["width_multiplier"],
           data=data_config(run.seed), model_dir=run_dir, epochs=settings["search_epochs"],
           warmup_epochs=settings["search_warmup_epochs"],
           steps_per_epoch=settings["search_steps"], batch_size=settings["search_batch_size"],
-          cost="target", target_macs=float(settings["budget_macs"]),
-          tolerance=settings["tolerance"], verbose=0),
+          **fields),
           log=prefix, extra_callbacks=[clock])
     else:
       from autonl_tf.training import recipes

@@ -1,0 +1,191 @@
+"""Latency-searched vs MAC-searched networks at equal measured latency on
+CIFAR-10: which is more accurate per millisecond on this machine?
+
+The MAC-searched network is the search-vs-random study's (`--study`, the
+workdir of benchmarks/search_vs_random.py): its search of seed
+--search_seed at the study's MAC budget and that network's training. Its
+latency, measured end to end here (LiteRT, the table's threads, the fastest
+invoke over the table's passes), is the target of a second search with
+`--cost_model=latency --latency_table=... --landing_latency=measured`, with
+every other setting the study's (space and width, schedule, tolerance,
+search seed, recipe); the network it derives is trained exactly as the
+study trains every network (its plan.json: epochs, training seed, CIFAR
+recipe). Every trained network of the study is timed the same way, so the
+two searched networks stand among all of them in accuracy against measured
+latency.
+
+Runs go into --workdir (default runs/latency_vs_macs) and resume like the
+study's; the target and every network's timing are kept in
+`<workdir>/latency.json`, so a rerun reports the same numbers.
+
+  python benchmarks/latency_vs_macs.py --study=runs/search_vs_random \\
+      --latency_table=runs/latency_cifar_x05/table.json --data_dir=runs/tfds --format=markdown
+"""
+
+import os
+import sys
+
+import _common
+import search_vs_random as study
+from absl import app
+from absl import flags
+
+flags.DEFINE_string("study", None, "Workdir of benchmarks/search_vs_random.py whose search "
+                    "--search_seed and its trained network are the MAC-searched side.")
+flags.DEFINE_string("latency_table", None, "tools/latency_table.py table of the study's space and "
+                    "width at 32px, 10 classes, built on this machine.")
+flags.DEFINE_integer("search_seed", 1, "The study's search seed compared (and the latency "
+                     "search's seed).")
+flags.mark_flags_as_required(["study", "latency_table"])
+FLAGS = flags.FLAGS
+
+
+def study_networks(study_dir):
+  """{run name: (variant, arch file or anchor name)} of the study's
+  finished trainings."""
+  from autonl_tf import io
+  nets = {}
+  for name in sorted(os.listdir(study_dir)):
+    if not os.path.exists(os.path.join(study_dir, name, "metrics.json")):
+      continue
+    if name == "anchor":
+      nets[name] = ("anchor", io.read_json(os.path.join(study_dir, "anchor.json"))["name"])
+    elif name.startswith("searched-seed"):
+      nets[name] = ("searched", os.path.join(study_dir, name.replace("searched-", "search-", 1),
+                                             "arch.txt"))
+    elif name.startswith("hand-lightnl"):
+      nets[name] = ("hand-lightnl", os.path.join(study_dir, "hand-lightnl.txt"))
+    elif name == "hand-nonl" or name.startswith("random-"):
+      nets[name] = (name.split("-")[0] if name.startswith("random") else name,
+                    os.path.join(study_dir, f"{name}.txt"))
+  return nets
+
+
+def main(argv):
+  del argv
+  _common.setup()
+  import tempfile
+  from autonl_tf import arch as arch_lib
+  from autonl_tf import flops
+  from autonl_tf import io
+  from autonl_tf import latency
+  from autonl_tf.models import anchors
+  from autonl_tf.search.space import get_space
+
+  def fail(message):
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+  plan_path = os.path.join(FLAGS.study, "plan.json")
+  if not os.path.exists(plan_path):
+    return fail(f"{FLAGS.study} holds no search-vs-random study (no plan.json)")
+  settings = io.read_json(plan_path)
+  if bool(settings["quick"]) != FLAGS.quick:
+    return fail(f"{FLAGS.study} is a {'--quick ' if settings['quick'] else 'full '}study: run "
+                f"this {'with' if settings['quick'] else 'without'} --quick")
+  seed = FLAGS.search_seed
+  mac_name = f"searched-seed{seed}"
+  mac_arch_path = os.path.join(FLAGS.study, f"search-seed{seed}", "arch.txt")
+  if not os.path.exists(os.path.join(FLAGS.study, mac_name, "metrics.json")):
+    return fail(f"the study's {mac_name} is not trained yet ({FLAGS.study}): run this after it")
+  width = settings["width_multiplier"]
+  size, classes = study.INPUT_SIZE, study.NUM_CLASSES
+  try:
+    table = latency.LatencyTable.load(FLAGS.latency_table)
+    table.check(FLAGS.latency_table, input_size=size, num_classes=classes)
+    want = latency.space_what(get_space(study.SPACE, width_multiplier=width))
+    if table.settings.get("what") != want:
+      raise ValueError(f"the latency table {FLAGS.latency_table} was built for "
+                       f"{table.settings.get('what')}, not the study's {want}")
+  except ValueError as e:
+    return fail(str(e))
+  workdir = FLAGS.workdir or (tempfile.mkdtemp(prefix="latency_vs_macs-") if FLAGS.quick
+                              else "runs/latency_vs_macs")
+  os.makedirs(workdir, exist_ok=True)
+  log = lambda line: print(line, flush=True)
+  s = table.settings
+  timings_path = os.path.join(workdir, "latency.json")
+  timings = io.read_json(timings_path) if os.path.exists(timings_path) else {}
+
+  def measured(key, build):
+    """The kept timing of `key`, else `build()`'s flatbuffer timed now."""
+    if key not in timings:
+      timings[key] = latency.time_passes(build(), s["threads"], s["warmup"], s["repeats"],
+                                         s.get("passes", 1))["ms"]
+      io.write_json(timings_path, timings)
+    return timings[key]
+
+  def arch_ms(key, path):
+    return measured(key, lambda: latency.arch_tflite(arch_lib.load(path), size, classes))
+
+  target = arch_ms(mac_name, mac_arch_path)
+  log(f"target: {mac_name} measured {target:.3f} ms ({FLAGS.latency_table}, {s['threads']} "
+      f"thread(s))")
+  lat_search = f"latency-search-seed{seed}"
+  runs = [
+      study.Run(lat_search, "latency-search", seed, search=True, search_fields=dict(
+          cost_model="latency", target_macs=None, latency_table=FLAGS.latency_table,
+          target_latency_ms=target, landing_latency="measured")),
+      study.Run(f"latency-searched-seed{seed}", "latency-searched", settings["seed"],
+                os.path.join(workdir, lat_search, "arch.txt"), after=lat_search)]
+  records = {}
+  for run in runs:
+    if run.after and "failed" in records.get(run.after, {}):
+      records[run.name] = {"failed": f"its search ({run.after}) failed"}
+      continue
+    records[run.name] = study.execute(run, workdir, settings, log)
+
+  rows, nets = [], study_networks(FLAGS.study)
+  for name, (variant, arch) in nets.items():
+    rows.append((variant, name, io.read_json(os.path.join(FLAGS.study, name, "metrics.json")),
+                 arch))
+  lat_trained = records[runs[1].name]
+  if "failed" not in lat_trained:
+    rows.append(("latency-searched", runs[1].name, lat_trained, runs[1].arch))
+  table_rows = []
+  for variant, name, metrics, arch in rows:
+    if variant == "anchor":
+      ms = measured(name, lambda: latency.model_tflite(
+          anchors.build_anchor(arch, (size, size, 3), classes), (size, size, 3)))
+      predicted = None
+    else:
+      ms = arch_ms(name, arch)
+      try:
+        predicted = table.predict(arch_lib.load(arch), size, classes)
+      except ValueError:  # blocks outside the space (autonl-s-cifar's SE 0.5)
+        predicted = None
+    table_rows.append((variant, name, metrics["top1"], ms, predicted, metrics["macs"],
+                       metrics["params"]))
+
+  _common.header("Latency-searched vs MAC-searched at equal measured latency (CIFAR-10)")
+  _common.title(f"32px, space `{study.SPACE}` x{width:g}, {settings['epochs']} epochs (the "
+                f"study's protocol); float32 TFLite, {s['threads']} thread(s), batch 1, the "
+                f"fastest of {s['repeats']} invokes in each of {s.get('passes', 1)} passes")
+  _common.table(["variant", "run", "top-1", "measured ms", "table ms", "vs target", "MACs",
+                 "params"],
+                [(v, n, f"{t:.2f}", f"{ms:.3f}", "-" if p is None else f"{p:.3f}",
+                  f"{100 * (ms / target - 1):+.1f}%", _common.millions(m), f"{pr / 1e6:.2f}M")
+                 for v, n, t, ms, p, m, pr in sorted(table_rows, key=lambda r: r[3])])
+  by_name = {r[1]: r for r in table_rows}
+  if runs[1].name in by_name:
+    lat, mac = by_name[runs[1].name], by_name[mac_name]
+    spread = [r[2] for r in table_rows if r[0] == "hand-lightnl"]
+    spread_text = (f"; the study's seed spread (hand-lightnl, {len(spread)} seeds): "
+                   f"{max(spread) - min(spread):.2f} points" if len(spread) > 1 else "")
+    _common.note(f"latency-searched - MAC-searched: {lat[2] - mac[2]:+.2f} points top-1 at "
+                 f"{lat[3]:.3f} vs {mac[3]:.3f} ms measured ({100 * (lat[3] / mac[3] - 1):+.1f}%), "
+                 f"{_common.millions(lat[5])} vs {_common.millions(mac[5])} MACs{spread_text}")
+    info = records[lat_search]
+    _common.note(f"{lat_search}: landing {info['landing']['chosen_by']}; "
+                 f"{info.get('search_time_s', 0) / 60:.0f} min; its arch:\n"
+                 + "\n".join(f"    {line}" for line in info["arch"]))
+  else:
+    _common.note(f"{runs[1].name}: {lat_trained.get('failed', 'not run')}")
+  count = flops.count(arch_lib.load(mac_arch_path), size, classes)
+  _common.note(f"{mac_name} (the target): {_common.millions(count.macs)} MACs; runs and "
+               f"latency.json in {workdir}")
+  return 0
+
+
+if __name__ == "__main__":
+  app.run(lambda argv: sys.exit(main(argv)))
