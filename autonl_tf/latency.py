@@ -321,6 +321,7 @@ class LatencyTable:
     return cls(data["entries"], data.get("settings"), data.get("calibration"))
 
   def save(self, path):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     io.write_json(path, {"format": TABLE_FORMAT, "settings": self.settings,
                          "entries": self.entries, "calibration": self.calibration})
 

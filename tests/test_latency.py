@@ -93,7 +93,7 @@ def test_a_killed_build_is_completed_not_restarted(tmp_path):
   space = get_space("tiny")
   pieces = latency.space_pieces(space, 16, 5)
   keys = ["overhead"] + [p.key for p in pieces]
-  path = str(tmp_path / "lut.json")
+  path = str(tmp_path / "new_dir" / "lut.json")  # its directory made by the build
   settings = {"what": "tiny", "threads": 1}
   timed = []
 
