@@ -69,7 +69,7 @@ def _cifar10_quick(data_dir, seed):
   data = DataConfig("cifar10", data_dir=data_dir, image_size=32, seed=seed)
   return PipelineConfig(
       name="cifar10-quick", data=data,
-      description="CIFAR-10 at 32px on a 2-core CPU in under 30 minutes: a short search to "
+      description="CIFAR-10 at 32px on a 2-core CPU in about 40 minutes: a short search to "
                   "65M MACs (a budget where every kind of decision is open), 3 training epochs "
                   "of the CIFAR recipe (far from convergence)",
       search=recipes.search_config(
