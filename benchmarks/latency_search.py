@@ -78,7 +78,8 @@ def main(argv):
       steps_per_epoch=FLAGS.search_steps, batch_size=8, cost="target", cost_model="latency",
       latency_table=FLAGS.latency_table, target_latency_ms=target, tolerance=0.03,
       arch_lr=FLAGS.arch_lr, dual_lr=FLAGS.dual_lr, landing_candidates=FLAGS.landing_candidates,
-      landing_latency=FLAGS.landing_latency, landing_window=FLAGS.landing_window,
+      landing_latency=FLAGS.landing_latency,
+      landing_window=FLAGS.landing_window if FLAGS.landing_latency == "measured" else None,
       validation_steps=2, landing_bn_batches=2, verbose=0)
   info = search(config, log=lambda line: print(line, file=sys.stderr))
   searched = arch_lib.load(os.path.join(FLAGS.workdir, "arch.txt"))

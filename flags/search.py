@@ -58,9 +58,10 @@ def define_search_flags():
                     "the table's predicted ms, or 'measured': candidates timed end to end on "
                     "this machine (which must be the table's), the most accurate of those "
                     "measured within --tolerance derived.")
-  flags.DEFINE_float("landing_window", 0.1, "--landing_latency=measured: states visited within "
+  flags.DEFINE_float("landing_window", None, "--landing_latency=measured: states visited within "
                      "this relative distance of the target (predicted) are the candidates "
-                     "timed (--landing_candidates of them, nearest the target first).")
+                     "timed (--landing_candidates of them, nearest the target first; default "
+                     "0.1).")
   flags.DEFINE_integer("validation_steps", None, "Batches of that evaluation (default: all).")
   flags.DEFINE_enum("optimizer", "rmsprop", ["rmsprop", "sgd", "adam"],
                     "Weight optimizer: rmsprop (TF1-style, the paper's) or sgd.")

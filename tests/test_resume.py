@@ -172,8 +172,8 @@ def test_a_search_resumed_with_other_settings_is_refused(tmp_path):
     search(dataclasses.replace(saved, epochs=4, target_macs=3e6, verbose=0), log=None)
   with pytest.raises(ValueError, match=r"\(data.seed: 1 -> 2\)"):
     search(dataclasses.replace(saved, data=dataclasses.replace(data, seed=2)), log=None)
-  with pytest.raises(ValueError, match=r"\(landing_window: 0.1 -> 0.2\)"):
-    search(dataclasses.replace(saved, landing_window=0.2), log=None)
+  with pytest.raises(ValueError, match=r"\(tolerance: 0.03 -> 0.05\)"):
+    search(dataclasses.replace(saved, tolerance=0.05), log=None)
   assert io.read_json(tmp_path / "search_config.json") == old  # not overwritten
 
 

@@ -181,4 +181,6 @@ def test_a_measured_landing_is_refused_where_it_cannot_measure(tmp_path):
   with pytest.raises(ValueError, match=r"landing_window \(0.01\) must be at least"):
     search(_config(tmp_path, target_latency_ms=1.0, landing_latency="measured",
                    landing_window=0.01), log=None)
+  with pytest.raises(ValueError, match="landing_window is for landing_latency=measured"):
+    search(_config(tmp_path, target_latency_ms=1.0, landing_window=0.2), log=None)
   assert not os.path.exists(tmp_path / "search")

@@ -64,8 +64,8 @@ class SearchConfig:
       the target: `table`, the predicted ms, or `measured`, each candidate
       timed end to end on this machine (LiteRT, the table's threads and
       repeats: the machine must be the one the table was built on). Then
-      the states visited within `landing_window` of the target (predicted)
-      are the pool; `landing_candidates` distinct networks of it are timed,
+      the states visited within `landing_window` (None: 0.1; only with
+      `measured`) of the target (predicted) are the pool; `landing_candidates` distinct networks of it are timed,
       each time the one nearest the target after correcting the table by
       the measured/predicted ratio of those timed so far
       (`derive.time_nearest`); the most accurate of those measured within
@@ -110,7 +110,7 @@ class SearchConfig:
   landing_candidates: int = 5
   landing_bn_batches: int = 20
   landing_latency: str = "table"
-  landing_window: float = 0.1
+  landing_window: Optional[float] = None
   validation_steps: Optional[int] = None
   optimizer: str = "rmsprop"
   momentum: float = 0.9
@@ -193,6 +193,11 @@ def _check_resumed_config(saved: dict, config: SearchConfig):
     detail = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in sorted(changed.items()))
     raise ValueError(f"{config.model_dir} holds a search with other settings ({detail}): "
                      f"resume it with its own settings, or search into a new model_dir")
+
+
+def landing_window(config: SearchConfig) -> float:
+  """The measured landing's window: `config.landing_window`, or 0.1."""
+  return 0.1 if config.landing_window is None else config.landing_window
 
 
 def _landing_timer(table, config: SearchConfig, strategy, num_classes: int):
@@ -355,7 +360,7 @@ def _land_measured(net, landing, names, val_ds, config, log, calibrate, timer, b
   net.force_state(landing.state(best["bits"]))
   calibrate()
   return {"chosen_by": chosen_by, "bn_recalibration_batches": bn_batches,
-          "landing_latency": "measured", "landing_window": config.landing_window,
+          "landing_latency": "measured", "landing_window": landing_window(config),
           "measured_latency_ms": best["measured_latency_ms"], "candidates": rows}
 
 
@@ -382,9 +387,12 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   if config.landing_latency == "measured":
     if config.cost_model != "latency" or config.cost != "target":
       raise ValueError("landing_latency=measured is for cost=target with cost_model=latency")
-    if not config.landing_window >= config.tolerance:
+    if not landing_window(config) >= config.tolerance:
       raise ValueError(f"landing_window ({config.landing_window}) must be at least the "
                        f"tolerance ({config.tolerance})")
+  elif config.landing_window is not None:
+    raise ValueError("landing_window is for landing_latency=measured (a table landing would "
+                     "ignore it)")
   if config.epochs < 1 or config.warmup_epochs < 0 or config.batch_size < 1:
     raise ValueError("epochs and batch_size must be positive, warmup_epochs >= 0")
   _space(config)
@@ -414,7 +422,7 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   quiet = log or (lambda _: None)
   landing = search_cb.LandingLog(
       config.epochs, config.warmup_epochs,
-      config.landing_window if timer else config.tolerance) if config.cost == "target" else None
+      landing_window(config) if timer else config.tolerance) if config.cost == "target" else None
   backup = ChiefBackupAndRestore(backup_dir, chief, log=log, data_step=done,
                                  extra_state={"landing": landing} if landing else None)
   callbacks = [
