@@ -131,9 +131,9 @@ def precision(policy: str = "float32"):
 def is_chief(strategy) -> bool:
   """True on the one worker that writes checkpoints, summaries and exports:
   the `chief` task if the cluster has one, else worker 0."""
-  resolver = getattr(strategy, "cluster_resolver", None)
-  if resolver is None or not resolver.cluster_spec().as_dict():
+  if single_machine(strategy):
     return True
+  resolver = strategy.cluster_resolver
   return resolver.task_type in ("chief", None) or (
       resolver.task_type == "worker" and resolver.task_id == 0 and
       "chief" not in resolver.cluster_spec().as_dict())

@@ -308,6 +308,13 @@ class LatencyTable:
   def scale(self) -> float:
     return float(self.calibration.get("scale", 1.0))
 
+  @property
+  def timing(self) -> tuple:
+    """(threads, warmup, repeats, passes): `time_passes` / `time_arch`'s
+    arguments that time a model like this table's entries."""
+    s = self.settings
+    return s["threads"], s["warmup"], s["repeats"], s.get("passes", 1)
+
   @classmethod
   def load(cls, path) -> "LatencyTable":
     try:

@@ -51,8 +51,7 @@ def main(argv):
   from autonl_tf.search.runner import SearchConfig, search
   table = latency.LatencyTable.load(FLAGS.latency_table)
   table.check(FLAGS.latency_table, input_size=224, num_classes=1000)
-  threads = table.settings["threads"]
-  warmup, repeats = table.settings["warmup"], table.settings["repeats"]
+  threads, warmup, repeats, _ = table.timing  # its own --passes
 
   def timed(flat):
     return latency.time_passes(flat, threads, warmup, repeats, FLAGS.passes)["ms"]

@@ -103,15 +103,14 @@ def main(argv):
                               else "runs/latency_vs_macs")
   os.makedirs(workdir, exist_ok=True)
   log = lambda line: print(line, flush=True)
-  s = table.settings
+  threads, _, repeats, passes = table.timing
   timings_path = os.path.join(workdir, "latency.json")
   timings = io.read_json(timings_path) if os.path.exists(timings_path) else {}
 
   def measured(key, build):
     """The kept timing of `key`, else `build()`'s flatbuffer timed now."""
     if key not in timings:
-      timings[key] = latency.time_passes(build(), s["threads"], s["warmup"], s["repeats"],
-                                         s.get("passes", 1))["ms"]
+      timings[key] = latency.time_passes(build(), *table.timing)["ms"]
       io.write_json(timings_path, timings)
     return timings[key]
 
@@ -119,7 +118,7 @@ def main(argv):
     return measured(key, lambda: latency.arch_tflite(arch_lib.load(path), size, classes))
 
   target = arch_ms(mac_name, mac_arch_path)
-  log(f"target: {mac_name} measured {target:.3f} ms ({FLAGS.latency_table}, {s['threads']} "
+  log(f"target: {mac_name} measured {target:.3f} ms ({FLAGS.latency_table}, {threads} "
       f"thread(s))")
   lat_search = f"latency-search-seed{seed}"
   runs = [
@@ -159,8 +158,8 @@ def main(argv):
 
   _common.header("Latency-searched vs MAC-searched at equal measured latency (CIFAR-10)")
   _common.title(f"32px, space `{study.SPACE}` x{width:g}, {settings['epochs']} epochs (the "
-                f"study's protocol); float32 TFLite, {s['threads']} thread(s), batch 1, the "
-                f"fastest of {s['repeats']} invokes in each of {s.get('passes', 1)} passes")
+                f"study's protocol); float32 TFLite, {threads} thread(s), batch 1, the "
+                f"fastest of {repeats} invokes in each of {passes} passes")
   _common.table(["variant", "run", "top-1", "measured ms", "table ms", "vs target", "MACs",
                  "params"],
                 [(v, n, f"{t:.2f}", f"{ms:.3f}", "-" if p is None else f"{p:.3f}",

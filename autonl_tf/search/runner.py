@@ -217,9 +217,8 @@ def _landing_timer(table, config: SearchConfig, strategy, num_classes: int):
     raise ValueError("landing_latency=measured times the candidates on this machine: it needs "
                      "a strategy on one machine (the workers of a cluster would each time "
                      "their own)")
-  s = table.settings
-  return lambda arch: latency.time_arch(arch, config.data.image_size, num_classes, s["threads"],
-                                        s["warmup"], s["repeats"], s.get("passes", 1))["ms"]
+  return lambda arch: latency.time_arch(arch, config.data.image_size, num_classes,
+                                        *table.timing)["ms"]
 
 
 def make_supernet(config: SearchConfig, num_classes: int) -> SuperNet:
@@ -290,13 +289,17 @@ def land(net: SuperNet, landing, val_ds, config: SearchConfig, log=None, calibra
     if calibration_ds is not None and config.landing_bn_batches:
       recalibrate_batch_norm(net, calibration_ds, config.landing_bn_batches)
 
+  def evaluate(bits):
+    """The validation result of state `bits`, its BN statistics re-estimated first."""
+    net.force_state(landing.state(bits))
+    calibrate()
+    return net.evaluate(val_ds, steps=config.validation_steps, verbose=0, return_dict=True)
+
   bn_batches = config.landing_bn_batches if calibration_ds is not None else 0
   if timer is None:
     rows = []
     for bits in names:
-      net.force_state(landing.state(bits))
-      calibrate()
-      result = net.evaluate(val_ds, steps=config.validation_steps, verbose=0, return_dict=True)
+      result = evaluate(bits)
       value = landing.values[bits]
       rows.append({unit: value, "visits": sum(landing.visits[bits].values()),
                    "val_accuracy": float(result["accuracy"]), "val_ce": float(result["ce"]),
@@ -311,23 +314,24 @@ def land(net: SuperNet, landing, val_ds, config: SearchConfig, log=None, calibra
     calibrate()
     return {"chosen_by": "validation accuracy", "bn_recalibration_batches": bn_batches,
             "candidates": rows}
-  return _land_measured(net, landing, names, val_ds, config, log, calibrate, timer, bn_batches)
+  return _land_measured(net, landing, names, config, log, calibrate, evaluate, timer, bn_batches)
 
 
-def _land_measured(net, landing, names, val_ds, config, log, calibrate, timer, bn_batches):
+def _land_measured(net, landing, names, config, log, calibrate, evaluate, timer, bn_batches):
   """`land` with `landing_latency=measured` (see there)."""
   unit = net.cost_unit
-  pool = {}  # arch text -> candidate row; states deriving one network merged
+  pool, archs = {}, {}  # arch text -> candidate row / Arch; states deriving one network merged
   for bits in names:
     net.force_state(landing.state(bits))
-    text = arch_lib.format_arch(net.derive())
+    arch = net.derive()
+    text = arch_lib.format_arch(arch)
     visits = sum(landing.visits[bits].values())
     if text in pool:
       pool[text]["visits"] += visits
     else:
+      archs[text] = arch
       pool[text] = {unit: landing.values[bits], "macs": float(net.macs()), "visits": visits,
                     "arch": text.splitlines(), "bits": bits}
-  archs = {text: arch_lib.parse_arch(text) for text in pool}
   measured = derive_lib.time_nearest({t: r[unit] for t, r in pool.items()},
                                      lambda t: timer(archs[t]), net.target,
                                      config.landing_candidates)
@@ -340,9 +344,7 @@ def _land_measured(net, landing, names, val_ds, config, log, calibrate, timer, b
     r = dict(pool[text], measured_latency_ms=ms)
     r["within_tolerance"] = distance(r) <= config.tolerance
     if r["within_tolerance"]:
-      net.force_state(landing.state(r["bits"]))
-      calibrate()
-      result = net.evaluate(val_ds, steps=config.validation_steps, verbose=0, return_dict=True)
+      result = evaluate(r["bits"])
       r.update(val_accuracy=float(result["accuracy"]), val_ce=float(result["ce"]))
     rows.append(r)
     if log:
