@@ -13,6 +13,8 @@ Pure Python: Keras is imported inside the functions that build its objects.
 
 BN_MOMENTUM = 0.99
 BN_EPSILON = 1e-3
+#: Added to the mean square that LightNL's `second_moment` product divides by.
+NL_NORM_EPSILON = 1e-3
 STEM_FILTERS = 32
 HEAD_FILTERS = 1280
 DROPOUT_RATE = 0.2

@@ -97,10 +97,15 @@ def use_order_a(h: int, w: int, channels: int, ratio: float, stride: int) -> boo
   return a < b
 
 
-def lightnl_macs(h: int, w: int, channels: int, ratio: float, stride: int) -> int:
-  """MACs of a LightNL block: cheaper product order + depthwise 3x3."""
+def lightnl_macs(h: int, w: int, channels: int, ratio: float, stride: int,
+                 norm: str = "none") -> int:
+  """MACs of a LightNL block: cheaper product order + depthwise 3x3, plus
+  `H*W*C` for the mean square of its input with `norm="second_moment"`
+  (counted like a global pool; the division scales `q` in place of its
+  `1/HW` and costs no MAC)."""
+  moment = h * w * channels if codec.check_nl_norm(norm) == "second_moment" else 0
   return min(lightnl_orders(h, w, channels, ratio, stride)) + depthwise_macs(
-      3, channels, h, w)
+      3, channels, h, w) + moment
 
 
 def lightnl_params(channels: int) -> int:
@@ -180,8 +185,10 @@ class NetworkCount:
     }
 
 
-def count_block(spec: codec.BlockSpec, h: int, w: int, index: int = 0) -> BlockCount:
-  """Counts one block with `repeats == 1` on an `h x w` input."""
+def count_block(spec: codec.BlockSpec, h: int, w: int, index: int = 0,
+                nl_norm: str = "none") -> BlockCount:
+  """Counts one block with `repeats == 1` on an `h x w` input (its LightNL's
+  product `nl_norm`, `Arch.nl_norm`)."""
   if spec.strides[0] != spec.strides[1]:
     sh, sw = spec.strides
   else:
@@ -205,7 +212,7 @@ def count_block(spec: codec.BlockSpec, h: int, w: int, index: int = 0) -> BlockC
   ops.append(("project", m))
   params += p + 2 * cout
   if spec.has_nonlocal:
-    ops.append(("lightnl", lightnl_macs(ho, wo, cout, spec.nl_ratio, spec.nl_stride)))
+    ops.append(("lightnl", lightnl_macs(ho, wo, cout, spec.nl_ratio, spec.nl_stride, nl_norm)))
     params += lightnl_params(cout)
   return BlockCount(index=index, spec=spec, in_size=(h, w), out_size=(ho, wo),
                     expanded=expanded, macs=sum(m for _, m in ops),
@@ -246,7 +253,7 @@ def count(arch: codec.Arch, input_size: Union[int, Sequence[int]] = 224,
   stem_params = 27 * stem_c + 2 * stem_c
   blocks = []
   for i, spec in enumerate(codec.expand_blocks(arch)):
-    b = count_block(spec, h, w, index=i)
+    b = count_block(spec, h, w, index=i, nl_norm=arch.nl_norm)
     blocks.append(b)
     h, w = b.out_size
   last = blocks[-1].spec.out_filters

@@ -6,7 +6,8 @@ A piece is the stem, one MBConv block (without its LightNL), one LightNL,
 or the head, at its input shape. Its key names its content, not its place:
 `mbconv 16x16 r1_k5_s22_e6_i24_o40_se0.25`, `lightnl 8x8x40 r0.25 s2`,
 `stem 32x32 s1 c16`, `head 4x4x160 c640 k10` (with ` hard_swish` or
-` relu6` appended for networks of that activation) — so one table serves a
+` relu6` appended for networks of that activation, ` second_moment` for
+LightNLs of that product) — so one table serves a
 space and every network of it, whatever position a block lands in. The table also
 holds `overhead`, the time of invoking a model that does almost nothing;
 every entry includes it once, a whole network only once, so
@@ -62,6 +63,7 @@ class Piece:
   filters: the stem's output channels (`stem`) or the head conv's (`head`).
   num_classes: the classifier's width (`head`).
   activation: of the stem, head and MBConv pieces (`arch.ACTIVATIONS`).
+  nl_norm: LightNL's product (`lightnl`; `arch.NL_NORMS`).
   """
   kind: str
   shape: Tuple[int, int, int]
@@ -71,6 +73,7 @@ class Piece:
   filters: int = 0
   num_classes: int = 0
   activation: str = "swish"
+  nl_norm: str = "none"
 
   @property
   def key(self) -> str:
@@ -79,7 +82,8 @@ class Piece:
     if self.kind == "mbconv":
       return f"mbconv {h}x{w} {arch_lib.format_block(self.spec)}{act}"
     if self.kind == "lightnl":
-      return f"lightnl {h}x{w}x{c} r{self.ratio:g} s{self.stride}"
+      norm = "" if self.nl_norm == "none" else f" {self.nl_norm}"
+      return f"lightnl {h}x{w}x{c} r{self.ratio:g} s{self.stride}{norm}"
     if self.kind == "stem":
       return f"stem {h}x{w} s{self.stride} c{self.filters}{act}"
     if self.kind == "head":
@@ -107,7 +111,8 @@ def arch_pieces(arch: arch_lib.Arch, input_size: int, num_classes: int) -> List[
     h, w, c = flops.same_out_size(h, spec.strides[0]), flops.same_out_size(w, spec.strides[1]), \
         spec.out_filters
     if spec.has_nonlocal:
-      pieces.append(Piece("lightnl", (h, w, c), ratio=spec.nl_ratio, stride=spec.nl_stride))
+      pieces.append(Piece("lightnl", (h, w, c), ratio=spec.nl_ratio, stride=spec.nl_stride,
+                          nl_norm=arch.nl_norm))
   pieces.append(Piece("head", (h, w, c), filters=arch.head_filters, num_classes=num_classes,
                       activation=act))
   return pieces
@@ -141,7 +146,8 @@ def space_block_pieces(space, input_size) -> List[Dict[str, Piece]]:
                                       activation=space.activation)
     for r in space.nl_ratios:
       for s in space.nl_strides:
-        options[f"nl{r:g}_s{s}"] = Piece("lightnl", (ho, ho, cout), ratio=r, stride=s)
+        options[f"nl{r:g}_s{s}"] = Piece("lightnl", (ho, ho, cout), ratio=r, stride=s,
+                                         nl_norm=space.nl_norm)
     out.append(options)
   return out
 
@@ -183,7 +189,7 @@ def _piece_model(piece: Piece):
   if piece.kind == "mbconv":
     x = MBConv(piece.spec, activation=piece.activation)(inputs)
   elif piece.kind == "lightnl":
-    x = LightNL(piece.ratio, piece.stride)(inputs)
+    x = LightNL(piece.ratio, piece.stride, norm=piece.nl_norm)(inputs)
   elif piece.kind == "stem":
     x = network.stem(inputs, arch_lib.Arch(blocks=(), stem_stride=piece.stride,
                                            stem_filters=piece.filters,
@@ -290,7 +296,8 @@ def table_settings(what: str, input_size: int, num_classes: int, threads: int, w
 def space_what(space) -> str:
   """How a space's table names what it covers."""
   act = "" if space.activation == "swish" else f" {space.activation}"
-  return f"space {space.name} x{space.width_multiplier:g}{act}"
+  norm = "" if space.nl_norm == "none" else f" nl_norm={space.nl_norm}"
+  return f"space {space.name} x{space.width_multiplier:g}{act}{norm}"
 
 
 class LatencyTable:

@@ -2,7 +2,7 @@
 
 from absl import flags
 
-from autonl_tf.arch import ACTIVATIONS
+from autonl_tf.arch import ACTIVATIONS, NL_NORMS
 from flags import common
 
 FLAGS = flags.FLAGS
@@ -20,6 +20,10 @@ def define_search_flags():
   flags.DEFINE_enum("activation", "swish", list(ACTIVATIONS),
                     "Activation of every network of the space (swish: the paper's; hard_swish "
                     "and relu6 run faster on CPUs), on the derived arch.txt's #! line.")
+  flags.DEFINE_enum("nl_norm", "none", list(NL_NORMS),
+                    "LightNL's product in every network of the space (none: the paper's, cubic "
+                    "in its input; second_moment: divided by the image's mean square), on the "
+                    "derived arch.txt's #! line.")
   flags.DEFINE_integer("input_size", 224, "Input image height and width.")
   flags.DEFINE_integer("num_classes", 1000, "Classes (synthetic data only; datasets bring theirs).")
   flags.DEFINE_string("model_dir", None, "Output directory.")
@@ -91,6 +95,7 @@ def search_config_from_flags():
   from autonl_tf.search.runner import SearchConfig
   return SearchConfig(
       space=FLAGS.space, width_multiplier=FLAGS.width_multiplier, activation=FLAGS.activation,
+      nl_norm=FLAGS.nl_norm,
       data=common.data_config_from_flags(common.synthetic_classes()),
       model_dir=FLAGS.model_dir, epochs=FLAGS.epochs, warmup_epochs=FLAGS.warmup_epochs,
       steps_per_epoch=FLAGS.steps_per_epoch, batch_size=FLAGS.batch_size, cost=FLAGS.cost,

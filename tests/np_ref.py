@@ -66,8 +66,9 @@ def sigmoid(x):
   return 1 / (1 + np.exp(-x))
 
 
-def lightnl_y(x, ratio, stride, order="A"):
-  """y = (q k^T) v / (H W), by explicit loops over positions for order A."""
+def lightnl_y(x, ratio, stride, order="A", norm="none"):
+  """y = (q k^T) v / (H W), by explicit loops over positions for order A;
+  `norm="second_moment"` divides each image's y by mean(x^2) + 1e-3."""
   n, h, w, c = x.shape
   rc = int(ratio * c)
   q = x[..., :rc].reshape(n, h * w, rc)
@@ -78,11 +79,15 @@ def lightnl_y(x, ratio, stride, order="A"):
     y = np.einsum("npr,nmr->npm", q, k) @ v
   else:
     y = q @ np.einsum("nmr,nmc->nrc", k, v)
-  return (y / (h * w)).reshape(n, h, w, c)
+  y = (y / (h * w)).reshape(n, h, w, c)
+  if norm == "second_moment":
+    y = y / ((x ** 2).mean(axis=(1, 2, 3)) + 1e-3)[:, None, None, None]
+  return y
 
 
-def lightnl(x, ratio, stride, dw_kernel, gamma, beta, mean, var, eps=1e-3, order="A"):
-  y = lightnl_y(x, ratio, stride, order)
+def lightnl(x, ratio, stride, dw_kernel, gamma, beta, mean, var, eps=1e-3, order="A",
+            norm="none"):
+  y = lightnl_y(x, ratio, stride, order, norm)
   return x + bn(depthwise(y, dw_kernel), gamma, beta, mean, var, eps)
 
 

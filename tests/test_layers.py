@@ -29,16 +29,17 @@ def test_lightnl_grid_covers_both_orders():
     assert orders == {True, False}, (ratio, stride)
 
 
-@pytest.mark.parametrize("ratio,stride,shape",
-                         list(itertools.product(RATIOS, [1, 2], LIGHTNL_SHAPES)))
-def test_lightnl_matches_numpy(ratio, stride, shape):
-  x = RNG.normal(size=(2,) + shape).astype("float32")
-  layer = LightNL(ratio, stride)
+@pytest.mark.parametrize("ratio,stride,shape,norm",
+                         list(itertools.product(RATIOS, [1, 2], LIGHTNL_SHAPES, arch.NL_NORMS)))
+def test_lightnl_matches_numpy(ratio, stride, shape, norm):
+  # Images of different scales, so that the second moment differs per image.
+  x = (RNG.normal(size=(2,) + shape) * np.array([0.5, 3.0])[:, None, None, None]).astype("float32")
+  layer = LightNL(ratio, stride, norm=norm)
   layer.build(x.shape)
   randomize(layer)
   got = layer(x, training=False).numpy()
   want = np_ref.lightnl(x.astype(np.float64), ratio, stride, layer.nl_dw.kernel.numpy(),
-                        *bn_params(layer.nl_bn))
+                        *bn_params(layer.nl_bn), norm=norm)
   assert layer.order_a == flops.use_order_a(*shape, ratio, stride)
   np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
@@ -52,6 +53,40 @@ def test_lightnl_orders_agree(ratio, stride, shape):
   np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
   np.testing.assert_allclose(a, np_ref.lightnl_y(x.numpy().astype(np.float64), ratio, stride, "B"),
                              rtol=1e-4, atol=1e-5)
+
+
+def _unit_lightnl(norm):
+  """A LightNL whose depthwise conv and BN pass `y` through unchanged."""
+  layer = LightNL(0.25, 1, norm=norm)
+  layer.build((None, 6, 6, 16))
+  kernel = np.zeros((3, 3, 16, 1), "float32")
+  kernel[1, 1] = 1
+  layer.nl_dw.kernel.assign(kernel)
+  layer.nl_bn.gamma.assign(np.ones(16, "float32"))
+  return layer
+
+
+def test_lightnl_scale_response():
+  # The root cause of the NaN validation (docs/RESULTS.md, section 6): the
+  # paper's product is cubic in its input, so an image 4x the usual scale
+  # gets 64x from one LightNL and ~4^9 after two in a row. The second-moment
+  # product is homogeneous of degree 1.
+  x = RNG.normal(size=(2, 6, 6, 16)).astype("float32")
+  y = lambda norm, a: lightnl_aggregate(tf.constant(a * x), 0.25, 1, True, norm).numpy()
+  np.testing.assert_allclose(y("none", 4.0), 64 * y("none", 1.0), rtol=1e-5, atol=1e-6)
+  m = (x.astype(np.float64) ** 2).mean(axis=(1, 2, 3))[:, None, None, None]
+  # y(4x) = 4 y(x) (m + eps) / (m + eps / 16): 4 y(x) up to eps / m.
+  np.testing.assert_allclose(y("second_moment", 4.0),
+                             4 * y("second_moment", 1.0) * (m + 1e-3) / (m + 1e-3 / 16), rtol=1e-5,
+                             atol=1e-6)
+  growth = {}
+  for norm in arch.NL_NORMS:
+    first, second = _unit_lightnl(norm), _unit_lightnl(norm)
+    out = lambda a: np.abs(second(first(tf.constant(a * x), training=False),
+                                  training=False).numpy()).max()
+    growth[norm] = out(4.0) / out(1.0)
+  assert growth["none"] > 1e3
+  assert 3.5 < growth["second_moment"] < 4.5
 
 
 @pytest.mark.parametrize("training", [False, True])
@@ -70,6 +105,8 @@ def test_lightnl_rejects_bad_arguments():
     LightNL(0.5).build((None, 8, 8))
   with pytest.raises(ValueError, match="leaves no query channel"):
     LightNL(0.125).build((None, 8, 8, 4))
+  with pytest.raises(ValueError, match="unknown LightNL norm 'l2'"):
+    LightNL(0.5, norm="l2")
 
 
 def test_nonlocal_matches_numpy():
@@ -196,7 +233,8 @@ def test_mbconv_rejects_wrong_channels_and_repeats():
 # ------------------------------------------------- the shared layer checks --
 
 def test_lightnl_layer(tmp_path):
-  run_layer_test(LightNL, dict(ratio=0.125, stride=2, sync_bn=True, name="nl"), (6, 5, 16),
+  run_layer_test(LightNL, dict(ratio=0.125, stride=2, sync_bn=True, norm="second_moment",
+                               name="nl"), (6, 5, 16),
                  tmp_path, expected_output_shape=(6, 5, 16), expected_trainable_weights=3,
                  expected_non_trainable_weights=2,
                  expected_trainable_params=flops.lightnl_params(16))

@@ -78,14 +78,20 @@ def test_tables_that_do_not_fit_the_search_are_refused_by_name(tmp_path):
     search(_config(tmp_path, target_latency_ms=1.0, target_macs=1e6), log=None)
   with pytest.raises(ValueError, match="are for cost_model=latency"):
     search(_config(tmp_path, cost_model="macs", target_macs=1e6), log=None)
-  # A table of another activation, or of medians (built before the fastest-invoke statistic).
+  # A table of another activation or LightNL product, or of medians (built before the fastest-invoke statistic).
   table = random_latency_table(get_space("tiny"), SIZE, CLASSES, path=tmp_path / "lut.json")
   table.settings["what"] = "space tiny x1 relu6"
   table.save(str(tmp_path / "lut.json"))
   with pytest.raises(ValueError, match="built for space tiny x1 relu6, not space tiny x1: build "
-                                       "one with the search's --space, --width_multiplier and "
-                                       "--activation"):
+                                       "one with the search's --space, --width_multiplier, "
+                                       "--activation and --nl_norm"):
     search(_config(tmp_path, target_latency_ms=1.0), log=None)
+  # ... or of the paper's LightNL product for a second-moment search.
+  table.settings["what"] = "space tiny x1"
+  table.save(str(tmp_path / "lut.json"))
+  with pytest.raises(ValueError, match="built for space tiny x1, not space tiny x1 "
+                                       "nl_norm=second_moment"):
+    search(_config(tmp_path, target_latency_ms=1.0, nl_norm="second_moment"), log=None)
   del table.settings["statistic"]
   table.save(str(tmp_path / "lut.json"))
   with pytest.raises(ValueError, match=r"built with \{'statistic': None\}"):

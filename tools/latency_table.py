@@ -19,7 +19,7 @@ import _bootstrap  # noqa: F401
 from absl import app
 from absl import flags
 
-from autonl_tf.arch import ACTIVATIONS
+from autonl_tf.arch import ACTIVATIONS, NL_NORMS
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("space", None, "Search space of the table (autonl-imagenet, autonl-cifar, "
@@ -27,6 +27,8 @@ flags.DEFINE_string("space", None, "Search space of the table (autonl-imagenet, 
 flags.DEFINE_float("width_multiplier", 1.0, "Channels of the space times this.")
 flags.DEFINE_enum("activation", "swish", list(ACTIVATIONS),
                   "Activation of the space's networks (as tools/search.py --activation).")
+flags.DEFINE_enum("nl_norm", "none", list(NL_NORMS),
+                  "LightNL's product in the space's networks (as tools/search.py --nl_norm).")
 flags.DEFINE_string("arch", None, "Instead of a table: time this network (preset or arch file) "
                     "end to end.")
 flags.DEFINE_string("table", None, "With --arch: also print the table's prediction and its error.")
@@ -56,7 +58,7 @@ def build():
   if not FLAGS.out:
     raise ValueError("--out is required with --space (the table file to write)")
   space = get_space(FLAGS.space, width_multiplier=FLAGS.width_multiplier,
-                    activation=FLAGS.activation)
+                    activation=FLAGS.activation, nl_norm=FLAGS.nl_norm)
   pieces = latency.space_pieces(space, FLAGS.input_size, FLAGS.num_classes)
   what = latency.space_what(space)
   bar = {"unit": "entry"}

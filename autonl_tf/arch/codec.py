@@ -15,11 +15,12 @@ counting can run anywhere. Parsing is strict: every malformed line raises a
 
 An arch file may also carry comment lines (`# ...`, ignored) and one optional
 directive line `#! stem_stride=<1|2> stem_filters=<n> head_filters=<n>
-activation=<swish|hard_swish|relu6>` for networks whose stem, head or
-activation differ from AutoNL's (e.g. CIFAR-size search spaces with a
-stride-1 stem; `hard_swish` / `relu6` networks for CPUs, where swish's
-LOGISTIC + MUL after every convolution is a third of the time). Files
-without it are exactly the official format.
+activation=<swish|hard_swish|relu6> nl_norm=<none|second_moment>` for
+networks whose stem, head, activation or LightNL product differ from
+AutoNL's (e.g. CIFAR-size search spaces with a stride-1 stem; `hard_swish` /
+`relu6` networks for CPUs, where swish's LOGISTIC + MUL after every
+convolution is a third of the time; LightNL normalised by its input's second
+moment, `layers.LightNL`). Files without it are exactly the official format.
 
 Parsing also enforces `ArchLimits` (widths, depth, kernel sizes, expansion;
 `flops.check_limits` adds parameters and MACs at an input size), so that a
@@ -34,7 +35,7 @@ from typing import Optional, Sequence, Tuple
 __all__ = [
     "BlockSpec", "Arch", "ArchLimits", "ArchLimitError", "parse_block", "format_block",
     "parse_arch", "format_arch", "expand_blocks", "check_limits", "ACTIVATIONS",
-    "check_activation",
+    "check_activation", "NL_NORMS", "check_nl_norm",
 ]
 
 _DIRECTIVE = "#!"
@@ -47,6 +48,21 @@ def check_activation(name: str) -> str:
   if name not in ACTIVATIONS:
     raise ValueError(f"unknown activation '{name}' (expected {', '.join(ACTIVATIONS)})")
   return name
+
+
+#: LightNL's product (`Arch.nl_norm`): `none` is the paper's `(q k^T) v / HW`,
+#: `second_moment` divides it by the per-image mean square of the block's
+#: input (`layers.lightnl_aggregate`).
+NL_NORMS = ("none", "second_moment")
+
+
+def check_nl_norm(name: str) -> str:
+  """`name` if it is one of `NL_NORMS`, else a ValueError naming them."""
+  if name not in NL_NORMS:
+    raise ValueError(f"unknown LightNL norm '{name}' (expected {', '.join(NL_NORMS)})")
+  return name
+
+
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
 
 
@@ -106,15 +122,18 @@ class Arch:
     head_filters: channels of the 1x1 head conv (1280).
     activation: after the stem, the head and every expand and depthwise conv
       (`ACTIVATIONS`; the paper's `swish`).
+    nl_norm: LightNL's product in every block (`NL_NORMS`; the paper's `none`).
   """
   blocks: Tuple[BlockSpec, ...]
   stem_stride: int = 2
   stem_filters: Optional[int] = None
   head_filters: int = 1280
   activation: str = "swish"
+  nl_norm: str = "none"
 
   def __post_init__(self):
     check_activation(self.activation)
+    check_nl_norm(self.nl_norm)
     object.__setattr__(self, "blocks", tuple(self.blocks))
     if self.stem_filters is None and self.blocks:
       object.__setattr__(self, "stem_filters", self.blocks[0].in_filters)
@@ -347,14 +366,16 @@ def parse_block(text: str, line_no: Optional[int] = None) -> BlockSpec:
 def _parse_directive(line: str, line_no: int) -> dict:
   settings = {}
   for token in line[len(_DIRECTIVE):].split():
-    m = re.fullmatch(r"(stem_stride|stem_filters|head_filters|activation)=(\S+)", token)
+    m = re.fullmatch(r"(stem_stride|stem_filters|head_filters|activation|nl_norm)=(\S+)",
+                     token)
     if not m:
       _fail(line_no, token, "unknown directive (expected stem_stride=, "
-            "stem_filters=, head_filters= or activation=)")
-    if m.group(1) == "activation":
-      if m.group(2) not in ACTIVATIONS:
-        _fail(line_no, token, f"unknown activation (expected {', '.join(ACTIVATIONS)})")
-      settings["activation"] = m.group(2)
+            "stem_filters=, head_filters=, activation= or nl_norm=)")
+    names = {"activation": ACTIVATIONS, "nl_norm": NL_NORMS}.get(m.group(1))
+    if names is not None:
+      if m.group(2) not in names:
+        _fail(line_no, token, f"unknown {m.group(1)} (expected {', '.join(names)})")
+      settings[m.group(1)] = m.group(2)
       continue
     settings[m.group(1)] = _positive_int(m.group(2), token, line_no)
   if settings.get("stem_stride", 2) not in (1, 2):
@@ -406,6 +427,8 @@ def format_arch(arch: Arch) -> str:
     extras.append(f"head_filters={arch.head_filters}")
   if arch.activation != "swish":
     extras.append(f"activation={arch.activation}")
+  if arch.nl_norm != "none":
+    extras.append(f"nl_norm={arch.nl_norm}")
   if extras:
     lines.append(" ".join([_DIRECTIVE] + extras))
   lines += [format_block(b) for b in arch.blocks]

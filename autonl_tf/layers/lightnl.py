@@ -7,20 +7,38 @@ import tensorflow as tf
 
 from autonl_tf import constants
 from autonl_tf import flops
+from autonl_tf.arch import codec
 from autonl_tf.layers.common import static_hwc
 from autonl_tf.saving import KERAS_PACKAGE
 
 
-def lightnl_aggregate(x, ratio, stride, order_a):
+def second_moment_scale(x, hw):
+  """`1 / (HW * (mean(x^2) + eps))` per image, `[N, 1, 1]` in `x`'s dtype:
+  the factor of q in LightNL's `second_moment` product (the mean over all of
+  an image's positions and channels, in float32)."""
+  m = tf.reduce_mean(tf.square(tf.cast(x, tf.float32)), axis=[1, 2, 3])
+  return tf.cast(1.0 / (hw * (m + constants.NL_NORM_EPSILON)), x.dtype)[:, None, None]
+
+
+def lightnl_aggregate(x, ratio, stride, order_a, norm="none"):
   """`y = (q k^T) v / (H*W)`, the LightNL product (arXiv 2004.01961, section 3,
   "Lightweight Non-Local Blocks": shared transformations, compact features),
   channels last.
+
+  The product is cubic in `x`: an image whose activations are 4x the
+  training batches' gets a 64x output, which the next LightNL cubes again
+  (docs/RESULTS.md, section 6). `norm="second_moment"` divides it by the
+  image's mean square `m = mean(x^2) + eps`, which makes it homogeneous of
+  degree 1 (`y(a x) = a y(x)` where `m >> eps`, like a convolution) and
+  equal to the paper's product where `m = 1`, the scale of the project BN
+  output LightNL follows.
 
   Args:
     x: `[N, H, W, C]` tensor with static H, W, C.
     ratio: channel ratio r; q and k are the first `int(r*C)` channels.
     stride: spatial stride s of k and v (`x[:, ::s, ::s]`).
     order_a: True evaluates `(q k^T) v`, False `q (k^T v)`.
+    norm: `none` (the paper's) or `second_moment` (`arch.NL_NORMS`).
 
   Returns:
     `[N, H, W, C]` tensor.
@@ -31,7 +49,11 @@ def lightnl_aggregate(x, ratio, stride, order_a):
   hs, ws = xs.shape[1], xs.shape[2]
   # q is scaled by 1/(HW) before the products (same result by linearity) so
   # that the intermediate sums stay small in float16 / bfloat16.
-  q = tf.reshape(x[..., :rc], [-1, h * w, rc]) * tf.cast(1.0 / (h * w), x.dtype)
+  if codec.check_nl_norm(norm) == "second_moment":
+    scale = second_moment_scale(x, h * w)
+  else:
+    scale = tf.cast(1.0 / (h * w), x.dtype)
+  q = tf.reshape(x[..., :rc], [-1, h * w, rc]) * scale
   k = tf.reshape(xs[..., :rc], [-1, hs * ws, rc])
   v = tf.reshape(xs, [-1, hs * ws, c])
   if order_a:
@@ -49,7 +71,8 @@ class LightNL(keras.layers.Layer):
   With `x` of shape `[N, H, W, C]`: `q = x[..., :int(r*C)]`,
   `k = x[:, ::s, ::s, :int(r*C)]`, `v = x[:, ::s, ::s, :]`,
   `y = (q k^T) v / (H*W)` (no softmax, no 1x1 transforms), and the output is
-  `BN(DepthwiseConv3x3(y)) + x`. The product is evaluated in whichever order
+  `BN(DepthwiseConv3x3(y)) + x` (`norm="second_moment"`: `y` divided by the
+  image's mean square of `x`, see `lightnl_aggregate`). The product is evaluated in whichever order
   is strictly cheaper for the static shape (`(q k^T) v` costs
   `HW*HW/s^2*C*(1+r)` MACs, `q (k^T v)` costs `(HW + HW/s^2)*C^2*r`); BN gamma
   starts at zero, so a fresh block is the identity.
@@ -60,6 +83,7 @@ class LightNL(keras.layers.Layer):
     bn_momentum: batch-norm momentum.
     bn_epsilon: batch-norm epsilon.
     sync_bn: batch statistics over all replicas of a tf.distribute strategy.
+    norm: `none` (the paper's product) or `second_moment`.
     **kwargs: base `keras.layers.Layer` arguments.
 
   Call arguments:
@@ -72,7 +96,7 @@ class LightNL(keras.layers.Layer):
   """
 
   def __init__(self, ratio=0.25, stride=1, bn_momentum=constants.BN_MOMENTUM,
-               bn_epsilon=constants.BN_EPSILON, sync_bn=False, **kwargs):
+               bn_epsilon=constants.BN_EPSILON, sync_bn=False, norm="none", **kwargs):
     super().__init__(**kwargs)
     if not 0 < float(ratio) <= 1:
       raise ValueError(f"LightNL ratio must be in (0, 1], got {ratio}")
@@ -83,6 +107,7 @@ class LightNL(keras.layers.Layer):
     self.bn_momentum = bn_momentum
     self.bn_epsilon = bn_epsilon
     self.sync_bn = bool(sync_bn)
+    self.norm = codec.check_nl_norm(norm)
     self.order_a = None
 
   def build(self, input_shape):
@@ -99,7 +124,7 @@ class LightNL(keras.layers.Layer):
     self.nl_bn.build(input_shape)
 
   def call(self, inputs, training=None):
-    y = lightnl_aggregate(inputs, self.ratio, self.stride, self.order_a)
+    y = lightnl_aggregate(inputs, self.ratio, self.stride, self.order_a, self.norm)
     return inputs + self.nl_bn(self.nl_dw(y), training=training)
 
   def compute_output_shape(self, input_shape):
@@ -108,5 +133,6 @@ class LightNL(keras.layers.Layer):
   def get_config(self):
     config = super().get_config()
     config.update(ratio=self.ratio, stride=self.stride,
-                  bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon, sync_bn=self.sync_bn)
+                  bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon, sync_bn=self.sync_bn,
+                  norm=self.norm)
     return config

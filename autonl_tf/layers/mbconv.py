@@ -32,6 +32,8 @@ class MBConv(keras.layers.Layer):
       `r1_k5_s22_e6_i40_o80_se0.25_nonlocal0.25-2`.
     activation: `act` above: `swish` (the paper's), `hard_swish` or `relu6`
       (`arch.ACTIVATIONS`; the SE keeps its own swish and sigmoid).
+    nl_norm: the LightNL's product, `none` (the paper's) or `second_moment`
+      (`arch.NL_NORMS`, see `LightNL`).
     drop_connect_rate: drop-connect probability of the residual branch.
     bn_momentum: batch-norm momentum.
     bn_epsilon: batch-norm epsilon.
@@ -52,7 +54,7 @@ class MBConv(keras.layers.Layer):
 
   def __init__(self, block, drop_connect_rate=0.0, bn_momentum=constants.BN_MOMENTUM,
                bn_epsilon=constants.BN_EPSILON, sync_bn=False, zero_init_residual=True,
-               activation="swish", **kwargs):
+               activation="swish", nl_norm="none", **kwargs):
     super().__init__(**kwargs)
     spec = codec.parse_block(block) if isinstance(block, str) else block
     if spec.repeats != 1:
@@ -66,6 +68,7 @@ class MBConv(keras.layers.Layer):
     self.zero_init_residual = bool(zero_init_residual)
     self.activation = activations.check(activation)
     self._act = activations.get(activation)
+    self.nl_norm = codec.check_nl_norm(nl_norm)
 
   @property
   def has_residual(self):
@@ -106,7 +109,7 @@ class MBConv(keras.layers.Layer):
     self.nl = None
     if s.has_nonlocal:
       self.nl = LightNL(s.nl_ratio, s.nl_stride, self.bn_momentum, self.bn_epsilon,
-                        self.sync_bn, name="nl")
+                        self.sync_bn, norm=self.nl_norm, name="nl")
       self.nl.build(out_shape)
     self.drop = None
     if self.has_residual and self.drop_connect_rate > 0:
@@ -138,5 +141,6 @@ class MBConv(keras.layers.Layer):
     config = super().get_config()
     config.update(block=self.block, drop_connect_rate=self.drop_connect_rate,
                   bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon, sync_bn=self.sync_bn,
-                  zero_init_residual=self.zero_init_residual, activation=self.activation)
+                  zero_init_residual=self.zero_init_residual, activation=self.activation,
+                  nl_norm=self.nl_norm)
     return config

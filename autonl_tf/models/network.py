@@ -39,7 +39,8 @@ def build_model(arch: Union[str, os.PathLike, arch_lib.Arch, Sequence],
 
   stem (3x3 conv, stride 2, BN, swish) -> MBConv blocks (`block_<i>`) ->
   head (1x1 conv to 1280, BN, swish, global pool, dropout, dense logits);
-  the arch's `activation` (its `#!` line) replaces every swish but the SE's.
+  the arch's `activation` (its `#!` line) replaces every swish but the SE's,
+  its `nl_norm` sets every LightNL's product.
 
   Args:
     arch: a preset name (`autonl-s`, `autonl-l`, `mobilenet-v2`), the path of
@@ -85,7 +86,7 @@ def build_model(arch: Union[str, os.PathLike, arch_lib.Arch, Sequence],
     x = MBConv(spec, drop_connect_rate=drop_connect_rate * i / len(blocks),
                bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, sync_bn=sync_bn,
                zero_init_residual=zero_init_residual, activation=arch.activation,
-               name=f"block_{i}")(x)
+               nl_norm=arch.nl_norm, name=f"block_{i}")(x)
   outputs = head(x, arch, num_classes, bn, dropout_rate)
   return keras.Model(inputs, outputs, name=name)
 
@@ -130,4 +131,4 @@ def arch_of(model: keras.Model) -> arch_lib.Arch:
   head = model.get_layer("head_conv")
   return arch_lib.Arch(blocks=tuple(layer.spec for layer in layers), stem_stride=stem.strides[0],
                        stem_filters=stem.filters, head_filters=head.filters,
-                       activation=layers[0].activation)
+                       activation=layers[0].activation, nl_norm=layers[0].nl_norm)

@@ -38,8 +38,10 @@ import tensorflow as tf
 
 from autonl_tf import constants
 from autonl_tf import flops
+from autonl_tf.arch import codec
 from autonl_tf.layers import SqueezeExcite
 from autonl_tf.layers import activations
+from autonl_tf.layers.lightnl import second_moment_scale
 from autonl_tf.saving import KERAS_PACKAGE
 from autonl_tf.search import gates as gates_lib
 
@@ -89,6 +91,7 @@ class SuperMBConv(keras.layers.Layer):
     bn_momentum / bn_epsilon: batch norm.
     sync_bn: batch statistics over all replicas.
     activation: after the expand and depthwise convs (`arch.ACTIVATIONS`).
+    nl_norm: LightNL's product (`arch.NL_NORMS`, see `layers.LightNL`).
     **kwargs: base layer arguments.
 
   Attributes:
@@ -99,11 +102,13 @@ class SuperMBConv(keras.layers.Layer):
   def __init__(self, in_filters, out_filters, stride=1, se_ratio=0.0, skippable=False,
                kernel_sizes=(3, 5, 7), expand_ratios=(3, 6), nl_ratios=(0.125, 0.25, 0.5),
                nl_strides=(1, 2), bn_momentum=constants.BN_MOMENTUM,
-               bn_epsilon=constants.BN_EPSILON, sync_bn=False, activation="swish", **kwargs):
+               bn_epsilon=constants.BN_EPSILON, sync_bn=False, activation="swish",
+               nl_norm="none", **kwargs):
     super().__init__(**kwargs)
     self.sync_bn = bool(sync_bn)
     self.activation = activations.check(activation)
     self._act = activations.get(activation)
+    self.nl_norm = codec.check_nl_norm(nl_norm)
     self.in_filters = int(in_filters)
     self.out_filters = int(out_filters)
     self.stride = int(stride)
@@ -356,8 +361,12 @@ class SuperMBConv(keras.layers.Layer):
   def _lightnl(self, z, g, chain, training):
     _, h, w, c = z.shape
     rmax = int(self.nl_ratios[-1] * c)
-    q = tf.reshape(z[..., :rmax] * self._ratio_mask(chain, c, z.dtype) *
-                   tf.cast(1.0 / (h * w), z.dtype), [-1, h * w, rmax])
+    if self.nl_norm == "second_moment":
+      q = tf.reshape(z[..., :rmax] * self._ratio_mask(chain, c, z.dtype),
+                     [-1, h * w, rmax]) * second_moment_scale(z, h * w)
+    else:
+      q = tf.reshape(z[..., :rmax] * self._ratio_mask(chain, c, z.dtype) *
+                     tf.cast(1.0 / (h * w), z.dtype), [-1, h * w, rmax])
     outs = {}
     for s in self.nl_strides:
       zs = z[:, ::s, ::s, :] if s > 1 else z
@@ -376,5 +385,5 @@ class SuperMBConv(keras.layers.Layer):
                   kernel_sizes=list(self.kernel_sizes), expand_ratios=list(self.expand_ratios),
                   nl_ratios=list(self.nl_ratios), nl_strides=list(self.nl_strides),
                   bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon, sync_bn=self.sync_bn,
-                  activation=self.activation)
+                  activation=self.activation, nl_norm=self.nl_norm)
     return config

@@ -45,7 +45,8 @@ def fixed_macs(space, input_size, num_classes, last_hw):
   """Stem + fixed first block + head: what no decision changes."""
   macs, (h, w) = flops.stem_macs(input_size, input_size, space.stem_stride, space.stem_filters)
   if space.first_block:
-    macs += flops.count_block(arch_lib.parse_block(space.first_block), h, w).macs
+    macs += flops.count_block(arch_lib.parse_block(space.first_block), h, w,
+                              nl_norm=space.nl_norm).macs
   return macs + flops.head_macs(*last_hw, space.stages[-1].channels, space.head_filters, num_classes)
 
 
@@ -91,7 +92,7 @@ def _lightnl_mix(block, g, value):
 def _lightnl_macs(block, g):
   ho, wo = block.out_hw
   return _lightnl_mix(block, g, lambda r, s: float(flops.lightnl_macs(ho, wo, block.out_filters,
-                                                                      r, s)))
+                                                                      r, s, block.nl_norm)))
 
 
 def kernel_weights(g):

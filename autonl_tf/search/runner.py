@@ -38,6 +38,9 @@ class SearchConfig:
     activation: of every network of the space (`arch.ACTIVATIONS`: `swish`,
       the paper's, `hard_swish` or `relu6`; None: the space's own), written
       on the derived arch.txt's `#!` line.
+    nl_norm: LightNL's product in every network of the space
+      (`arch.NL_NORMS`: `none`, the paper's, or `second_moment`; None: the
+      space's own), on the derived arch.txt's `#!` line.
     data: what to read.
     model_dir: output directory.
     epochs / warmup_epochs / steps_per_epoch / batch_size: the schedule.
@@ -93,6 +96,7 @@ class SearchConfig:
   model_dir: str
   width_multiplier: float = 1.0
   activation: Optional[str] = None
+  nl_norm: Optional[str] = None
   epochs: int = 10
   warmup_epochs: int = 2
   steps_per_epoch: Optional[int] = None
@@ -142,6 +146,8 @@ def _space(config: SearchConfig) -> SearchSpace:
     space = get_space(config.space, width_multiplier=config.width_multiplier)
   if config.activation not in (None, space.activation):
     space = dataclasses.replace(space, activation=config.activation)
+  if config.nl_norm not in (None, space.nl_norm):
+    space = dataclasses.replace(space, nl_norm=config.nl_norm)
   return space
 
 
@@ -159,8 +165,8 @@ def _latency_table(config: SearchConfig, num_classes: int):
   what, want = table.settings.get("what"), latency.space_what(_space(config))
   if what is not None and what != want:
     raise ValueError(f"the latency table {config.latency_table} was built for {what}, not "
-                     f"{want}: build one with the search's --space, --width_multiplier and "
-                     f"--activation")
+                     f"{want}: build one with the search's --space, --width_multiplier, "
+                     f"--activation and --nl_norm")
   return table
 
 

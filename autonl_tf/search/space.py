@@ -44,6 +44,8 @@ class SearchSpace:
       (recorded; 1 for the spaces as defined).
     activation: of every network of the space (`arch.ACTIVATIONS`; the
       paper's `swish`).
+    nl_norm: LightNL's product in every network of the space
+      (`arch.NL_NORMS`; the paper's `none`).
   """
   name: str
   stages: Tuple[Stage, ...]
@@ -57,10 +59,12 @@ class SearchSpace:
   nl_strides: Tuple[int, ...] = (1, 2)
   width_multiplier: float = 1.0
   activation: str = "swish"
+  nl_norm: str = "none"
 
   def __post_init__(self):
-    from autonl_tf.arch import check_activation
+    from autonl_tf.arch import check_activation, check_nl_norm
     check_activation(self.activation)
+    check_nl_norm(self.nl_norm)
     if tuple(self.kernel_sizes) not in ((3,), (3, 5), (3, 5, 7)):
       raise ValueError(f"kernel_sizes must be (3,), (3, 5) or (3, 5, 7), got {self.kernel_sizes}")
     if len(self.expand_ratios) != 2 or not 0 < self.expand_ratios[0] < self.expand_ratios[1]:
@@ -115,7 +119,7 @@ class SearchSpace:
     first = [parse_block(self.first_block)] if self.first_block else []
     return Arch(blocks=tuple(first + list(blocks)), stem_stride=self.stem_stride,
                 stem_filters=self.stem_filters, head_filters=self.head_filters,
-                activation=self.activation)
+                activation=self.activation, nl_norm=self.nl_norm)
 
 
 def option_spec(in_filters, out_filters, stride, se_ratio, kernel, expand, nl_ratio=0.0,

@@ -100,14 +100,15 @@ class SuperNet(keras.Model):
                                          name="stem_conv")
     self.stem_bn = constants.batch_norm("stem_bn", synchronized=sync_bn)
     self._act = activations.get(space.activation)
-    self.first = (MBConv(space.first_block, activation=space.activation, name="block_first")
+    self.first = (MBConv(space.first_block, activation=space.activation, nl_norm=space.nl_norm,
+                         name="block_first")
                   if space.first_block else None)
     self.blocks = []
     for i, (si, bi, cin, cout, stride, se, skippable) in enumerate(space.blocks()):
       self.blocks.append(SuperMBConv(
           cin, cout, stride, se, skippable, space.kernel_sizes, space.expand_ratios,
           space.nl_ratios, space.nl_strides, sync_bn=sync_bn, activation=space.activation,
-          name=f"sblock_{i}"))
+          nl_norm=space.nl_norm, name=f"sblock_{i}"))
     self.head_conv = keras.layers.Conv2D(space.head_filters, 1, use_bias=False,
                                          kernel_initializer=init, name="head_conv")
     self.head_bn = constants.batch_norm("head_bn", synchronized=sync_bn)
