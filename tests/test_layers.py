@@ -232,9 +232,10 @@ def test_mbconv_rejects_wrong_channels_and_repeats():
 
 # ------------------------------------------------- the shared layer checks --
 
-def test_lightnl_layer(tmp_path):
-  run_layer_test(LightNL, dict(ratio=0.125, stride=2, sync_bn=True, norm="second_moment",
-                               name="nl"), (6, 5, 16),
+@pytest.mark.parametrize("norm", arch.NL_NORMS)
+def test_lightnl_layer(tmp_path, norm):
+  run_layer_test(LightNL, dict(ratio=0.125, stride=2, sync_bn=True, norm=norm, name="nl"),
+                 (6, 5, 16),
                  tmp_path, expected_output_shape=(6, 5, 16), expected_trainable_weights=3,
                  expected_non_trainable_weights=2,
                  expected_trainable_params=flops.lightnl_params(16))

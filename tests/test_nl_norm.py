@@ -1,6 +1,6 @@
 """LightNL's second-moment product (`nl_norm=second_moment` on an arch file's
 `#!` line): official lines unchanged, MACs by hand, the network survives
-`.keras` and converts to builtin-only TFLite with the same logits, the
+`.keras` and converts to builtin-only TFLite (float32: the same logits; int8), the
 latency table prices it apart, and the search searches with it: the
 supernet equals the network it derives. (The layer against NumPy and its
 scale response: tests/test_layers.py.)"""
@@ -72,6 +72,13 @@ def test_it_builds_saves_and_converts(tmp_path):
   images = np.random.default_rng(1).uniform(0, 255, size=(3, 16, 16, 3)).astype("float32")
   report = tflite.parity(model, tflite.TFLiteModel(content=flat), images)
   assert report["max_abs_logit_diff"] < 1e-3 * max(1.0, report["logit_range"])
+  # int8: builtin ops too; the per-image division runs in float (DEQUANTIZE -> DIV).
+  calibration = list(np.random.default_rng(2).uniform(0, 255, size=(20, 16, 16, 3)).astype("float32"))
+  flat = tflite.convert(model, "int8", calibration)
+  ops = tflite.op_counts(flat)
+  assert tflite.non_builtin_ops(ops) == [] and {"SQUARE", "DIV"} <= set(ops)
+  report = tflite.parity(model, tflite.TFLiteModel(content=flat), np.stack(calibration[:8]))
+  assert report["top1_agreement"] >= 0.75, report
 
 
 def test_latency_pieces_carry_the_norm():

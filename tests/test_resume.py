@@ -163,7 +163,7 @@ def test_a_search_resumed_with_other_settings_is_refused(tmp_path):
   saved = SearchConfig(space="tiny", data=data, model_dir=str(tmp_path), epochs=3,
                        steps_per_epoch=STEPS, batch_size=8, cost="target", target_macs=2e6)
   old = dataclasses.asdict(saved)
-  del old["landing_latency"], old["landing_window"]  # a file from before these settings
+  del old["landing_latency"], old["landing_window"], old["nl_norm"]  # a file from before these
   io.write_json(tmp_path / "search_config.json", old)
   os.makedirs(tmp_path / "backup")
   io.write_json(tmp_path / "backup" / "training_metadata.json", {"step": STEPS})
@@ -174,6 +174,10 @@ def test_a_search_resumed_with_other_settings_is_refused(tmp_path):
     search(dataclasses.replace(saved, data=dataclasses.replace(data, seed=2)), log=None)
   with pytest.raises(ValueError, match=r"\(tolerance: 0.03 -> 0.05\)"):
     search(dataclasses.replace(saved, tolerance=0.05), log=None)
+  # The space's own activation / LightNL product given explicitly (tools/search.py passes its
+  # flags' defaults) is no change; another one is.
+  with pytest.raises(ValueError, match=r"\(nl_norm: 'none' -> 'second_moment'\)"):
+    search(dataclasses.replace(saved, activation="swish", nl_norm="second_moment"), log=None)
   assert io.read_json(tmp_path / "search_config.json") == old  # not overwritten
 
 

@@ -12,12 +12,13 @@ from autonl_tf.layers.common import static_hwc
 from autonl_tf.saving import KERAS_PACKAGE
 
 
-def second_moment_scale(x, hw):
-  """`1 / (HW * (mean(x^2) + eps))` per image, `[N, 1, 1]` in `x`'s dtype:
-  the factor of q in LightNL's `second_moment` product (the mean over all of
-  an image's positions and channels, in float32)."""
+def second_moment_scale(x):
+  """`1 / (mean(x^2) + eps)` per image, `[N, 1, 1]` in `x`'s dtype: the
+  factor of q (besides `1/HW`) in LightNL's `second_moment` product (the
+  mean over all of an image's positions and channels, in float32; applied
+  apart from `1/HW` so that the product stays representable in float16)."""
   m = tf.reduce_mean(tf.square(tf.cast(x, tf.float32)), axis=[1, 2, 3])
-  return tf.cast(1.0 / (hw * (m + constants.NL_NORM_EPSILON)), x.dtype)[:, None, None]
+  return tf.cast(1.0 / (m + constants.NL_NORM_EPSILON), x.dtype)[:, None, None]
 
 
 def lightnl_aggregate(x, ratio, stride, order_a, norm="none"):
@@ -28,10 +29,12 @@ def lightnl_aggregate(x, ratio, stride, order_a, norm="none"):
   The product is cubic in `x`: an image whose activations are 4x the
   training batches' gets a 64x output, which the next LightNL cubes again
   (docs/RESULTS.md, section 6). `norm="second_moment"` divides it by the
-  image's mean square `m = mean(x^2) + eps`, which makes it homogeneous of
-  degree 1 (`y(a x) = a y(x)` where `m >> eps`, like a convolution) and
-  equal to the paper's product where `m = 1`, the scale of the project BN
-  output LightNL follows.
+  image's mean square `m = mean(x^2)` (plus `eps = 1e-3`), which makes it
+  homogeneous of degree 1 (`y(a x) = a y(x)` where `m >> eps`, like a
+  convolution) and about the paper's product where `m` is about 1, the scale
+  of a project BN output with unit gamma. Where `m << eps` (a residual
+  block's project BN starts at gamma 0) it is the paper's product times
+  `1/eps`, still cubic but small.
 
   Args:
     x: `[N, H, W, C]` tensor with static H, W, C.
@@ -49,11 +52,9 @@ def lightnl_aggregate(x, ratio, stride, order_a, norm="none"):
   hs, ws = xs.shape[1], xs.shape[2]
   # q is scaled by 1/(HW) before the products (same result by linearity) so
   # that the intermediate sums stay small in float16 / bfloat16.
+  q = tf.reshape(x[..., :rc], [-1, h * w, rc]) * tf.cast(1.0 / (h * w), x.dtype)
   if codec.check_nl_norm(norm) == "second_moment":
-    scale = second_moment_scale(x, h * w)
-  else:
-    scale = tf.cast(1.0 / (h * w), x.dtype)
-  q = tf.reshape(x[..., :rc], [-1, h * w, rc]) * scale
+    q = q * second_moment_scale(x)
   k = tf.reshape(xs[..., :rc], [-1, hs * ws, rc])
   v = tf.reshape(xs, [-1, hs * ws, c])
   if order_a:

@@ -361,12 +361,10 @@ class SuperMBConv(keras.layers.Layer):
   def _lightnl(self, z, g, chain, training):
     _, h, w, c = z.shape
     rmax = int(self.nl_ratios[-1] * c)
+    q = tf.reshape(z[..., :rmax] * self._ratio_mask(chain, c, z.dtype) *
+                   tf.cast(1.0 / (h * w), z.dtype), [-1, h * w, rmax])
     if self.nl_norm == "second_moment":
-      q = tf.reshape(z[..., :rmax] * self._ratio_mask(chain, c, z.dtype),
-                     [-1, h * w, rmax]) * second_moment_scale(z, h * w)
-    else:
-      q = tf.reshape(z[..., :rmax] * self._ratio_mask(chain, c, z.dtype) *
-                     tf.cast(1.0 / (h * w), z.dtype), [-1, h * w, rmax])
+      q = q * second_moment_scale(z)
     outs = {}
     for s in self.nl_strides:
       zs = z[:, ::s, ::s, :] if s > 1 else z

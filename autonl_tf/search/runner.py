@@ -179,7 +179,8 @@ def _check_resumed_config(saved: dict, config: SearchConfig):
   `saved` (the `search_config.json` of the run being resumed): its backup's
   weights, lambda (in the other run's cost unit) and landing would go on
   under other rules. Settings the saved file predates must be at their
-  defaults."""
+  defaults; `activation` / `nl_norm` None (the space's own) equal the
+  space's value, so that the tools' explicit defaults resume older runs."""
   now = json.loads(json.dumps(dataclasses.asdict(config)))
   defaults = json.loads(json.dumps(dataclasses.asdict(SearchConfig(
       space=config.space, data=pipeline.DataConfig(config.data.dataset),
@@ -193,6 +194,11 @@ def _check_resumed_config(saved: dict, config: SearchConfig):
         yield f"{prefix}{k}", v
 
   saved, now, defaults = dict(flat(saved)), dict(flat(now)), dict(flat(defaults))
+  own = _space(dataclasses.replace(config, activation=None, nl_norm=None))
+  for d in (saved, now):
+    for k in ("activation", "nl_norm"):
+      if d.get(k, defaults.get(k)) is None:
+        d[k] = getattr(own, k)
   changed = {k: (saved.get(k, defaults.get(k)), v) for k, v in now.items()
              if k not in _RESUMABLE_CHANGES and saved.get(k, defaults.get(k)) != v}
   if changed:
