@@ -139,16 +139,18 @@ def _cosine(peak, total_steps, warmup_steps):
       warmup_target=peak if warmup_steps else None, warmup_steps=warmup_steps)
 
 
+#: `SearchConfig` fields that override the space's own when not None.
+_SPACE_OVERRIDES = ("activation", "nl_norm")
+
+
 def _space(config: SearchConfig) -> SearchSpace:
   if isinstance(config.space, SearchSpace):
     space = config.space.scaled(config.width_multiplier)
   else:
     space = get_space(config.space, width_multiplier=config.width_multiplier)
-  if config.activation not in (None, space.activation):
-    space = dataclasses.replace(space, activation=config.activation)
-  if config.nl_norm not in (None, space.nl_norm):
-    space = dataclasses.replace(space, nl_norm=config.nl_norm)
-  return space
+  overrides = {k: getattr(config, k) for k in _SPACE_OVERRIDES
+               if getattr(config, k) not in (None, getattr(space, k))}
+  return dataclasses.replace(space, **overrides) if overrides else space
 
 
 def _latency_table(config: SearchConfig, num_classes: int):
@@ -179,8 +181,8 @@ def _check_resumed_config(saved: dict, config: SearchConfig):
   `saved` (the `search_config.json` of the run being resumed): its backup's
   weights, lambda (in the other run's cost unit) and landing would go on
   under other rules. Settings the saved file predates must be at their
-  defaults; `activation` / `nl_norm` None (the space's own) equal the
-  space's value, so that the tools' explicit defaults resume older runs."""
+  defaults; a `_SPACE_OVERRIDES` field at None (the space's own) equals
+  the space's value, so that the tools' explicit defaults resume older runs."""
   now = json.loads(json.dumps(dataclasses.asdict(config)))
   defaults = json.loads(json.dumps(dataclasses.asdict(SearchConfig(
       space=config.space, data=pipeline.DataConfig(config.data.dataset),
@@ -194,9 +196,9 @@ def _check_resumed_config(saved: dict, config: SearchConfig):
         yield f"{prefix}{k}", v
 
   saved, now, defaults = dict(flat(saved)), dict(flat(now)), dict(flat(defaults))
-  own = _space(dataclasses.replace(config, activation=None, nl_norm=None))
+  own = _space(dataclasses.replace(config, **dict.fromkeys(_SPACE_OVERRIDES)))
   for d in (saved, now):
-    for k in ("activation", "nl_norm"):
+    for k in _SPACE_OVERRIDES:
       if d.get(k, defaults.get(k)) is None:
         d[k] = getattr(own, k)
   changed = {k: (saved.get(k, defaults.get(k)), v) for k, v in now.items()
