@@ -224,7 +224,13 @@ def plan(workdir, budget, log) -> List[Run]:
   for i, sample in enumerate(randoms, start=1):
     files[f"random-{i}"] = sample.arch
   for name, arch in files.items():
-    io.write_text(os.path.join(workdir, f"{name}.txt"), arch_lib.format_arch(arch))
+    text, file = arch_lib.format_arch(arch), os.path.join(workdir, f"{name}.txt")
+    if os.path.exists(file) and open(file, encoding="utf-8").read() != text:
+      # A preset or space that changed under a resumed study: its runs would mix two networks.
+      raise ValueError(f"{file} holds another network than the one this code plans (the "
+                       f"preset '{HAND_PRESET}' or the space '{SPACE}' changed since the study "
+                       "began); pass another --workdir")
+    io.write_text(file, text)
   path = lambda name: os.path.join(workdir, f"{name}.txt")
   seed = FLAGS.seed
   runs = [Run(f"hand-lightnl-seed{seed}", "hand-lightnl", seed, path("hand-lightnl"))]

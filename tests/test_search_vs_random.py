@@ -77,3 +77,10 @@ def test_quick_study_reports_every_variant_from_its_runs(tmp_path):
       f"error: {workdir} holds a study with other settings (epochs: 1 there, 2 now); pass "
       "another --workdir")
 
+  # A resumed study whose preset changed (here: its hand-lightnl file holds another network)
+  # is refused before anything runs, not trained on two networks.
+  hand = os.path.join(workdir, "hand-lightnl.txt")
+  with open(os.path.join(workdir, "hand-nonl.txt")) as f, open(hand, "w") as g:
+    g.write(f.read())
+  err = run_study(workdir, code=2)
+  assert err.strip().splitlines()[-1].startswith(f"error: {hand} holds another network than")
