@@ -122,12 +122,17 @@ def epoch_clock(path):
   return EpochClock()
 
 
-def run_seconds(run_dir) -> float:
+def run_seconds(run_dir) -> dict:
+  """The run's time from its `epoch_times.json`: `wall`, the sum of its
+  epochs' wall times, which counts every pause (a background run stopped
+  while tests ran) and every job it shared the machine with; `alone`, its
+  epochs times its fastest epoch: what it takes with the machine to itself."""
   path = os.path.join(run_dir, "epoch_times.json")
   if not os.path.exists(path):
-    return 0.0
+    return {"wall": 0.0, "alone": 0.0}
   from autonl_tf import io
-  return float(sum(io.read_json(path).values()))
+  times = list(io.read_json(path).values())
+  return {"wall": float(sum(times)), "alone": len(times) * float(min(times))}
 
 
 def execute(run: Run, workdir, settings, log):
@@ -299,18 +304,18 @@ def pooled_std(groups) -> float:
 def summarize(runs: List[Run], records, budget, workdir):
   """Per-run rows, per-variant rows, the verdict lines and the study record."""
   run_rows, per_variant, points = [], {}, []
-  search_time = {r.name: run_seconds(os.path.join(workdir, r.name)) for r in runs if r.search}
+  times = {r.name: run_seconds(os.path.join(workdir, r.name)) for r in runs}
   for run in runs:
     rec = records.get(run.name)
     if run.search:
       continue
-    time_s = run_seconds(os.path.join(workdir, run.name))
+    time_s = times[run.name]["alone"]
     if rec is None or "failed" in rec:
       why = "not run yet" if rec is None else rec["failed"]
       run_rows.append([run.variant, run.name, "-", "-", "-", "-", "-", "-", why])
       continue
     off = 100 * (rec["macs"] / budget - 1)
-    search_s = search_time.get(run.after) if run.after else None
+    search_s = times[run.after]["alone"] if run.after else None
     run_rows.append([run.variant, run.name, f"{rec['top1']:.2f}", _common.millions(rec["macs"]),
                      f"{off:+.1f}%", f"{rec['params'] / 1e6:.2f}M",
                      f"{rec.get('max_abs_logit', float('nan')):.3g}", f"{time_s / 60:.0f}",
@@ -348,6 +353,7 @@ def summarize(runs: List[Run], records, budget, workdir):
                    f"beats the random mean by more than the pooled std: "
                    f"{'yes' if beats else 'no' if beats is not None else 'undecided'}")
     summary["verdict"] = {"searched_minus_random": diff, "pooled_std": pooled, "beats": beats}
+  summary["times_s"] = times
   return run_rows, variant_rows, verdict, points, summary
 
 
@@ -413,6 +419,8 @@ def main(argv):
   _common.table(["variant", "n", "top-1 mean", "std", "MACs mean", "params mean"], variant_rows)
   for line in verdict:
     _common.note(line)
+  _common.note("train / search min: epochs x the run's fastest epoch (the machine to itself); the "
+               "wall-clock sums, pauses and shared time included, are in study.json (times_s)")
   for name, lines in searched.items():
     if lines:
       _common.note(f"{name}:\n" + "\n".join(f"    {line}" for line in lines))

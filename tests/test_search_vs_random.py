@@ -72,6 +72,13 @@ def test_quick_study_reports_every_variant_from_its_runs(tmp_path):
   table = lambda text: text[text.index("== synthetic"):text.index("plot:")]
   assert table(again) == table(out)
   # Another protocol into the same directory: one error line, nothing run.
+  # Times: epochs x the fastest epoch (a paused or shared epoch does not count), wall sum kept.
+  with open(os.path.join(workdir, "random-1", "epoch_times.json"), "w") as f:
+    json.dump({"1": 61.0, "2": 1500.0, "3": 66.0}, f)  # made up: one epoch paused
+  rows = [line.split() for line in run_study(workdir).splitlines()]
+  assert next(r for r in rows if r[:2] == ["random", "random-1"])[7] == "3"  # 3 x 61 s
+  with open(os.path.join(workdir, "study.json")) as f:
+    assert json.load(f)["summary"]["times_s"]["random-1"] == {"wall": 1627.0, "alone": 183.0}
   err = run_study(workdir, "--epochs=2", code=2)
   assert err.strip().splitlines()[-1] == (
       f"error: {workdir} holds a study with other settings (epochs: 1 there, 2 now); pass "
