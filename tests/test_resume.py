@@ -179,6 +179,17 @@ def test_a_search_resumed_with_other_settings_is_refused(tmp_path):
   with pytest.raises(ValueError, match=r"\(nl_norm: 'none' -> 'second_moment'\)"):
     search(dataclasses.replace(saved, activation="swish", nl_norm="second_moment"), log=None)
   assert io.read_json(tmp_path / "search_config.json") == old  # not overwritten
+  # A file that saved None (the space's own, before the resolved value was recorded) meant
+  # the paper's product in every space then: the cifar space's own is second_moment now.
+  io.write_json(tmp_path / "search_config.json",
+                dict(dataclasses.asdict(dataclasses.replace(saved, space="cifar")),
+                     activation=None, nl_norm=None))
+  with pytest.raises(ValueError, match=r"\(nl_norm: 'none' -> 'second_moment'\)"):
+    search(dataclasses.replace(saved, space="cifar"), log=None)
+  # ... and resumes with the paper's product asked for explicitly.
+  from autonl_tf.search.runner import _check_resumed_config
+  _check_resumed_config(io.read_json(tmp_path / "search_config.json"),
+                        dataclasses.replace(saved, space="cifar", nl_norm="none"))
 
 
 # ---------------------------------------------------------------- training --

@@ -141,6 +141,10 @@ def _cosine(peak, total_steps, warmup_steps):
 
 #: `SearchConfig` fields that override the space's own when not None.
 _SPACE_OVERRIDES = ("activation", "nl_norm")
+#: What every space had for `_SPACE_OVERRIDES` before `search_config.json`
+#: recorded the resolved values (a saved None): the `cifar` spaces' product
+#: changed since, so None there no longer means the space's own.
+_LEGACY_SPACE_VALUES = {"activation": "swish", "nl_norm": "none"}
 
 
 def _space(config: SearchConfig) -> SearchSpace:
@@ -181,8 +185,10 @@ def _check_resumed_config(saved: dict, config: SearchConfig):
   `saved` (the `search_config.json` of the run being resumed): its backup's
   weights, lambda (in the other run's cost unit) and landing would go on
   under other rules. Settings the saved file predates must be at their
-  defaults; a `_SPACE_OVERRIDES` field at None (the space's own) equals
-  the space's value, so that the tools' explicit defaults resume older runs."""
+  defaults. A `_SPACE_OVERRIDES` field at None is the space's own value now
+  in `config`, and `_LEGACY_SPACE_VALUES` in `saved` (files written before
+  the resolved values were recorded), so that a search saved before a
+  space's default changed is not resumed under the new one."""
   now = json.loads(json.dumps(dataclasses.asdict(config)))
   defaults = json.loads(json.dumps(dataclasses.asdict(SearchConfig(
       space=config.space, data=pipeline.DataConfig(config.data.dataset),
@@ -197,10 +203,11 @@ def _check_resumed_config(saved: dict, config: SearchConfig):
 
   saved, now, defaults = dict(flat(saved)), dict(flat(now)), dict(flat(defaults))
   own = _space(dataclasses.replace(config, **dict.fromkeys(_SPACE_OVERRIDES)))
-  for d in (saved, now):
-    for k in _SPACE_OVERRIDES:
-      if d.get(k, defaults.get(k)) is None:
-        d[k] = getattr(own, k)
+  for k in _SPACE_OVERRIDES:
+    if saved.get(k) is None:
+      saved[k] = _LEGACY_SPACE_VALUES[k]
+    if now.get(k) is None:
+      now[k] = getattr(own, k)
   changed = {k: (saved.get(k, defaults.get(k)), v) for k, v in now.items()
              if k not in _RESUMABLE_CHANGES and saved.get(k, defaults.get(k)) != v}
   if changed:
@@ -430,7 +437,11 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
     _check_resumed_config(io.read_json(config_path), config)
   os.makedirs(config.model_dir, exist_ok=True)
   if chief:
-    io.write_json(config_path, dataclasses.asdict(config))
+    # The space's resolved activation and product, not None: a later change of
+    # the space's defaults cannot change what a resume of this search means.
+    space = _space(config)
+    io.write_json(config_path, dataclasses.asdict(dataclasses.replace(
+        config, **{k: getattr(space, k) for k in _SPACE_OVERRIDES})))
   train_ds = pipeline.distributed_dataset(strategy, data, "train", config.batch_size, True,
                                           skip_steps=done)
   with strategy.scope():
