@@ -20,10 +20,11 @@ def define_search_flags():
   flags.DEFINE_enum("activation", "swish", list(ACTIVATIONS),
                     "Activation of every network of the space (swish: the paper's; hard_swish "
                     "and relu6 run faster on CPUs), on the derived arch.txt's #! line.")
-  flags.DEFINE_enum("nl_norm", "none", list(NL_NORMS),
+  flags.DEFINE_enum("nl_norm", None, list(NL_NORMS),
                     "LightNL's product in every network of the space (none: the paper's, cubic "
                     "in its input; second_moment: divided by the image's mean square), on the "
-                    "derived arch.txt's #! line.")
+                    "derived arch.txt's #! line. Default: the space's own (second_moment in "
+                    "the 32px spaces cifar and autonl-cifar, none elsewhere).")
   flags.DEFINE_integer("input_size", 224, "Input image height and width.")
   flags.DEFINE_integer("num_classes", 1000, "Classes (synthetic data only; datasets bring theirs).")
   flags.DEFINE_string("model_dir", None, "Output directory.")

@@ -10,6 +10,7 @@ settings, arch files, metrics.json of finished trainings with made-up top-1
 values), which is all the benchmark reads of it: the quick study itself is
 tests/test_search_vs_random.py's."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -33,13 +34,14 @@ def make_study(study):
   for run in ("search-seed1", "searched-seed1", "random-1", "hand-lightnl-seed1",
               "hand-lightnl-seed2", "anchor"):
     os.makedirs(os.path.join(study, run))
-  hand = arch_lib.scale_width(arch_lib.load("autonl-s-cifar"), WIDTH)
+  hand = dataclasses.replace(arch_lib.scale_width(arch_lib.load("autonl-s-cifar"), WIDTH),
+                             nl_norm="none")  # the study's product
   budget = flops.count(hand, 32, 10).macs
   io.write_json(os.path.join(study, "plan.json"), {
       "budget_macs": budget, "width_multiplier": WIDTH, "quick": True, "epochs": 1,
       "steps_per_epoch": 2, "seed": 1, "tolerance": 0.03, "random_seed": 0, "search_epochs": 2,
       "search_warmup_epochs": 1, "search_steps": 2, "search_batch_size": 8})
-  space = get_space("cifar", width_multiplier=WIDTH)
+  space = get_space("cifar", width_multiplier=WIDTH, nl_norm="none")
   searched, random1 = (s.arch for s in sampling.sample_within(space, budget, 2, 5, 32, 10))
   archs = {"search-seed1/arch.txt": searched, "random-1.txt": random1, "hand-lightnl.txt": hand}
   for path, arch in archs.items():
@@ -59,7 +61,7 @@ def make_study(study):
 def test_latency_vs_macs_targets_the_studys_searched_network(tmp_path):
   study = str(tmp_path / "study")
   top1 = make_study(study)
-  space = get_space("cifar", width_multiplier=WIDTH)
+  space = get_space("cifar", width_multiplier=WIDTH, nl_norm="none")
   table = random_latency_table(space, 32, 10)
   table.calibration["scale"] = 0.03  # predictions of the order of these networks' real ms
   table.settings.update(what=latency.space_what(space), threads=1, warmup=2, repeats=5, passes=1,
@@ -85,6 +87,7 @@ def test_latency_vs_macs_targets_the_studys_searched_network(tmp_path):
   config = io.read_json(os.path.join(workdir, "latency-search-seed1", "search_config.json"))
   assert (config["landing_latency"], config["width_multiplier"], config["epochs"],
           config["steps_per_epoch"], config["optimizer"]) == ("measured", WIDTH, 2, 2, "sgd")
+  assert config["nl_norm"] == "none"  # the study's product, not the cifar space's own
   arch = arch_lib.load(os.path.join(workdir, "latency-search-seed1", "arch.txt"))
   assert decisions["latency_ms"] == pytest.approx(table.predict(arch, 32, 10), rel=1e-5)
   trained = io.read_json(os.path.join(workdir, "latency-searched-seed1", "metrics.json"))

@@ -52,6 +52,24 @@ def test_macs_by_hand():
   assert normed.params == paper.params
 
 
+def test_the_cifar_presets_and_32px_spaces_default_to_it():
+  from autonl_tf.search.space import get_space
+  for name in ("autonl-s-cifar", "autonl-l-cifar"):
+    assert arch_lib.load(name).nl_norm == "second_moment", name
+  for name in ("autonl-s", "autonl-l"):
+    assert arch_lib.load(name).nl_norm == "none", name
+  # autonl-s-cifar at 32px: its 7 LightNLs on 32x32x24, 16x16x40 (two), 8x8x80, 8x8x96,
+  # 4x4x192 and 4x4x320 maps, one mean square each: 24,576 + 2 * 10,240 + 5,120 + 6,144 +
+  # 3,072 + 5,120 = 64,512 MACs more than the paper's product (79,418,816).
+  s_cifar = arch_lib.load("autonl-s-cifar")
+  normed = flops.count(s_cifar, 32, 10)
+  paper = flops.count(dataclasses.replace(s_cifar, nl_norm="none"), 32, 10)
+  assert normed.macs - paper.macs == 64_512 and paper.macs == 79_418_816
+  assert {get_space(n).nl_norm for n in ("cifar", "autonl-cifar")} == {"second_moment"}
+  assert {get_space(n).nl_norm for n in ("autonl-imagenet", "tiny")} == {"none"}
+  assert get_space("cifar", nl_norm="none").nl_norm == "none"
+
+
 def test_it_builds_saves_and_converts(tmp_path):
   import keras
   model = autonl_tf.build_model(_arch("second_moment"), (16, 16, 3), 5, dropout_rate=0.0)

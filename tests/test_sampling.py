@@ -39,7 +39,7 @@ def test_half_width_space_and_preset_by_hand():
   assert half.width_multiplier == 0.5 and SPACE.width_multiplier == 1.0
   hand = arch_lib.scale_width(arch_lib.load("autonl-s-cifar"), 0.5)
   text = arch_lib.format_arch(hand)
-  assert text.splitlines()[0] == "#! stem_stride=1 head_filters=640"
+  assert text.splitlines()[0] == "#! stem_stride=1 head_filters=640 nl_norm=second_moment"
   assert "r1_k5_s22_e6_i24_o40_se0.25_nonlocal0.25" in text  # kernels, SE, LightNL kept
   assert arch_lib.parse_arch(text) == hand  # a valid chain
   # The head at 4x4: 1x1 conv 160 -> 640, pool, classifier: by hand.

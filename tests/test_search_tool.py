@@ -29,6 +29,10 @@ def test_contract_command(tmp_path):
   decisions = json.loads((model_dir / "decisions.json").read_text())
   assert decisions["macs"] == flops.count(arch, 32, 10).macs
   assert decisions["macs"] == pytest.approx(decisions["supernet_macs"])
+  # The cifar space's own LightNL product (no --nl_norm), recorded resolved for a resume.
+  assert arch.nl_norm == "second_moment"
+  config = json.loads((model_dir / "search_config.json").read_text())
+  assert (config["nl_norm"], config["activation"]) == ("second_moment", "swish")
   assert len(decisions["decisions"]) == 13 and "k7" in decisions["decisions"]["sblock_0"]
   with open(model_dir / "search_log.csv") as f:
     rows = list(csv.DictReader(f))

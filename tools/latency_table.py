@@ -27,8 +27,9 @@ flags.DEFINE_string("space", None, "Search space of the table (autonl-imagenet, 
 flags.DEFINE_float("width_multiplier", 1.0, "Channels of the space times this.")
 flags.DEFINE_enum("activation", "swish", list(ACTIVATIONS),
                   "Activation of the space's networks (as tools/search.py --activation).")
-flags.DEFINE_enum("nl_norm", "none", list(NL_NORMS),
-                  "LightNL's product in the space's networks (as tools/search.py --nl_norm).")
+flags.DEFINE_enum("nl_norm", None, list(NL_NORMS),
+                  "LightNL's product in the space's networks (as tools/search.py --nl_norm; "
+                  "default: the space's own).")
 flags.DEFINE_string("arch", None, "Instead of a table: time this network (preset or arch file) "
                     "end to end.")
 flags.DEFINE_string("table", None, "With --arch: also print the table's prediction and its error.")
@@ -57,8 +58,9 @@ def build():
   from autonl_tf.search.space import get_space
   if not FLAGS.out:
     raise ValueError("--out is required with --space (the table file to write)")
+  override = {} if FLAGS.nl_norm is None else {"nl_norm": FLAGS.nl_norm}  # None: the space's
   space = get_space(FLAGS.space, width_multiplier=FLAGS.width_multiplier,
-                    activation=FLAGS.activation, nl_norm=FLAGS.nl_norm)
+                    activation=FLAGS.activation, **override)
   pieces = latency.space_pieces(space, FLAGS.input_size, FLAGS.num_classes)
   what = latency.space_what(space)
   bar = {"unit": "entry"}
