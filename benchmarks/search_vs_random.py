@@ -23,7 +23,10 @@ then search / searched / random interleaved, then the references) into their
 own directories under --workdir; a finished run (its `metrics.json`, or the
 search's `decisions.json`) is skipped and an interrupted one resumes at its
 last epoch, so after a kill the same command goes on where it stopped. A run
-that fails (e.g. a NaN loss) is recorded in `failed.json` and reported.
+that fails (e.g. a NaN loss) is recorded in `failed.json` and reported. Each
+finished run's small files (`RECORD_FILES`: its numbers, network and times,
+no weights) are also kept in --record_dir, a directory in git, from which a
+study whose --workdir was lost (a new machine) restores its finished runs.
 
   python benchmarks/search_vs_random.py --quick                     # synthetic, minutes
   nohup python benchmarks/search_vs_random.py --data_dir=runs/tfds \\
@@ -66,6 +69,10 @@ flags.DEFINE_integer("search_warmup_epochs", None, "Search warm-up epochs (defau
                      "--quick).")
 flags.DEFINE_integer("search_steps", None, "Search steps per epoch (default: 100; 2 with --quick).")
 flags.DEFINE_integer("search_batch_size", None, "Search batch size (default: 128; 8 with --quick).")
+flags.DEFINE_string("record_dir", None, "Where each finished run's small files (metrics, network, "
+                    "times) are kept and restored from, so that a study survives the loss of "
+                    "--workdir; a directory in git (default: docs/records/search_vs_random; none "
+                    "with --quick; '' for none).")
 flags.DEFINE_string("plot", None, "The accuracy-vs-MACs PNG (default: docs/img/search_vs_random.png; "
                     "<workdir>/search_vs_random.png with --quick).")
 FLAGS = flags.FLAGS
@@ -73,6 +80,10 @@ FLAGS = flags.FLAGS
 VARIANTS = ("searched", "random", "hand-lightnl", "hand-nonl", "anchor")
 HAND_PRESET = "autonl-s-cifar"
 SPACE = "cifar"
+# LightNL's product of every network and search of the study: the paper's, as
+# its protocol fixed before the CIFAR preset and space switched to the
+# second-moment product (docs/RESULTS.md sections 5, 6).
+NL_NORM = "none"
 INPUT_SIZE, NUM_CLASSES = 32, 10
 ANCHOR_ALPHAS = [round(0.35 + 0.05 * i, 2) for i in range(74)]  # 0.35 .. 4.0
 
@@ -95,6 +106,19 @@ def quick() -> bool:
 
 def width() -> float:
   return _common.pick(FLAGS.width_multiplier, 0.25, 0.5)
+
+
+def hand_arch():
+  """AutoNL-S-CIFAR at the study's width, with the study's LightNL product."""
+  from autonl_tf import arch as arch_lib
+  return dataclasses.replace(arch_lib.scale_width(arch_lib.load(HAND_PRESET), width()),
+                             nl_norm=NL_NORM)
+
+
+def study_space(width_multiplier):
+  """The study's space at `width_multiplier`, with the study's LightNL product."""
+  from autonl_tf.search.space import get_space
+  return get_space(SPACE, width_multiplier=width_multiplier, nl_norm=NL_NORM)
 
 
 def data_config(seed):
@@ -135,19 +159,72 @@ def run_seconds(run_dir) -> dict:
   return {"wall": float(sum(times)), "alone": len(times) * float(min(times))}
 
 
-def execute(run: Run, workdir, settings, log):
+#: What a finished run keeps in --record_dir: its result (a training's
+#: `metrics.json`, a search's `decisions.json` and `arch.txt`, or
+#: `failed.json`), its settings and its epoch times; no weights.
+RECORD_FILES = ("metrics.json", "decisions.json", "arch.txt", "search_config.json",
+                "epoch_times.json", "failed.json")
+
+
+def record_dir() -> Optional[str]:
+  """--record_dir, or its default: docs/records/search_vs_random, none with
+  --quick."""
+  if FLAGS.record_dir is not None:
+    return FLAGS.record_dir or None
+  return None if quick() else os.path.join("docs", "records", "search_vs_random")
+
+
+def keep_record(run: Run, workdir, records):
+  """Copies the finished `run`'s `RECORD_FILES` into `<records>/<name>`."""
+  from autonl_tf import io
+  for name in RECORD_FILES:
+    source = os.path.join(workdir, run.name, name)
+    if os.path.exists(source):
+      os.makedirs(os.path.join(records, run.name), exist_ok=True)
+      io.copy_file(source, os.path.join(records, run.name, name))
+
+
+def restore_record(run: Run, workdir, records, log):
+  """Copies `run`'s record from `<records>/<name>` into its run directory
+  (which holds no result), after checking that it trained the network
+  this plan trains."""
+  from autonl_tf import arch as arch_lib
+  from autonl_tf import io
+  kept = os.path.join(records, run.name)
+  if not os.path.isdir(kept):
+    return
+  metrics = os.path.join(kept, "metrics.json")
+  if os.path.exists(metrics) and run.arch:
+    recorded = io.read_json(metrics)
+    want = (run.arch if run.arch.startswith("keras:")
+            else arch_lib.format_arch(arch_lib.load(run.arch)))
+    got = recorded.get("arch") if run.arch.startswith("keras:") else recorded.get("arch_text")
+    if got != want:
+      raise ValueError(f"{metrics} records another network than the {run.arch} this code plans: "
+                       "pass another --record_dir")
+  os.makedirs(os.path.join(workdir, run.name), exist_ok=True)
+  for name in os.listdir(kept):
+    io.copy_file(os.path.join(kept, name), os.path.join(workdir, run.name, name))
+  log(f"[{run.name}] restored from {kept}")
+
+
+def execute(run: Run, workdir, settings, log, records=None):
   """Runs `run` with the study's `settings` (`study_settings`) unless
-  finished (or failed) before; returns its record: `metrics.json` /
-  `decisions.json`, or {"failed": why}."""
+  finished (or failed) before, in `workdir` or in the directory of
+  `records` (restored from there); a finished run is kept in `records`.
+  Returns its record: `metrics.json` / `decisions.json`, or {"failed": why}."""
   from autonl_tf import io
   import keras
   run_dir = os.path.join(workdir, run.name)
   done = os.path.join(run_dir, "decisions.json" if run.search else "metrics.json")
   failed = os.path.join(run_dir, "failed.json")
-  if os.path.exists(done):
-    return io.read_json(done)
-  if os.path.exists(failed):
-    return io.read_json(failed)
+  if records and not (os.path.exists(done) or os.path.exists(failed)):
+    restore_record(run, workdir, records, log)
+  for result in (done, failed):
+    if os.path.exists(result):
+      if records:
+        keep_record(run, workdir, records)
+      return io.read_json(result)
   os.makedirs(run_dir, exist_ok=True)
   keras.backend.clear_session()
   keras.utils.set_random_seed(run.seed)
@@ -158,7 +235,7 @@ def execute(run: Run, workdir, settings, log):
       from autonl_tf.search.runner import search
       from autonl_tf.training import recipes
       fields = dict(cost="target", target_macs=float(settings["budget_macs"]),
-                    tolerance=settings["tolerance"], verbose=0)
+                    tolerance=settings["tolerance"], nl_norm=NL_NORM, verbose=0)
       fields.update(run.search_fields or {})
       search(recipes.search_config(
           "cifar", space=SPACE, width_multiplier=settings["width_multiplier"],
@@ -180,9 +257,14 @@ def execute(run: Run, workdir, settings, log):
   except (ArithmeticError, RuntimeError, ValueError) as e:  # a diverged run is a result
     record = {"failed": f"{type(e).__name__}: {e}"}
     io.write_json(failed, record)
-    log(f"[{run.name}] failed: {record['failed']} (recorded in {failed}; delete it to retry)")
-    return record
-  return io.read_json(done)
+    kept = f" and {os.path.join(records, run.name, 'failed.json')}" if records else ""
+    log(f"[{run.name}] failed: {record['failed']} (recorded in {failed}{kept}; delete it to "
+        "retry)")
+  else:
+    record = io.read_json(done)
+  if records:
+    keep_record(run, workdir, records)
+  return record
 
 
 def anchor_name(budget, workdir) -> str:
@@ -220,10 +302,9 @@ def plan(workdir, budget, log) -> List[Run]:
   from autonl_tf import arch as arch_lib
   from autonl_tf import io
   from autonl_tf.search import sampling
-  from autonl_tf.search.space import get_space
-  hand = arch_lib.scale_width(arch_lib.load(HAND_PRESET), width())
+  hand = hand_arch()
   files = {"hand-lightnl": hand, "hand-nonl": arch_lib.without_lightnl(hand)}
-  space = get_space(SPACE, width_multiplier=width())
+  space = study_space(width())
   randoms = sampling.sample_within(space, budget, _common.pick(FLAGS.random, 2, 5),
                                    FLAGS.random_seed, INPUT_SIZE, NUM_CLASSES, FLAGS.tolerance)
   for i, sample in enumerate(randoms, start=1):
@@ -275,10 +356,10 @@ def study_settings(budget) -> dict:
       "search_batch_size": _common.pick(FLAGS.search_batch_size, 8, 128)}
 
 
-def check_settings(workdir, settings):
+def check_settings(workdir, settings, flag="--workdir"):
   """Writes `settings` to `<workdir>/plan.json` on the first call; later
   calls must have the same, so that a resumed study never mixes runs of two
-  protocols."""
+  protocols (`flag`: the flag that names `workdir`)."""
   from autonl_tf import io
   if _common.pick(FLAGS.random, 2, 5) < 1:
     raise ValueError(f"--random must be at least 1, got {FLAGS.random}")
@@ -289,7 +370,7 @@ def check_settings(workdir, settings):
     if changed:
       raise ValueError(f"{workdir} holds a study with other settings ("
                        + ", ".join(f"{k}: {old.get(k)} there, {settings[k]} now" for k in changed)
-                       + "); pass another --workdir")
+                       + f"); pass another {flag}")
   else:
     io.write_json(path, settings)
 
@@ -361,7 +442,6 @@ def main(argv):
   del argv
   _common.setup()
   import tempfile
-  from autonl_tf import arch as arch_lib
   from autonl_tf import flops
   from autonl_tf import io
   from autonl_tf import viz
@@ -380,10 +460,13 @@ def main(argv):
   os.makedirs(workdir, exist_ok=True)
   log = lambda line: print(line, flush=True)
   try:
-    budget = flops.count(arch_lib.scale_width(arch_lib.load(HAND_PRESET), width()),
-                         INPUT_SIZE, NUM_CLASSES).macs
+    budget = flops.count(hand_arch(), INPUT_SIZE, NUM_CLASSES).macs
     settings = study_settings(budget)
     check_settings(workdir, settings)
+    kept = record_dir()
+    if kept:
+      os.makedirs(kept, exist_ok=True)
+      check_settings(kept, settings, "--record_dir")
     runs = plan(workdir, budget, log)
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
@@ -394,7 +477,11 @@ def main(argv):
       # Not written: it trains once its search succeeds (delete the search's failed.json).
       records[run.name] = {"failed": f"its search ({run.after}) failed"}
       continue
-    records[run.name] = execute(run, workdir, settings, log)
+    try:
+      records[run.name] = execute(run, workdir, settings, log, kept)
+    except ValueError as e:  # a record of another network (a failed training is a result)
+      print(f"error: {e}", file=sys.stderr)
+      return 2
 
   run_rows, variant_rows, verdict, points, summary = summarize(runs, records, budget, workdir)
   plot = FLAGS.plot or (os.path.join(workdir, "search_vs_random.png") if quick()
@@ -424,7 +511,8 @@ def main(argv):
   for name, lines in searched.items():
     if lines:
       _common.note(f"{name}:\n" + "\n".join(f"    {line}" for line in lines))
-  _common.note(f"plot: {plot}; runs and study.json in {workdir}")
+  _common.note(f"plot: {plot}; runs and study.json in {workdir}"
+               + (f"; finished runs' records in {kept}" if kept else ""))
   return 0
 
 

@@ -2,8 +2,10 @@
 its numbers recomputed from the runs' own files, and a rerun that resumes
 (every finished run skipped, the same table)."""
 
+import dataclasses
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -29,8 +31,15 @@ def test_quick_study_reports_every_variant_from_its_runs(tmp_path):
   out = run_study(workdir)
   with open(os.path.join(workdir, "study.json")) as f:
     study = json.load(f)
-  budget = flops.count(arch_lib.scale_width(arch_lib.load("autonl-s-cifar"), 0.25), 32, 10).macs
+  # The study pins the paper's LightNL product (its protocol predates the CIFAR preset's).
+  hand = dataclasses.replace(arch_lib.scale_width(arch_lib.load("autonl-s-cifar"), 0.25),
+                             nl_norm="none")
+  budget = flops.count(hand, 32, 10).macs
   assert study["budget_macs"] == budget and study["width_multiplier"] == 0.25
+  trained = ["hand-lightnl.txt", "hand-nonl.txt", "random-1.txt", "search-seed1/arch.txt"]
+  assert {arch_lib.load(os.path.join(workdir, f)).nl_norm for f in trained} == {"none"}
+  with open(os.path.join(workdir, "search-seed1", "search_config.json")) as f:
+    assert json.load(f)["nl_norm"] == "none"
 
   def top1(name):
     with open(os.path.join(workdir, name, "metrics.json")) as f:
@@ -71,6 +80,29 @@ def test_quick_study_reports_every_variant_from_its_runs(tmp_path):
   assert "epoch 1:" not in again
   table = lambda text: text[text.index("== synthetic"):text.index("plot:")]
   assert table(again) == table(out)
+  # The runs' records (kept by a run with --record_dir) restore a lost workdir: nothing
+  # trains again and the table is the same.
+  records = str(tmp_path / "records")
+  run_study(workdir, f"--record_dir={records}")
+  assert sorted(os.listdir(os.path.join(records, "search-seed1"))) == [
+      "arch.txt", "decisions.json", "epoch_times.json", "search_config.json"]
+  lost = str(tmp_path / "lost")
+  restored = run_study(lost, f"--record_dir={records}")
+  assert "epoch 1:" not in restored and "[searched-seed1] restored from" in restored
+  assert table(restored) == table(out)
+  with open(os.path.join(lost, "random-2", "metrics.json")) as f:
+    assert json.load(f)["top1"] == top1("random-2")
+  # A record of another network than the plan's is refused, naming it.
+  shutil.rmtree(lost)
+  metrics = os.path.join(records, "random-1", "metrics.json")
+  with open(metrics) as f:
+    kept = json.load(f)
+  with open(metrics, "w") as f:
+    json.dump(dict(kept, arch_text=kept["arch_text"].replace("_k3_", "_k5_", 1)), f)
+  err = run_study(lost, f"--record_dir={records}", code=2)
+  assert err.strip().splitlines()[-1] == (
+      f"error: {metrics} records another network than the {lost}/random-1.txt this code "
+      "plans: pass another --record_dir")
   # Another protocol into the same directory: one error line, nothing run.
   # Times: epochs x the fastest epoch (a paused or shared epoch does not count), wall sum kept.
   with open(os.path.join(workdir, "random-1", "epoch_times.json"), "w") as f:
