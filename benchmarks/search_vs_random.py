@@ -297,6 +297,11 @@ def anchor_name(budget, workdir) -> str:
   return name
 
 
+def _read(path) -> str:
+  with open(path, encoding="utf-8") as f:
+    return f.read()
+
+
 def plan(workdir, budget, log) -> List[Run]:
   """Writes the arch files and returns the runs in their fixed order."""
   from autonl_tf import arch as arch_lib
@@ -311,7 +316,7 @@ def plan(workdir, budget, log) -> List[Run]:
     files[f"random-{i}"] = sample.arch
   for name, arch in files.items():
     text, file = arch_lib.format_arch(arch), os.path.join(workdir, f"{name}.txt")
-    if os.path.exists(file) and open(file, encoding="utf-8").read() != text:
+    if os.path.exists(file) and _read(file) != text:
       # A preset or space that changed under a resumed study: its runs would mix two networks.
       raise ValueError(f"{file} holds another network than the one this code plans (the "
                        f"preset '{HAND_PRESET}' or the space '{SPACE}' changed since the study "
