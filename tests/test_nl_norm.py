@@ -73,7 +73,9 @@ def test_the_cifar_presets_and_32px_spaces_default_to_it():
 def test_it_builds_saves_and_converts(tmp_path):
   import keras
   model = autonl_tf.build_model(_arch("second_moment"), (16, 16, 3), 5, dropout_rate=0.0)
-  randomize(model)
+  # Its own generator: layer_testing's shared one gives weights that depend on which tests
+  # ran before in the same process (a CI worker's int8 parity fell to 5/8 with one such draw).
+  randomize(model, np.random.default_rng(0))
   assert {b.nl.norm for b in model.layers if isinstance(b, MBConv) and b.nl} == {"second_moment"}
   paper = autonl_tf.build_model(_arch("none"), (16, 16, 3), 5, dropout_rate=0.0)
   paper.set_weights(model.get_weights())
@@ -97,6 +99,7 @@ def test_it_builds_saves_and_converts(tmp_path):
   assert tflite.non_builtin_ops(ops) == [] and {"SQUARE", "DIV"} <= set(ops)
   report = tflite.parity(model, tflite.TFLiteModel(content=flat), np.stack(calibration[:8]))
   assert report["top1_agreement"] >= 0.75, report
+  assert report["mean_abs_logit_diff"] < 0.02 * report["logit_range"], report
 
 
 def test_latency_pieces_carry_the_norm():
