@@ -190,15 +190,17 @@ def restore_record(run: Run, workdir, records, log):
   this plan trains."""
   from autonl_tf import arch as arch_lib
   from autonl_tf import io
+  from autonl_tf.models import anchors
   kept = os.path.join(records, run.name)
   if not os.path.isdir(kept):
     return
   metrics = os.path.join(kept, "metrics.json")
   if os.path.exists(metrics) and run.arch:
     recorded = io.read_json(metrics)
-    want = (run.arch if run.arch.startswith("keras:")
-            else arch_lib.format_arch(arch_lib.load(run.arch)))
-    got = recorded.get("arch") if run.arch.startswith("keras:") else recorded.get("arch_text")
+    if anchors.is_anchor(run.arch):
+      want, got = run.arch, recorded.get("arch")
+    else:
+      want, got = arch_lib.format_arch(arch_lib.load(run.arch)), recorded.get("arch_text")
     if got != want:
       raise ValueError(f"{metrics} records another network than the {run.arch} this code plans: "
                        "pass another --record_dir")
