@@ -163,7 +163,8 @@ def run_seconds(run_dir) -> dict:
 #: `metrics.json`, a search's `decisions.json` and `arch.txt`, or
 #: `failed.json`), its settings and its epoch times; no weights.
 RECORD_FILES = ("metrics.json", "decisions.json", "arch.txt", "search_config.json",
-                "epoch_times.json", "failed.json")
+                "epoch_times.json", "failed.json",
+                "config.json", "log.csv", "search_log.csv")  # the settings and per-epoch logs
 
 
 def record_dir() -> Optional[str]:

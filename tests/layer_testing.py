@@ -5,7 +5,14 @@ reloads to the same outputs."""
 import keras
 import numpy as np
 
+#: The tests' shared generator; `reset_rng` (called before every test by
+#: conftest.py) rewinds it, so that a test's draws do not depend on which tests
+#: ran before it in its worker process.
 RNG = np.random.default_rng(0)
+
+
+def reset_rng(seed=0):
+  RNG.bit_generator.state = np.random.default_rng(seed).bit_generator.state
 
 
 def randomize(layer, rng=RNG):

@@ -85,7 +85,7 @@ def test_quick_study_reports_every_variant_from_its_runs(tmp_path):
   records = str(tmp_path / "records")
   run_study(workdir, f"--record_dir={records}")
   assert sorted(os.listdir(os.path.join(records, "search-seed1"))) == [
-      "arch.txt", "decisions.json", "epoch_times.json", "search_config.json"]
+      "arch.txt", "decisions.json", "epoch_times.json", "search_config.json", "search_log.csv"]
   lost = str(tmp_path / "lost")
   restored = run_study(lost, f"--record_dir={records}")
   assert "epoch 1:" not in restored and "[searched-seed1] restored from" in restored
