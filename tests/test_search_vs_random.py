@@ -76,16 +76,16 @@ def test_quick_study_reports_every_variant_from_its_runs(tmp_path):
   assert w > 500 and h > 300
   assert out.count("epoch 1:") == 8  # seven trainings and the search's first epoch
 
-  again = run_study(workdir)  # every run finished: skipped, the same table
+  # Every run finished: skipped, the same table; with --record_dir, each run's record is kept
+  # there, from which a lost workdir is restored: nothing trains again, the same table.
+  records = str(tmp_path / "records")
+  again = run_study(workdir, f"--record_dir={records}")
   assert "epoch 1:" not in again
   table = lambda text: text[text.index("== synthetic"):text.index("plot:")]
   assert table(again) == table(out)
-  # The runs' records (kept by a run with --record_dir) restore a lost workdir: nothing
-  # trains again and the table is the same.
-  records = str(tmp_path / "records")
-  run_study(workdir, f"--record_dir={records}")
   assert sorted(os.listdir(os.path.join(records, "search-seed1"))) == [
-      "arch.txt", "decisions.json", "epoch_times.json", "search_config.json", "search_log.csv"]
+      "arch.txt", "decisions.json", "epoch_times.json", "log.csv", "search_config.json",
+      "search_log.csv"]
   lost = str(tmp_path / "lost")
   restored = run_study(lost, f"--record_dir={records}")
   assert "epoch 1:" not in restored and "[searched-seed1] restored from" in restored
