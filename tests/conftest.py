@@ -7,13 +7,6 @@ The tests import the checkout's `autonl_tf` through pytest.ini's
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# One TensorFlow thread per pool in each test process (and in the tools the
-# tests run, which inherit it): pytest.ini runs two workers on the two cores,
-# and with TensorFlow's default of one thread per core in each, they
-# oversubscribe the cores (measured: test_export.py + test_training.py in two
-# workers, 137 s with the defaults, 123 s with one thread).
-os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
-os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 import pytest  # noqa: E402
 
