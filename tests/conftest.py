@@ -24,18 +24,20 @@ except ImportError:
 #: left with a long file at the end (longest-first; pytest.ini turns off
 #: xdist's own order, most tests first). The rest follow in name order.
 SLOW_FILES = {
-    "test_search_vs_random.py": 318,
-    "test_search_planted.py": 211,
-    "test_latency_vs_macs.py": 175,
-    "test_search_tool.py": 120,
-    "test_resume.py": 115,
-    "test_search_objective.py": 105,
-    "test_distribute.py": 92,
-    "test_export.py": 61,
-    "test_search_latency.py": 56,
-    "test_pipeline.py": 47,
-    "test_learning.py": 39,
-    "test_training.py": 23,
+    "test_search_vs_random.py": 214,
+    "test_search_planted.py": 147,
+    "test_export.py": 115,
+    "test_latency_vs_macs.py": 112,
+    "test_distribute.py": 109,
+    "test_search_objective.py": 104,
+    "test_search_tool.py": 96,
+    "test_resume.py": 95,
+    "test_search.py": 67,
+    "test_training.py": 66,
+    "test_search_latency.py": 46,
+    "test_learning.py": 43,
+    "test_pipeline.py": 38,
+    "test_prepare_data.py": 32,
 }
 
 
