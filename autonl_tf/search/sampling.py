@@ -7,8 +7,7 @@ the expand ratio, LightNL off or on, and, when on, its ratio and stride.
 `sample_within` keeps the draws whose MACs are within a tolerance of a
 budget (rejection sampling), so the kept networks are uniform over the
 space's architectures in that MAC window under this per-choice measure.
-Reproducible from the seed; no TensorFlow in this module (importing the
-`autonl_tf.search` package around it loads TensorFlow).
+Reproducible from the seed; pure Python (no TensorFlow).
 """
 
 import dataclasses
