@@ -11,16 +11,10 @@ returns them (see `autonl_tf.saving`).
 
 __version__ = "0.1.0"
 
-_LAZY = {"build_model": "autonl_tf.models.network", "keras_objects": "autonl_tf.saving"}
-
-
-def __getattr__(name):
-  if name in _LAZY:
-    import importlib
-    return getattr(importlib.import_module(_LAZY[name]), name)
-  raise AttributeError(f"module 'autonl_tf' has no attribute '{name}'")
-
-
+from autonl_tf import lazy as _lazy  # noqa: E402  (pure Python)
 from autonl_tf import saving as _saving  # noqa: E402  (pure Python)
+
+_, __getattr__, __dir__ = _lazy.exports(__name__, {"models.network": ["build_model"],
+                                                   "saving": ["keras_objects"]})
 
 _saving.register_on_keras_import()

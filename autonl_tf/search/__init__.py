@@ -15,21 +15,10 @@ first used (as in the `autonl_tf` package), so that importing those two does
 not load TensorFlow.
 """
 
-_LAZY = {"SuperMBConv": "autonl_tf.search.blocks",
-         "copy_child_weights": "autonl_tf.search.derive",
-         "derive_arch": "autonl_tf.search.derive",
-         "write_derived": "autonl_tf.search.derive",
-         "SPACES": "autonl_tf.search.space",
-         "SearchSpace": "autonl_tf.search.space",
-         "Stage": "autonl_tf.search.space",
-         "get_space": "autonl_tf.search.space",
-         "SuperNet": "autonl_tf.search.supernet"}
+from autonl_tf import lazy as _lazy
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name):
-  if name in _LAZY:
-    import importlib
-    return getattr(importlib.import_module(_LAZY[name]), name)
-  raise AttributeError(f"module 'autonl_tf.search' has no attribute '{name}'")
+__all__, __getattr__, __dir__ = _lazy.exports(__name__, {
+    "blocks": ["SuperMBConv"],
+    "derive": ["copy_child_weights", "derive_arch", "write_derived"],
+    "space": ["SPACES", "SearchSpace", "Stage", "get_space"],
+    "supernet": ["SuperNet"]})
