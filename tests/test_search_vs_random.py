@@ -12,6 +12,7 @@ import sys
 
 from autonl_tf import arch as arch_lib
 from autonl_tf import flops
+from autonl_tf import io
 from autonl_tf import viz
 from autonl_tf.search import sampling
 from autonl_tf.search.space import get_space
@@ -32,12 +33,10 @@ def record(records, name, arch, top1):
   """A finished training's record (as --record_dir keeps it) of `arch`, with a made-up top-1."""
   os.makedirs(os.path.join(records, name))
   count = flops.count(arch, 32, 10)
-  for file, content in (("metrics.json", {"top1": top1, "macs": count.macs, "params": count.params,
-                                          "max_abs_logit": 3.5,
-                                          "arch_text": arch_lib.format_arch(arch)}),
-                        ("epoch_times.json", {"1": 20.0})):
-    with open(os.path.join(records, name, file), "w") as f:
-      json.dump(content, f)
+  io.write_json(os.path.join(records, name, "metrics.json"),
+                {"top1": top1, "macs": count.macs, "params": count.params, "max_abs_logit": 3.5,
+                 "arch_text": arch_lib.format_arch(arch)})
+  io.write_json(os.path.join(records, name, "epoch_times.json"), {"1": 20.0})
 
 
 def test_quick_study_reports_every_variant_from_its_runs(tmp_path):
