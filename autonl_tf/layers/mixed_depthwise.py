@@ -7,6 +7,7 @@ import keras
 from autonl_tf import constants
 from autonl_tf import flops
 from autonl_tf.layers.common import convs_per_group
+from autonl_tf.layers.depthwise import DepthwiseConv2D
 from autonl_tf.saving import KERAS_PACKAGE
 
 @keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
@@ -35,7 +36,7 @@ class MixedDepthwiseConv2D(keras.layers.Layer):
     channels = flops.split_channels(int(input_shape[-1]), len(self.kernel_sizes))
     self.convs = []
     for i, (k, c) in enumerate(zip(self.kernel_sizes, channels)):
-      conv = keras.layers.DepthwiseConv2D(
+      conv = DepthwiseConv2D(
           k, strides=self.strides, padding="same", use_bias=False,
           depthwise_initializer=constants.conv_initializer(), name=f"dw_{i}_k{k}")
       conv.build(tuple(input_shape[:-1]) + (c,))

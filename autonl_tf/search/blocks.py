@@ -41,6 +41,7 @@ from autonl_tf import flops
 from autonl_tf.arch import codec
 from autonl_tf.layers import SqueezeExcite
 from autonl_tf.layers import activations
+from autonl_tf.layers import depthwise
 from autonl_tf.layers.lightnl import second_moment_scale
 from autonl_tf.saving import KERAS_PACKAGE
 from autonl_tf.search import gates as gates_lib
@@ -348,7 +349,8 @@ class SuperMBConv(keras.layers.Layer):
     g = cast(g)
     mask = self._channel_mask(g)
     x = self._act(self.expand_bn(self.expand_conv(inputs), training=training)) * mask
-    x = tf.nn.depthwise_conv2d(x, g["kernel"], [1, self.stride, self.stride, 1], "SAME")
+    x = (depthwise.depthwise_conv2d(x, g["kernel"], (self.stride,) * 2) if training
+         else tf.nn.depthwise_conv2d(x, g["kernel"], [1, self.stride, self.stride, 1], "SAME"))
     x = self._act(self.dw_bn(x, training=training)) * mask
     if self.se is not None:
       x = self.se(x)
