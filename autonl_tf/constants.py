@@ -47,9 +47,10 @@ def dense_initializer():
 
 def batch_norm(name, gamma_initializer="ones", momentum=BN_MOMENTUM,
                epsilon=BN_EPSILON, synchronized=False):
-  """BN with the paper's settings; `synchronized` computes batch statistics
-  over all replicas of a tf.distribute strategy."""
-  import keras
-  return keras.layers.BatchNormalization(
+  """BN with the paper's settings (`layers.batch_norm.BatchNormalization`:
+  Keras' layer, trained with the fused kernel); `synchronized` computes batch
+  statistics over all replicas of a tf.distribute strategy."""
+  from autonl_tf.layers.batch_norm import BatchNormalization
+  return BatchNormalization(
       momentum=momentum, epsilon=epsilon, gamma_initializer=gamma_initializer,
       synchronized=synchronized, name=name)

@@ -1,7 +1,10 @@
 """Keras layers, one public class per module: LightNL, the conventional
 non-local block, and MBConv with its parts (mixed depthwise conv, grouped
-conv, squeeze-excitation, drop-connect)."""
+conv, squeeze-excitation, drop-connect), and the two Keras layers these are
+built from with a faster training path on CPUs (batch norm, depthwise conv)."""
 
+from autonl_tf.layers.batch_norm import BatchNormalization
+from autonl_tf.layers.depthwise import DepthwiseConv2D
 from autonl_tf.layers.drop_connect import DropConnect
 from autonl_tf.layers.grouped_conv import GroupedConv2D
 from autonl_tf.layers.lightnl import LightNL, lightnl_aggregate
@@ -10,5 +13,5 @@ from autonl_tf.layers.mixed_depthwise import MixedDepthwiseConv2D
 from autonl_tf.layers.non_local import NonLocal
 from autonl_tf.layers.squeeze_excite import SqueezeExcite
 
-__all__ = ["LightNL", "NonLocal", "lightnl_aggregate", "DropConnect",
-           "GroupedConv2D", "MBConv", "MixedDepthwiseConv2D", "SqueezeExcite"]
+__all__ = ["LightNL", "NonLocal", "lightnl_aggregate", "BatchNormalization", "DepthwiseConv2D",
+           "DropConnect", "GroupedConv2D", "MBConv", "MixedDepthwiseConv2D", "SqueezeExcite"]

@@ -13,6 +13,7 @@ from typing import Tuple
 import keras
 
 from autonl_tf import constants
+from autonl_tf.layers.batch_norm import BatchNormalization
 
 PREFIX = "keras:"
 #: application name -> keras.applications constructor name.
@@ -53,8 +54,9 @@ def build_anchor(name: str, input_shape: Tuple[int, int, int], num_classes: int,
                  dropout_rate: float = constants.DROPOUT_RATE,
                  bn_momentum: float = constants.BN_MOMENTUM) -> keras.Model:
   """The application without its top (random weights), then global pooling,
-  dropout and a dense classifier as in `build_model`; every BN gets
-  `bn_momentum` (the recipe's), so that only the body differs from ours.
+  dropout and a dense classifier as in `build_model`; every BN is ours
+  (`layers.BatchNormalization`: Keras' layer trained with the fused kernel)
+  with `bn_momentum` (the recipe's), so that only the body differs from ours.
 
   Takes images normalised like ours (ImageNet mean/std), returns logits.
   """
@@ -62,9 +64,13 @@ def build_anchor(name: str, input_shape: Tuple[int, int, int], num_classes: int,
   ctor = getattr(keras.applications, APPLICATIONS[anchor.application])
   body = ctor(input_shape=tuple(input_shape), alpha=anchor.alpha, include_top=False,
               weights=None, pooling="avg")
-  for layer in body.layers:
+  def ours(layer):
+    config = layer.get_config()
     if isinstance(layer, keras.layers.BatchNormalization):
-      layer.momentum = bn_momentum
+      return BatchNormalization.from_config(dict(config, momentum=bn_momentum))
+    return layer.__class__.from_config(config)
+
+  body = keras.models.clone_model(body, clone_function=ours)
   inputs = keras.Input(shape=tuple(input_shape), name="images")
   x = body(inputs)
   if dropout_rate > 0:
