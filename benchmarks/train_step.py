@@ -80,7 +80,7 @@ def main(argv):
         count = flops.count(arch, size, classes)
         what = (f"{network}: {_common.millions(count.macs)} MACs, "
                 f"{count.params / 1e6:.2f}M params")
-      steps = {}
+      steps, defaults = {}, (batch_norm.USE_FUSED, depthwise.USE_STRIPS)
       for variant, (fused, strips) in VARIANTS.items():
         batch_norm.USE_FUSED, depthwise.USE_STRIPS = fused, strips
         try:
@@ -97,7 +97,7 @@ def main(argv):
                 steps_per_epoch=1000)
           steps[variant] = _common.train_step_fn(model, x, y)  # traced with these switches
         finally:
-          batch_norm.USE_FUSED = depthwise.USE_STRIPS = True
+          batch_norm.USE_FUSED, depthwise.USE_STRIPS = defaults
       t = _common.measure_many(steps, warmup, repeats)
       base = t[next(iter(VARIANTS))].median
       for variant in VARIANTS:

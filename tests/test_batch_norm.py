@@ -106,3 +106,24 @@ def test_mixed_bfloat16_matches_keras():
                              rtol=2e-2, atol=2e-2)
   np.testing.assert_allclose(ours.moving_variance.numpy(), theirs.moving_variance.numpy(),
                              rtol=1e-5)
+
+
+@pytest.mark.parametrize("scale,center", [(False, True), (True, False), (False, False)])
+def test_without_gamma_or_beta_matches_keras(scale, center):
+  x = tf.constant(RNG.normal(size=(3, 4, 4, 8)).astype("float32"))
+  ours, theirs = pair(scale=scale, center=center)
+  assert "FusedBatchNormV3" in op_types(ours, True)
+  for a, b in zip(call(ours, x, True), call(theirs, x, True)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_float64_stays_with_keras():
+  layer = BatchNormalization(dtype="float64")
+  layer.build((2, 4, 4, 8))
+
+  @tf.function(input_signature=[tf.TensorSpec((2, 4, 4, 8), tf.float64)])
+  def forward(x):
+    return layer(x, training=True)
+  ops = {op.type for op in forward.get_concrete_function().graph.get_operations()}
+  assert "FusedBatchNormV3" not in ops
+  assert forward(tf.ones((2, 4, 4, 8), tf.float64)).dtype == tf.float64

@@ -61,7 +61,7 @@ def test_gradients_match_tensorflow_and_numpy(k, s, size):
 
 def kernel_grad_widths(k, s):
   """Widths of the kernel-gradient ops in the traced gradient graph."""
-  x = tf.TensorSpec([2, 8, 8, 16], tf.float32)
+  x = tf.TensorSpec([None, 8, 8, 16], tf.float32)  # any batch size
 
   @tf.function(input_signature=[x])
   def grad(x):
@@ -118,3 +118,42 @@ def test_layer_takes_the_strip_gradient_in_training_only():
 
   assert len(filter_grad_ops(True)) == 3      # 7 = 3 + 2 + 2
   assert len(filter_grad_ops(False)) == 1     # TensorFlow's own gradient
+
+
+def test_mixed_bfloat16_gradients_match_tensorflow():
+  x = tf.constant(RNG.normal(size=(2, 8, 8, 16)), tf.bfloat16)
+  kernel = tf.constant(RNG.normal(size=(7, 7, 16, 1)), tf.bfloat16)
+  dy = tf.constant(RNG.normal(size=(2, 4, 4, 16)), tf.bfloat16)
+  ours = gradients(lambda x, w: depthwise_conv2d(x, w, 2), x, kernel, dy)
+  theirs = gradients(lambda x, w: tf.nn.depthwise_conv2d(x, w, [1, 2, 2, 1], "SAME"), x,
+                     kernel, dy)
+  for a, b in zip(ours, theirs):
+    assert a.dtype == b.dtype
+    scale = np.abs(b.astype(np.float32)).max()
+    np.testing.assert_allclose(a.astype(np.float32), b.astype(np.float32), atol=0.02 * scale)
+
+
+def test_a_network_trains_its_7x7_and_mixed_kernels_through_the_strips():
+  # MBConv -> MixedDepthwiseConv2D -> DepthwiseConv2D: `training` reaches the inner
+  # convs through Keras' call context.
+  from autonl_tf.models import build_model
+  model = build_model(["r1_k7_s11_e3_i16_o16", "r1_k3.5.7_s22_e3_i16_o24"], input_shape=(8, 8, 3),
+                      num_classes=4)
+
+  @tf.function(input_signature=[tf.TensorSpec([2, 8, 8, 3], tf.float32)])
+  def grad(x):
+    with tf.GradientTape() as tape:
+      y = model(x, training=True)
+    return tape.gradient(y, model.trainable_weights)
+
+  ops = grad.get_concrete_function().graph.get_operations()
+  widths = sorted(int(tf.get_static_value(op.inputs[1])[1]) for op in ops
+                  if op.type == "DepthwiseConv2dNativeBackpropFilter")
+  # block 1: k7 (3+2+2); block 2, stride 2: its k3 group (TensorFlow's own), k5 (3+2), k7 (3+2+2)
+  assert widths == [2, 2, 2, 2, 2, 3, 3, 3, 3]
+
+
+def test_no_strips_when_switched_off(monkeypatch):
+  from autonl_tf.layers import depthwise
+  monkeypatch.setattr(depthwise, "USE_STRIPS", False)
+  assert kernel_grad_widths(7, 1) == [7]

@@ -98,7 +98,8 @@ def test_keras_objects_are_every_class_a_saved_model_holds():
   objects = autonl_tf.keras_objects()
   assert set(objects) >= {f"autonl_tf>{name}" for name in (
       "LightNL", "NonLocal", "MBConv", "MixedDepthwiseConv2D", "GroupedConv2D", "SqueezeExcite",
-      "DropConnect", "SparseLabelSmoothingCrossEntropy", "WarmupExponentialDecay", "RMSpropTF")}
+      "DropConnect", "BatchNormalization", "DepthwiseConv2D", "SparseLabelSmoothingCrossEntropy",
+      "WarmupExponentialDecay", "RMSpropTF")}
   assert all(obj.__module__.startswith("autonl_tf.") for obj in objects.values())
 
 

@@ -15,8 +15,8 @@ path) whose non-synchronized training call on NHWC tensors runs
 variance, and the same moving-statistics update as Keras, which averages the
 biased variance (the fused op returns the unbiased one for the moving
 average, so it is scaled back by (n - 1) / n). Everything else (inference,
-`synchronized=True`, masks, renorm, other ranks or axes, other backends) is
-Keras' own code.
+`synchronized=True`, masks, renorm, other ranks, axes or dtypes, other
+backends) is Keras' own code.
 """
 
 import keras
@@ -38,7 +38,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
     return (USE_FUSED and isinstance(training, bool) and training and self.trainable
             and mask is None and not self.synchronized and not self.renorm
             and keras.backend.backend() == "tensorflow" and len(inputs.shape) == 4
-            and self.axis in (-1, 3))
+            and self.axis in (-1, 3) and inputs.dtype in (tf.float32, tf.bfloat16, tf.float16))
 
   def call(self, inputs, training=None, mask=None):
     if not self._fused(inputs, training, mask):
@@ -49,8 +49,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
     beta = tf.cast(self.beta, "float32") if self.center else tf.zeros([channels])
     y, mean, unbiased = tf.compat.v1.nn.fused_batch_norm(
         x, gamma, beta, epsilon=self.epsilon, data_format="NHWC", is_training=True)
-    n = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), "float32")
-    variance = unbiased * ((n - 1.0) / n)
+    n = tf.cast(tf.size(x, out_type=tf.int64) // channels, "float32")
+    variance = tf.math.multiply_no_nan(unbiased, (n - 1.0) / n)  # 0 for n = 1, whatever the op
     m = self.momentum
     self.moving_mean.assign(tf.cast(self.moving_mean, "float32") * m + mean * (1.0 - m))
     self.moving_variance.assign(tf.cast(self.moving_variance, "float32") * m

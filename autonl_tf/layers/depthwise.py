@@ -32,9 +32,17 @@ from autonl_tf.saving import KERAS_PACKAGE
 #: Widest kernel oneDNN's depthwise backward-weights kernel accepts.
 MAX_FAST_WIDTH = 3
 
-#: False: every call is TensorFlow's plain op (read when a call is traced), to
-#: measure or rule out the workaround (benchmarks/train_step.py).
-USE_STRIPS = True
+#: None: the strips where they help, i.e. when TensorFlow sees no GPU or TPU
+#: (cuDNN and XLA on accelerators have their own depthwise gradients); False:
+#: never (TensorFlow's plain op), e.g. to measure or rule out the workaround
+#: (benchmarks/train_step.py); True: always. Read when a call is traced.
+USE_STRIPS = None
+
+
+def _strips_wanted() -> bool:
+  if USE_STRIPS is not None:
+    return bool(USE_STRIPS)
+  return not (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
 
 
 def strip_widths(kernel_width: int, stride: int):
@@ -59,24 +67,30 @@ def depthwise_conv2d(x, kernel, strides=(1, 1)):
   """`tf.nn.depthwise_conv2d(x, kernel, [1, sh, sw, 1], "SAME")` (NHWC,
   channel multiplier 1) whose kernel gradient is computed in strips of at
   most 3 columns (see the module docstring). Falls back to the plain op when
-  the kernel is 3 wide or less, or the spatial size is not static."""
-  sh, sw = (int(s) for s in strides)
+  the kernel is 3 wide or less, the spatial size is not static, or
+  `USE_STRIPS` says so.
+
+  Known cost: in a `tf.function`, every `tf.custom_gradient` call keeps its
+  graph alive for the life of the process (tensorflow/tensorflow#27492,
+  #97697), i.e. one training graph per trace: fine for the few traces of a
+  training run, worth knowing in a process that retraces without end."""
+  sh, sw = (int(strides),) * 2 if isinstance(strides, int) else (int(s) for s in strides)
   st = [1, sh, sw, 1]
   kh, kw, channels = (int(d) for d in kernel.shape[:3])
   widths = strip_widths(kw, sw)
   height, width = x.shape[1], x.shape[2]
-  if (not USE_STRIPS or widths is None or height is None or width is None
-      or int(kernel.shape[3]) != 1):
+  if (widths is None or height is None or width is None or int(kernel.shape[3]) != 1
+      or not _strips_wanted()):
     return tf.nn.depthwise_conv2d(x, kernel, st, "SAME")
   pads = [[0, 0], list(_same_pads(int(height), kh, sh)), list(_same_pads(int(width), kw, sw)),
           [0, 0]]
+  wo = -(-int(width) // sw)
 
   @tf.custom_gradient
   def conv(x, kernel):
     def grad(dy):
       dx = tf.nn.depthwise_conv2d_backprop_input(tf.shape(x), kernel, dy, st, "SAME")
       padded = tf.pad(x, pads)
-      wo = int(dy.shape[2])
       parts, start = [], 0
       for w in widths:
         strip = padded[:, :, start:start + sw * (wo - 1) + w, :]
@@ -97,7 +111,7 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
   channels first, dilation, channel multiplier > 1), are Keras' own."""
 
   def _fast(self, training) -> bool:
-    return (bool(training) and keras.backend.backend() == "tensorflow"
+    return (isinstance(training, bool) and training and keras.backend.backend() == "tensorflow"
             and self.padding == "same" and self.data_format == "channels_last"
             and tuple(self.dilation_rate) == (1, 1) and self.depth_multiplier == 1)
 
