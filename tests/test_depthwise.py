@@ -49,7 +49,7 @@ def test_gradients_match_tensorflow_and_numpy(k, s, size):
   kernel = tf.constant(RNG.normal(size=(k, k, 20, 1)).astype("float32"))
   out = [-(-d // s) for d in size]
   dy = RNG.normal(size=(3, out[0], out[1], 20)).astype("float32")
-  ours = gradients(lambda x, w: depthwise_conv2d(x, w, (s, s)), x, kernel, dy)
+  ours = gradients(lambda x, w: depthwise_conv2d(x, w, (s, s), training=True), x, kernel, dy)
   theirs = gradients(lambda x, w: tf.nn.depthwise_conv2d(x, w, [1, s, s, 1], "SAME"), x,
                      kernel, dy)
   np.testing.assert_array_equal(ours[0], theirs[0])           # forward: the same op
@@ -59,7 +59,7 @@ def test_gradients_match_tensorflow_and_numpy(k, s, size):
   np.testing.assert_allclose(theirs[2], reference, rtol=1e-4, atol=1e-4)
 
 
-def kernel_grad_widths(k, s):
+def kernel_grad_widths(k, s, training=True):
   """Widths of the kernel-gradient ops in the traced gradient graph."""
   x = tf.TensorSpec([None, 8, 8, 16], tf.float32)  # any batch size
 
@@ -68,7 +68,7 @@ def kernel_grad_widths(k, s):
     kernel = tf.ones([k, k, 16, 1])
     with tf.GradientTape() as tape:
       tape.watch(kernel)
-      y = depthwise_conv2d(x, kernel, (s, s))
+      y = depthwise_conv2d(x, kernel, (s, s), training=training)
     return tape.gradient(y, kernel)
 
   ops = grad.get_concrete_function().graph.get_operations()
@@ -80,6 +80,11 @@ def kernel_grad_widths(k, s):
                                           (3, 2, [3])])
 def test_every_kernel_gradient_op_is_at_most_3_wide(k, s, expected):
   assert sorted(kernel_grad_widths(k, s), reverse=True) == expected
+
+
+@pytest.mark.parametrize("training", [False, None])
+def test_calls_outside_training_are_the_plain_op(training):
+  assert kernel_grad_widths(7, 1, training) == [7]
 
 
 def test_layer_matches_keras_in_training_and_inference():
@@ -124,7 +129,7 @@ def test_mixed_bfloat16_gradients_match_tensorflow():
   x = tf.constant(RNG.normal(size=(2, 8, 8, 16)), tf.bfloat16)
   kernel = tf.constant(RNG.normal(size=(7, 7, 16, 1)), tf.bfloat16)
   dy = tf.constant(RNG.normal(size=(2, 4, 4, 16)), tf.bfloat16)
-  ours = gradients(lambda x, w: depthwise_conv2d(x, w, 2), x, kernel, dy)
+  ours = gradients(lambda x, w: depthwise_conv2d(x, w, 2, training=True), x, kernel, dy)
   theirs = gradients(lambda x, w: tf.nn.depthwise_conv2d(x, w, [1, 2, 2, 1], "SAME"), x,
                      kernel, dy)
   for a, b in zip(ours, theirs):

@@ -27,6 +27,7 @@ training calls (inference calls, hence exports, are Keras' own graph);
 import keras
 import tensorflow as tf
 
+from autonl_tf import flops
 from autonl_tf.saving import KERAS_PACKAGE
 
 #: Widest kernel oneDNN's depthwise backward-weights kernel accepts.
@@ -59,16 +60,17 @@ def strip_widths(kernel_width: int, stride: int):
 
 def _same_pads(size: int, kernel: int, stride: int):
   """TensorFlow's SAME padding (before, after) along one axis."""
-  total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+  total = max((flops.same_out_size(size, stride) - 1) * stride + kernel - size, 0)
   return total // 2, total - total // 2
 
 
-def depthwise_conv2d(x, kernel, strides=(1, 1)):
+def depthwise_conv2d(x, kernel, strides=(1, 1), training=None):
   """`tf.nn.depthwise_conv2d(x, kernel, [1, sh, sw, 1], "SAME")` (NHWC,
-  channel multiplier 1) whose kernel gradient is computed in strips of at
-  most 3 columns (see the module docstring). Falls back to the plain op when
-  the kernel is 3 wide or less, the spatial size is not static, or
-  `USE_STRIPS` says so.
+  channel multiplier 1) whose kernel gradient, in training calls
+  (`training` is True), is computed in strips of at most 3 columns (see the
+  module docstring). Other calls are the plain op, so that inference graphs
+  and exports are TensorFlow's own; so are calls whose kernel is 3 wide or
+  less or whose spatial size is not static, and all when `USE_STRIPS` says so.
 
   Known cost: in a `tf.function`, every `tf.custom_gradient` call keeps its
   graph alive for the life of the process (tensorflow/tensorflow#27492,
@@ -79,12 +81,12 @@ def depthwise_conv2d(x, kernel, strides=(1, 1)):
   kh, kw, channels = (int(d) for d in kernel.shape[:3])
   widths = strip_widths(kw, sw)
   height, width = x.shape[1], x.shape[2]
-  if (widths is None or height is None or width is None or int(kernel.shape[3]) != 1
-      or not _strips_wanted()):
+  if (not (isinstance(training, bool) and training) or widths is None or height is None
+      or width is None or int(kernel.shape[3]) != 1 or not _strips_wanted()):
     return tf.nn.depthwise_conv2d(x, kernel, st, "SAME")
   pads = [[0, 0], list(_same_pads(int(height), kh, sh)), list(_same_pads(int(width), kw, sw)),
           [0, 0]]
-  wo = -(-int(width) // sw)
+  wo = flops.same_out_size(int(width), sw)
 
   @tf.custom_gradient
   def conv(x, kernel):
@@ -110,15 +112,15 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
   other calls, and settings it does not cover (padding other than `same`,
   channels first, dilation, channel multiplier > 1), are Keras' own."""
 
-  def _fast(self, training) -> bool:
-    return (isinstance(training, bool) and training and keras.backend.backend() == "tensorflow"
-            and self.padding == "same" and self.data_format == "channels_last"
-            and tuple(self.dilation_rate) == (1, 1) and self.depth_multiplier == 1)
+  def _covered(self) -> bool:
+    return (keras.backend.backend() == "tensorflow" and self.padding == "same"
+            and self.data_format == "channels_last" and tuple(self.dilation_rate) == (1, 1)
+            and self.depth_multiplier == 1)
 
   def call(self, inputs, training=None):
-    if not self._fast(training):
+    if not (isinstance(training, bool) and training and self._covered()):
       return super().call(inputs)
-    outputs = depthwise_conv2d(inputs, self.kernel, self.strides)
+    outputs = depthwise_conv2d(inputs, self.kernel, self.strides, training)
     if self.use_bias:
       outputs = outputs + tf.cast(self.bias, outputs.dtype)
     if self.activation is not None:

@@ -349,8 +349,7 @@ class SuperMBConv(keras.layers.Layer):
     g = cast(g)
     mask = self._channel_mask(g)
     x = self._act(self.expand_bn(self.expand_conv(inputs), training=training)) * mask
-    x = (depthwise.depthwise_conv2d(x, g["kernel"], (self.stride,) * 2) if training
-         else tf.nn.depthwise_conv2d(x, g["kernel"], [1, self.stride, self.stride, 1], "SAME"))
+    x = depthwise.depthwise_conv2d(x, g["kernel"], self.stride, training)
     x = self._act(self.dw_bn(x, training=training)) * mask
     if self.se is not None:
       x = self.se(x)
