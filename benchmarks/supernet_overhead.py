@@ -69,8 +69,7 @@ def main(argv):
                          classes, steps_per_epoch=1000)
     net.search_phase.assign(1.0)  # the search proper: cost and architecture step on
     net.dropout_var.assign(0.0)
-    for b in net.blocks:
-      b.forced = {d: 1 for d in b.decisions}
+    net.force_state(dict.fromkeys(net.decision_names, 1))
     arch = net.derive()
     bad = largest_child_problems(space, arch)
     if bad:

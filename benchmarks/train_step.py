@@ -89,8 +89,7 @@ def main(argv):
                 "cifar", space="cifar", width_multiplier=width, data=data, model_dir=tmp,
                 batch_size=batch), classes, steps_per_epoch=1000)
             model.search_phase.assign(1.0)
-            for b in model.blocks:
-              b.forced = {d: 1 for d in b.decisions}
+            model.force_state(dict.fromkeys(model.decision_names, 1))
           else:
             model = build_and_compile(recipes.train_config(
                 "cifar", arch=arch, data=data, model_dir=tmp, batch_size=batch), classes,
