@@ -15,13 +15,21 @@ two searched networks stand among all of them in accuracy against measured
 latency.
 
 Runs go into --workdir (default runs/latency_vs_macs) and resume like the
-study's; the target and every network's timing are kept in
-`<workdir>/latency.json`, so a rerun reports the same numbers.
+study's. The target is timed once, before the search it steers. The read-out
+times every trained network again in one sitting, the passes interleaved
+(pass 1 of every network, then pass 2, ...), so that the networks compared
+are timed under the same conditions: on this machine one network's fastest
+invoke moved by 5% between two sittings hours apart, as much as the
+difference being read. Both are kept in `<workdir>/latency.json` (`targets`,
+`readout`), so a rerun reports the same numbers; a read-out whose set of
+networks differs from the study's trained ones (a run finished since) is
+taken again, whole.
 
   python benchmarks/latency_vs_macs.py --study=runs/search_vs_random \\
       --latency_table=runs/latency_cifar_x05/table.json --data_dir=runs/tfds --format=markdown
 """
 
+import hashlib
 import os
 import sys
 
@@ -102,21 +110,16 @@ def main(argv):
                               else "runs/latency_vs_macs")
   os.makedirs(workdir, exist_ok=True)
   log = lambda line: print(line, flush=True)
-  threads, _, repeats, passes = table.timing
+  threads, warmup, repeats, passes = table.timing
   timings_path = os.path.join(workdir, "latency.json")
   timings = io.read_json(timings_path) if os.path.exists(timings_path) else {}
-
-  def measured(key, build):
-    """The kept timing of `key`, else `build()`'s flatbuffer timed now."""
-    if key not in timings:
-      timings[key] = latency.time_passes(build(), *table.timing)["ms"]
-      io.write_json(timings_path, timings)
-    return timings[key]
-
-  def arch_ms(key, path):
-    return measured(key, lambda: latency.arch_tflite(arch_lib.load(path), size, classes))
-
-  target = arch_ms(mac_name, mac_arch_path)
+  save = lambda: io.write_json(timings_path, timings)
+  targets = timings.setdefault("targets", {})
+  if mac_name not in targets:
+    targets[mac_name] = latency.time_passes(
+        latency.arch_tflite(arch_lib.load(mac_arch_path), size, classes), *table.timing)["ms"]
+    save()
+  target = targets[mac_name]
   log(f"target: {mac_name} measured {target:.3f} ms ({FLAGS.latency_table}, {threads} "
       f"thread(s))")
   lat_search = f"latency-search-seed{seed}"
@@ -140,31 +143,65 @@ def main(argv):
   lat_trained = records[runs[1].name]
   if "failed" not in lat_trained:
     rows.append(("latency-searched", runs[1].name, lat_trained, runs[1].arch))
+  archs = {name: (variant, arch) for variant, name, _, arch in rows}
+  readout = timings.get("readout") or {}
+  if sorted(readout.get("networks", [])) != sorted(archs):
+    readout = timings["readout"] = {"networks": sorted(archs), "entries": {}}
+  flatbuffers = {}
+
+  def flatbuffer(name):
+    """The network's float32 TFLite model, converted once: kept in
+    <workdir>/tflite under its name and a digest of what it is built from."""
+    if name not in flatbuffers:
+      variant, arch = archs[name]
+      if variant == "anchor":
+        what, build = arch, lambda: latency.model_tflite(
+            anchors.build_anchor(arch, (size, size, 3), classes), (size, size, 3))
+      else:
+        spec = arch_lib.load(arch)
+        what, build = arch_lib.format_arch(spec), lambda: latency.arch_tflite(spec, size,
+                                                                              classes)
+      path = os.path.join(workdir, "tflite", f"{name}-"
+                          f"{hashlib.sha1(what.encode()).hexdigest()[:12]}.tflite")
+      if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        io.write_bytes(path, build())
+      with open(path, "rb") as f:
+        flatbuffers[name] = f.read()
+    return flatbuffers[name]
+
+  latency.time_in_passes(
+      readout["networks"], readout["entries"],
+      lambda name: latency.time_tflite(flatbuffer(name), threads, warmup, repeats), passes, save,
+      lambda done, total, name: log(f"read-out timing {done}/{total}: {name}"))
   table_rows = []
   for variant, name, metrics, arch in rows:
-    if variant == "anchor":
-      ms = measured(name, lambda: latency.model_tflite(
-          anchors.build_anchor(arch, (size, size, 3), classes), (size, size, 3)))
-      predicted = None
-    else:
-      ms = arch_ms(name, arch)
+    ms = readout["entries"][name]["ms"]
+    predicted = None
+    if variant != "anchor":
       try:
         predicted = table.predict(arch_lib.load(arch), size, classes)
       except ValueError:  # blocks outside the space (autonl-s-cifar's SE 0.5)
-        predicted = None
+        pass
     table_rows.append((variant, name, metrics["top1"], ms, predicted, metrics["macs"],
                        metrics["params"]))
 
   _common.header("Latency-searched vs MAC-searched at equal measured latency (CIFAR-10)")
   _common.title(f"32px, space `{study.SPACE}` x{width:g}, {settings['epochs']} epochs (the "
                 f"study's protocol); float32 TFLite, {threads} thread(s), batch 1, the "
-                f"fastest of {repeats} invokes in each of {passes} passes")
-  _common.table(["variant", "run", "top-1", "measured ms", "table ms", "vs target", "MACs",
+                f"fastest of {repeats} invokes in each of {passes} passes, every network in "
+                f"one sitting")
+  by_name = {r[1]: r for r in table_rows}
+  base = by_name[mac_name][3]
+  _common.table(["variant", "run", "top-1", "measured ms", "table ms", f"vs {mac_name}", "MACs",
                  "params"],
                 [(v, n, f"{t:.2f}", f"{ms:.3f}", "-" if p is None else f"{p:.3f}",
-                  f"{100 * (ms / target - 1):+.1f}%", _common.millions(m), f"{pr / 1e6:.2f}M")
+                  f"{100 * (ms / base - 1):+.1f}%", _common.millions(m), f"{pr / 1e6:.2f}M")
                  for v, n, t, ms, p, m, pr in sorted(table_rows, key=lambda r: r[3])])
-  by_name = {r[1]: r for r in table_rows}
+  passes_ms = lambda name: readout["entries"][name]["passes_ms"]
+  _common.note("passes (ms): " + "; ".join(
+      f"{name} " + " / ".join(f"{ms:.3f}" for ms in passes_ms(name)) for name in sorted(
+          by_name, key=lambda name: by_name[name][3])))
   if runs[1].name in by_name:
     lat, mac = by_name[runs[1].name], by_name[mac_name]
     spread = [r[2] for r in table_rows if r[0] == "hand-lightnl"]
@@ -180,8 +217,8 @@ def main(argv):
   else:
     _common.note(f"{runs[1].name}: {lat_trained.get('failed', 'not run')}")
   count = flops.count(arch_lib.load(mac_arch_path), size, classes)
-  _common.note(f"{mac_name} (the target): {_common.millions(count.macs)} MACs; runs and "
-               f"latency.json in {workdir}")
+  _common.note(f"{mac_name} (the target): {_common.millions(count.macs)} MACs, timed "
+               f"{target:.3f} ms before the search; runs and latency.json in {workdir}")
   return 0
 
 

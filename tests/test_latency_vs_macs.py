@@ -2,8 +2,9 @@
 target is the study's searched network timed here, the latency search prices
 ms against it with the study's settings and lands on measured latency, its
 network is trained by the study's protocol, every trained network gets a row
-(its top-1 from its metrics.json, its ms from the kept timings), and a rerun
-reports the same table without training again.
+(its top-1 from its metrics.json, its ms from one read-out that times them
+all, passes interleaved), a rerun reports the kept read-out without training
+or timing again, and a network trained since makes it time them all again.
 
 The study here is its files (plan.json with search_vs_random's --quick
 settings, arch files, metrics.json of finished trainings with made-up top-1
@@ -64,11 +65,12 @@ def test_latency_vs_macs_targets_the_studys_searched_network(tmp_path):
   space = get_space("cifar", width_multiplier=WIDTH, nl_norm="none")
   table = random_latency_table(space, 32, 10)
   table.calibration["scale"] = 0.03  # predictions of the order of these networks' real ms
-  table.settings.update(what=latency.space_what(space), threads=1, warmup=2, repeats=5, passes=1,
+  table.settings.update(what=latency.space_what(space), threads=1, warmup=2, repeats=5, passes=2,
                         machine={"cpu": latency.cpu_model()})
   lut = str(tmp_path / "lut.json")
   table.save(lut)
   workdir = str(tmp_path / "latency_vs_macs")
+  timings_path = os.path.join(workdir, "latency.json")
 
   def run(*more, code=0):
     proc = subprocess.run(
@@ -78,17 +80,17 @@ def test_latency_vs_macs_targets_the_studys_searched_network(tmp_path):
     assert proc.returncode == code, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout if code == 0 else proc.stderr
 
-  # Three of the study's networks come with made-up timings, as their top-1s are made up: the
-  # benchmark keeps every timing in latency.json and measures only the ones missing there (the
-  # target, the anchor and the latency-searched network: both kinds of network it converts).
-  kept = {"random-1": 0.91, "hand-lightnl-seed1": 0.83, "hand-lightnl-seed2": 0.83}
-  os.makedirs(workdir)
-  io.write_json(os.path.join(workdir, "latency.json"), kept)
+  def rows_of(out):
+    return [line.split() for line in out.splitlines()
+            if len(line.split()) == 8 and line.split()[0] in
+            ("searched", "random", "hand-lightnl", "anchor", "latency-searched")]
+
+  def timed(out):  # the networks in the order the read-out timed them
+    return [line.split()[-1] for line in out.splitlines() if line.startswith("read-out timing")]
+
   out = run()
-  timings = io.read_json(os.path.join(workdir, "latency.json"))
-  assert {name: timings[name] for name in kept} == kept
-  assert set(timings) == set(kept) | {"searched-seed1", "anchor", "latency-searched-seed1"}
-  target = timings["searched-seed1"]
+  timings = io.read_json(timings_path)
+  target = timings["targets"]["searched-seed1"]
   assert f"target: searched-seed1 measured {target:.3f} ms" in out
   decisions = io.read_json(os.path.join(workdir, "latency-search-seed1", "decisions.json"))
   assert decisions["cost_model"] == "latency" and decisions["target_latency_ms"] == target
@@ -101,12 +103,19 @@ def test_latency_vs_macs_targets_the_studys_searched_network(tmp_path):
   trained = io.read_json(os.path.join(workdir, "latency-searched-seed1", "metrics.json"))
   assert trained["macs"] == flops.count(arch, 32, 10).macs and trained["epochs"] == 1
   top1["latency-searched-seed1"] = trained["top1"]
-  rows = [line.split() for line in out.splitlines()
-          if len(line.split()) == 8 and line.split()[0] in
-          ("searched", "random", "hand-lightnl", "anchor", "latency-searched")]
-  assert sorted(r[1] for r in rows) == sorted(top1)
-  for r in rows:  # top-1 from the run's metrics, ms from the kept timings, sorted by ms
-    assert (r[2], r[3]) == (f"{top1[r[1]]:.2f}", f"{timings[r[1]]:.3f}")
+  names = sorted(top1)
+  # One read-out of every trained network, the passes interleaved: all once, then all again.
+  readout = timings["readout"]
+  assert readout["networks"] == names and timed(out) == names + names
+  for name in names:
+    entry = readout["entries"][name]
+    assert len(entry["passes_ms"]) == 2 and entry["ms"] == min(entry["passes_ms"])
+  rows = rows_of(out)
+  assert sorted(r[1] for r in rows) == names
+  base = readout["entries"]["searched-seed1"]["ms"]
+  for r in rows:  # top-1 from the run's metrics, ms from the read-out, sorted by ms
+    ms = readout["entries"][r[1]]["ms"]
+    assert (r[2], r[3], r[5]) == (f"{top1[r[1]]:.2f}", f"{ms:.3f}", f"{100 * (ms / base - 1):+.1f}%")
   assert [float(r[3]) for r in rows] == sorted(float(r[3]) for r in rows)
   lat = next(r for r in rows if r[0] == "latency-searched")
   assert float(lat[4]) == pytest.approx(decisions["latency_ms"], abs=1e-3)
@@ -114,8 +123,35 @@ def test_latency_vs_macs_targets_the_studys_searched_network(tmp_path):
           in out)
   assert "the study's seed spread (hand-lightnl, 2 seeds): 0.50 points" in out
   assert out.count("epoch 1:") == 2  # the latency search's and its network's training
+  # A rerun reports the kept read-out (made up here, so it cannot be a new timing) and the
+  # kept target, and neither trains nor times.
+  made_up = {name: {"ms": 1.0 + i / 8, "passes_ms": [1.0 + i / 8, 1.1 + i / 8]}
+             for i, name in enumerate(names)}
+  timings["readout"]["entries"] = made_up
+  io.write_json(timings_path, timings)
   again = run()
-  assert "epoch 1:" not in again
-  assert again[again.index("== 32px"):] == out[out.index("== 32px"):]
+  assert "epoch 1:" not in again and not timed(again)
+  assert f"target: searched-seed1 measured {target:.3f} ms" in again
+  assert {r[1]: r[3] for r in rows_of(again)} == {n: f"{e['ms']:.3f}" for n, e in made_up.items()}
+  # A network trained since: the read-out is taken again, whole, so all are timed together.
+  extra = sampling.sample_within(  # the draw after the study's two (same seed)
+      get_space("cifar", width_multiplier=WIDTH, nl_norm="none"),
+      io.read_json(os.path.join(study, "plan.json"))["budget_macs"], 3, 5, 32, 10)[2].arch
+  os.makedirs(os.path.join(study, "random-2"))
+  io.write_text(os.path.join(study, "random-2.txt"), arch_lib.format_arch(extra))
+  count = flops.count(extra, 32, 10)
+  io.write_json(os.path.join(study, "random-2", "metrics.json"),
+                {"top1": 37.0, "macs": count.macs, "params": count.params})
+  converted = {f: os.stat(os.path.join(workdir, "tflite", f)).st_mtime_ns
+               for f in os.listdir(os.path.join(workdir, "tflite"))}
+  assert len(converted) == len(names)
+  third = run()
+  assert timed(third) == sorted(names + ["random-2"]) * 2
+  now = {f: os.stat(os.path.join(workdir, "tflite", f)).st_mtime_ns
+         for f in os.listdir(os.path.join(workdir, "tflite"))}
+  # ... from the models converted before (kept, not converted again) and random-2's new one
+  assert len(now) == len(names) + 1 and {f: now[f] for f in converted} == converted
+  entries = io.read_json(timings_path)["readout"]["entries"]
+  assert all(entries[n]["passes_ms"] != made_up[n]["passes_ms"] for n in names)
   err = run("--search_seed=7", code=2)
   assert "the study's searched-seed7 is not trained yet" in err.strip().splitlines()[-1]
