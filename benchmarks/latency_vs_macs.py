@@ -15,15 +15,18 @@ two searched networks stand among all of them in accuracy against measured
 latency.
 
 Runs go into --workdir (default runs/latency_vs_macs) and resume like the
-study's. The target is timed once, before the search it steers. The read-out
+study's. The target is timed once, before the search it steers (and read
+back from that search's decisions.json if its timing is lost). The read-out
 times every trained network again in one sitting, the passes interleaved
 (pass 1 of every network, then pass 2, ...), so that the networks compared
 are timed under the same conditions: on this machine one network's fastest
 invoke moved by 5% between two sittings hours apart, as much as the
 difference being read. Both are kept in `<workdir>/latency.json` (`targets`,
-`readout`), so a rerun reports the same numbers; a read-out whose set of
-networks differs from the study's trained ones (a run finished since) is
-taken again, whole.
+`readout`), so a rerun reports the same numbers; a read-out of other networks
+than the study's trained ones (a run finished since, a name now for another
+arch), of other timing settings, or cut short by a kill is taken again,
+whole. Converted models are kept in `<workdir>/tflite` under a digest of
+their arch and shapes.
 
   python benchmarks/latency_vs_macs.py --study=runs/search_vs_random \\
       --latency_table=runs/latency_cifar_x05/table.json --data_dir=runs/tfds --format=markdown
@@ -115,6 +118,10 @@ def main(argv):
   timings = io.read_json(timings_path) if os.path.exists(timings_path) else {}
   save = lambda: io.write_json(timings_path, timings)
   targets = timings.setdefault("targets", {})
+  steered = os.path.join(workdir, f"latency-search-seed{seed}", "decisions.json")
+  if mac_name not in targets and os.path.exists(steered):  # the target its search was given
+    targets[mac_name] = io.read_json(steered)["target_latency_ms"]
+    save()
   if mac_name not in targets:
     targets[mac_name] = latency.time_passes(
         latency.arch_tflite(arch_lib.load(mac_arch_path), size, classes), *table.timing)["ms"]
@@ -144,25 +151,33 @@ def main(argv):
   if "failed" not in lat_trained:
     rows.append(("latency-searched", runs[1].name, lat_trained, runs[1].arch))
   archs = {name: (variant, arch) for variant, name, _, arch in rows}
+
+  def digest(name):
+    """What the network's timing depends on: its arch (or anchor) and shapes."""
+    variant, arch = archs[name]
+    what = arch if variant == "anchor" else arch_lib.format_arch(arch_lib.load(arch))
+    return hashlib.sha1(f"{size}x{classes}\n{what}".encode()).hexdigest()[:12]
+
+  # One sitting: a read-out of other networks (a name now for another arch, a network trained
+  # since), of other timing settings, or left unfinished by a kill is taken again, whole.
+  networks = {name: digest(name) for name in archs}
   readout = timings.get("readout") or {}
-  if sorted(readout.get("networks", [])) != sorted(archs):
-    readout = timings["readout"] = {"networks": sorted(archs), "entries": {}}
+  if (readout.get("networks") != networks or readout.get("timing") != list(table.timing)
+      or any(len((readout["entries"].get(name) or {}).get("passes_ms", ())) < passes
+             for name in networks)):
+    readout = timings["readout"] = {"networks": networks, "timing": list(table.timing),
+                                    "entries": {}}
   flatbuffers = {}
 
   def flatbuffer(name):
     """The network's float32 TFLite model, converted once: kept in
-    <workdir>/tflite under its name and a digest of what it is built from."""
+    <workdir>/tflite under its name and `digest`."""
     if name not in flatbuffers:
       variant, arch = archs[name]
-      if variant == "anchor":
-        what, build = arch, lambda: latency.model_tflite(
-            anchors.build_anchor(arch, (size, size, 3), classes), (size, size, 3))
-      else:
-        spec = arch_lib.load(arch)
-        what, build = arch_lib.format_arch(spec), lambda: latency.arch_tflite(spec, size,
-                                                                              classes)
-      path = os.path.join(workdir, "tflite", f"{name}-"
-                          f"{hashlib.sha1(what.encode()).hexdigest()[:12]}.tflite")
+      build = ((lambda: latency.model_tflite(anchors.build_anchor(arch, (size, size, 3), classes),
+                                             (size, size, 3))) if variant == "anchor"
+               else (lambda: latency.arch_tflite(arch_lib.load(arch), size, classes)))
+      path = os.path.join(workdir, "tflite", f"{name}-{networks[name]}.tflite")
       if not os.path.exists(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         io.write_bytes(path, build())
@@ -171,7 +186,7 @@ def main(argv):
     return flatbuffers[name]
 
   latency.time_in_passes(
-      readout["networks"], readout["entries"],
+      sorted(networks), readout["entries"],
       lambda name: latency.time_tflite(flatbuffer(name), threads, warmup, repeats), passes, save,
       lambda done, total, name: log(f"read-out timing {done}/{total}: {name}"))
   table_rows = []

@@ -106,7 +106,7 @@ def test_latency_vs_macs_targets_the_studys_searched_network(tmp_path):
   names = sorted(top1)
   # One read-out of every trained network, the passes interleaved: all once, then all again.
   readout = timings["readout"]
-  assert readout["networks"] == names and timed(out) == names + names
+  assert sorted(readout["networks"]) == names and timed(out) == names + names
   for name in names:
     entry = readout["entries"][name]
     assert len(entry["passes_ms"]) == 2 and entry["ms"] == min(entry["passes_ms"])
@@ -124,19 +124,24 @@ def test_latency_vs_macs_targets_the_studys_searched_network(tmp_path):
   assert "the study's seed spread (hand-lightnl, 2 seeds): 0.50 points" in out
   assert out.count("epoch 1:") == 2  # the latency search's and its network's training
   # A rerun reports the kept read-out (made up here, so it cannot be a new timing) and the
-  # kept target, and neither trains nor times.
+  # target its search was given (its kept timing removed here: read back from the search's
+  # decisions, not timed again after the search), and neither trains nor times.
   made_up = {name: {"ms": 1.0 + i / 8, "passes_ms": [1.0 + i / 8, 1.1 + i / 8]}
              for i, name in enumerate(names)}
   timings["readout"]["entries"] = made_up
+  del timings["targets"]
   io.write_json(timings_path, timings)
   again = run()
   assert "epoch 1:" not in again and not timed(again)
   assert f"target: searched-seed1 measured {target:.3f} ms" in again
+  assert io.read_json(timings_path)["targets"] == {"searched-seed1": target}
   assert {r[1]: r[3] for r in rows_of(again)} == {n: f"{e['ms']:.3f}" for n, e in made_up.items()}
-  # A network trained since: the read-out is taken again, whole, so all are timed together.
-  extra = sampling.sample_within(  # the draw after the study's two (same seed)
+  # A network trained since, and random-1 now another arch under the same name: the read-out
+  # is taken again, whole, so all are timed together.
+  new1, extra = (s.arch for s in sampling.sample_within(  # the draws after the study's two
       get_space("cifar", width_multiplier=WIDTH, nl_norm="none"),
-      io.read_json(os.path.join(study, "plan.json"))["budget_macs"], 3, 5, 32, 10)[2].arch
+      io.read_json(os.path.join(study, "plan.json"))["budget_macs"], 4, 5, 32, 10)[2:])
+  io.write_text(os.path.join(study, "random-1.txt"), arch_lib.format_arch(new1))
   os.makedirs(os.path.join(study, "random-2"))
   io.write_text(os.path.join(study, "random-2.txt"), arch_lib.format_arch(extra))
   count = flops.count(extra, 32, 10)
@@ -147,10 +152,13 @@ def test_latency_vs_macs_targets_the_studys_searched_network(tmp_path):
   assert len(converted) == len(names)
   third = run()
   assert timed(third) == sorted(names + ["random-2"]) * 2
+  assert "random-2" in [r[1] for r in rows_of(third)]
   now = {f: os.stat(os.path.join(workdir, "tflite", f)).st_mtime_ns
          for f in os.listdir(os.path.join(workdir, "tflite"))}
-  # ... from the models converted before (kept, not converted again) and random-2's new one
-  assert len(now) == len(names) + 1 and {f: now[f] for f in converted} == converted
+  # ... from the models converted before (kept, not converted again) and two new ones: random-2
+  # and random-1's new arch (its digest differs, so it is not the old model)
+  assert len(now) == len(names) + 2 and {f: now[f] for f in converted} == converted
+  assert sum(f.startswith("random-1-") for f in now) == 2
   entries = io.read_json(timings_path)["readout"]["entries"]
   assert all(entries[n]["passes_ms"] != made_up[n]["passes_ms"] for n in names)
   err = run("--search_seed=7", code=2)
