@@ -119,12 +119,11 @@ def main(argv):
   save = lambda: io.write_json(timings_path, timings)
   targets = timings.setdefault("targets", {})
   steered = os.path.join(workdir, f"latency-search-seed{seed}", "decisions.json")
-  if mac_name not in targets and os.path.exists(steered):  # the target its search was given
-    targets[mac_name] = io.read_json(steered)["target_latency_ms"]
-    save()
   if mac_name not in targets:
-    targets[mac_name] = latency.time_passes(
-        latency.arch_tflite(arch_lib.load(mac_arch_path), size, classes), *table.timing)["ms"]
+    targets[mac_name] = (
+        io.read_json(steered)["target_latency_ms"] if os.path.exists(steered)  # its search's
+        else latency.time_passes(latency.arch_tflite(arch_lib.load(mac_arch_path), size, classes),
+                                 *table.timing)["ms"])
     save()
   target = targets[mac_name]
   log(f"target: {mac_name} measured {target:.3f} ms ({FLAGS.latency_table}, {threads} "
@@ -150,12 +149,14 @@ def main(argv):
   lat_trained = records[runs[1].name]
   if "failed" not in lat_trained:
     rows.append(("latency-searched", runs[1].name, lat_trained, runs[1].arch))
-  archs = {name: (variant, arch) for variant, name, _, arch in rows}
+  # name -> (variant, the loaded Arch, or the anchor's name)
+  archs = {name: (variant, arch if variant == "anchor" else arch_lib.load(arch))
+           for variant, name, _, arch in rows}
 
   def digest(name):
     """What the network's timing depends on: its arch (or anchor) and shapes."""
     variant, arch = archs[name]
-    what = arch if variant == "anchor" else arch_lib.format_arch(arch_lib.load(arch))
+    what = arch if variant == "anchor" else arch_lib.format_arch(arch)
     return hashlib.sha1(f"{size}x{classes}\n{what}".encode()).hexdigest()[:12]
 
   # One sitting: a read-out of other networks (a name now for another arch, a network trained
@@ -176,7 +177,7 @@ def main(argv):
       variant, arch = archs[name]
       build = ((lambda: latency.model_tflite(anchors.build_anchor(arch, (size, size, 3), classes),
                                              (size, size, 3))) if variant == "anchor"
-               else (lambda: latency.arch_tflite(arch_lib.load(arch), size, classes)))
+               else (lambda: latency.arch_tflite(arch, size, classes)))
       path = os.path.join(workdir, "tflite", f"{name}-{networks[name]}.tflite")
       if not os.path.exists(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -190,12 +191,12 @@ def main(argv):
       lambda name: latency.time_tflite(flatbuffer(name), threads, warmup, repeats), passes, save,
       lambda done, total, name: log(f"read-out timing {done}/{total}: {name}"))
   table_rows = []
-  for variant, name, metrics, arch in rows:
+  for variant, name, metrics, _ in rows:
     ms = readout["entries"][name]["ms"]
     predicted = None
     if variant != "anchor":
       try:
-        predicted = table.predict(arch_lib.load(arch), size, classes)
+        predicted = table.predict(archs[name][1], size, classes)
       except ValueError:  # blocks outside the space (autonl-s-cifar's SE 0.5)
         pass
     table_rows.append((variant, name, metrics["top1"], ms, predicted, metrics["macs"],
