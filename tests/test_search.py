@@ -158,8 +158,9 @@ def test_cost_gradient_equals_the_closed_form(space_name, size):
 #: residual and LightNL gates scale a branch, the ratio steps mask query
 #: channels, the stride picks between two products, and everything after
 #: them up to the block's output is linear (the depthwise conv) or affine (BN
-#: with its moving statistics). Kernel and expansion gates sit before BN and
-#: swish: for them a straight-through gradient is an estimate, not a closed form.
+#: with its moving statistics). Kernel gates sit before BN and swish: for them
+#: a straight-through gradient is an estimate, not a closed form; the expansion
+#: gate sits after them but before SE and LightNL (its own test below).
 LINEAR_DECISIONS = ("e_small", "nl", "r1", "r2", "s1")
 
 
@@ -194,6 +195,43 @@ def test_output_gradient_equals_the_closed_form():
       assert got == pytest.approx(want, rel=1e-3, abs=1e-4), (b.name, d, got, want)
       checked += abs(want) > 1e-3
   assert checked >= 5  # decisions whose toggle changes the output, not only nested-off ones
+
+
+def test_expansion_gate_gradient_is_its_channels_effect():
+  # The expansion mask is applied once, after the depthwise conv's BN and
+  # activation: without SE and with LightNL off, a block's inference-mode
+  # output is then linear in it, and `e_large`'s straight-through gradient is
+  # exactly (output with the channels on - off) * sigmoid'(margin), negated
+  # (a threshold), whether the gate is on or off. Masked twice (before the
+  # depthwise conv too), an off gate's gradient saw act(BN(0)) instead of the
+  # channels' output, and an on gate's counted the channels twice.
+  keras.utils.set_random_seed(8)
+  net = make_net(TINY, SIZE, 5)
+  randomize(net, seed=9)
+  rng = np.random.default_rng(10)
+  blocks = [b for b in net.blocks if b.se is None and "e_large" in b.arch_vars]
+  assert len(blocks) == 2
+  for b in blocks:
+    x = tf.constant(rng.normal(size=(2,) + b.hw + (b.in_filters,)).astype("float32"))
+    w = tf.constant(rng.normal(size=(2,) + b.out_hw + (b.out_filters,)).astype("float32"))
+    probe = lambda: tf.reduce_sum(w * b(x, training=False))
+    var, keep = b.arch_vars["e_large"], {d: 1 for d in ("e_small",) if d in b.arch_vars}
+    for margin in (0.3, -0.3):  # on, off
+      var.assign(float(var.numpy()) + b.margins()["e_large"] - margin)
+      assert b.margins()["e_large"] == pytest.approx(margin, abs=1e-5)
+      ends = []
+      for state in (1, 0):
+        b.forced = dict(keep, nl=0, e_large=state)
+        ends.append(float(probe()))
+      b.forced = dict(keep, nl=0)
+      with tf.GradientTape() as tape:
+        value = probe()
+      grad = tape.gradient(value, var)
+      b.forced = {}
+      assert float(value) == pytest.approx(ends[0] if margin > 0 else ends[1], rel=1e-5)
+      want = -(ends[0] - ends[1]) * _sigmoid_prime(margin)
+      assert abs(want) > 1e-2, (b.name, margin)
+      assert float(grad) == pytest.approx(want, rel=1e-3, abs=1e-5), (b.name, margin)
 
 
 def _fit(net, steps, epochs=1, batch=16, seed=0, callbacks=()):

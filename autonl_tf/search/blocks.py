@@ -347,10 +347,14 @@ class SuperMBConv(keras.layers.Layer):
     cast = lambda d: {k: tf.cast(v, inputs.dtype) for k, v in d.items()}  # the compute dtype
     chain = cast(self.ratio_chain(g))
     g = cast(g)
-    mask = self._channel_mask(g)
-    x = self._act(self.expand_bn(self.expand_conv(inputs), training=training)) * mask
+    # The expansion mask once, after the depthwise conv's BN and activation:
+    # masked twice (also before the depthwise conv), an off `e_large` saw the
+    # channels' output as act(BN(0)), a per-channel constant, and its
+    # straight-through gradient no longer measured what turning them on would
+    # do (docs/RESULTS.md section 5, "What the searches did").
+    x = self._act(self.expand_bn(self.expand_conv(inputs), training=training))
     x = depthwise.depthwise_conv2d(x, g["kernel"], self.stride, training)
-    x = self._act(self.dw_bn(x, training=training)) * mask
+    x = self._act(self.dw_bn(x, training=training)) * self._channel_mask(g)
     if self.se is not None:
       x = self.se(x)
     z = self.project_bn(self.project_conv(x), training=training)
