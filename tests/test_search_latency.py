@@ -141,7 +141,7 @@ def test_a_measured_landing_holds_the_measured_latency_to_the_target(tmp_path, m
                   latency_table=str(tmp_path / "lut.json"))
   target = 0.75 * float(full.latency())
   keras.utils.set_random_seed(3)
-  config = _config(tmp_path, target_latency_ms=target, tolerance=0.05, landing_window=0.3,
+  config = _config(tmp_path, target_latency_ms=target, tolerance=0.08, landing_window=0.3,
                    landing_latency="measured", landing_candidates=3)
   lines = []
   search(config, log=lines.append)
@@ -156,7 +156,7 @@ def test_a_measured_landing_holds_the_measured_latency_to_the_target(tmp_path, m
     assert r["latency_ms"] == pytest.approx(table.predict(arch_lib.parse_arch(text), SIZE,
                                                           CLASSES), rel=1e-5)
     assert r["measured_latency_ms"] == pytest.approx(1.12 * r["latency_ms"], rel=1e-5)
-    assert r["within_tolerance"] == (abs(r["measured_latency_ms"] / target - 1) <= 0.05)
+    assert r["within_tolerance"] == (abs(r["measured_latency_ms"] / target - 1) <= 0.08)
     assert ("val_accuracy" in r) == r["within_tolerance"]
     assert abs(r["latency_ms"] / target - 1) <= 0.3  # from the window
   # The timing order is time_nearest's over the rows' own predictions.
@@ -165,7 +165,7 @@ def test_a_measured_landing_holds_the_measured_latency_to_the_target(tmp_path, m
   arch = arch_lib.load(os.path.join(config.model_dir, "arch.txt"))
   chosen = next(r for r in rows if r["arch"] == arch_lib.format_arch(arch).splitlines())
   assert landed["measured_latency_ms"] == chosen["measured_latency_ms"]
-  # Here the nearest prediction measures 14.6% over; the corrected order
+  # Here the nearest prediction measures 13.3% over (8% tolerance); the corrected order
   # reaches networks measured within tolerance, and the landing picks one.
   eligible = [r for r in rows if r["within_tolerance"]]
   assert eligible and not rows[0]["within_tolerance"]
