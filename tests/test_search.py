@@ -164,6 +164,27 @@ def test_cost_gradient_equals_the_closed_form(space_name, size):
 LINEAR_DECISIONS = ("e_small", "nl", "r1", "r2", "s1")
 
 
+def _block_probe(b, rng):
+  """<w, the block's inference-mode output> for random input x and weights w."""
+  x = tf.constant(rng.normal(size=(2,) + b.hw + (b.in_filters,)).astype("float32"))
+  w = tf.constant(rng.normal(size=(2,) + b.out_hw + (b.out_filters,)).astype("float32"))
+  return lambda: tf.reduce_sum(w * b(x, training=False))
+
+
+def _toggle_gradient(b, probe, decision, margin, others=None):
+  """The closed form of d probe / d (the decision's arch variable) where the
+  probe is linear in its gate: (probe with it on - off, the gates `others`
+  forced) * sigmoid'(margin), negated for thresholds; and the two ends.
+  Leaves `others` forced."""
+  ends = []
+  for state in (1, 0):
+    b.forced = dict(others or {}, **{decision: state})
+    ends.append(float(probe()))
+  b.forced = dict(others or {})
+  want = (ends[0] - ends[1]) * _sigmoid_prime(margin)
+  return (-want if decision in THRESHOLDS else want), ends
+
+
 def test_output_gradient_equals_the_closed_form():
   # d <w, block output> / d arch variable = (<w, output> with the decision on
   # - off, the others as they are) * sigmoid'(margin), negated for thresholds,
@@ -175,22 +196,14 @@ def test_output_gradient_equals_the_closed_form():
   _random_gate_state(net, rng)
   checked = 0
   for b in net.blocks:
-    x = tf.constant(rng.normal(size=(2,) + b.hw + (b.in_filters,)).astype("float32"))
-    w = tf.constant(rng.normal(size=(2,) + b.out_hw + (b.out_filters,)).astype("float32"))
-    probe = lambda: tf.reduce_sum(w * b(x, training=False))
+    probe = _block_probe(b, rng)
     decisions = [d for d in LINEAR_DECISIONS if d in b.arch_vars]
     with tf.GradientTape() as tape:
       value = probe()
     grads = tape.gradient(value, [b.arch_vars[d] for d in decisions])
     margins = b.margins()
     for d, grad in zip(decisions, grads):
-      ends = []
-      for state in (1, 0):
-        b.forced = {d: state}
-        ends.append(float(probe()))
-      b.forced = {}
-      want = (ends[0] - ends[1]) * _sigmoid_prime(margins[d])
-      want = -want if d in THRESHOLDS else want
+      want, _ = _toggle_gradient(b, probe, d, margins[d])
       got = 0.0 if grad is None else float(grad)
       assert got == pytest.approx(want, rel=1e-3, abs=1e-4), (b.name, d, got, want)
       checked += abs(want) > 1e-3
@@ -212,24 +225,18 @@ def test_expansion_gate_gradient_is_its_channels_effect():
   blocks = [b for b in net.blocks if b.se is None and "e_large" in b.arch_vars]
   assert len(blocks) == 2
   for b in blocks:
-    x = tf.constant(rng.normal(size=(2,) + b.hw + (b.in_filters,)).astype("float32"))
-    w = tf.constant(rng.normal(size=(2,) + b.out_hw + (b.out_filters,)).astype("float32"))
-    probe = lambda: tf.reduce_sum(w * b(x, training=False))
-    var, keep = b.arch_vars["e_large"], {d: 1 for d in ("e_small",) if d in b.arch_vars}
+    probe = _block_probe(b, rng)
+    var = b.arch_vars["e_large"]
+    others = dict({"e_small": 1} if "e_small" in b.arch_vars else {}, nl=0)
     for margin in (0.3, -0.3):  # on, off
       var.assign(float(var.numpy()) + b.margins()["e_large"] - margin)
       assert b.margins()["e_large"] == pytest.approx(margin, abs=1e-5)
-      ends = []
-      for state in (1, 0):
-        b.forced = dict(keep, nl=0, e_large=state)
-        ends.append(float(probe()))
-      b.forced = dict(keep, nl=0)
-      with tf.GradientTape() as tape:
+      want, ends = _toggle_gradient(b, probe, "e_large", margin, others)
+      with tf.GradientTape() as tape:  # `others` still forced
         value = probe()
       grad = tape.gradient(value, var)
       b.forced = {}
       assert float(value) == pytest.approx(ends[0] if margin > 0 else ends[1], rel=1e-5)
-      want = -(ends[0] - ends[1]) * _sigmoid_prime(margin)
       assert abs(want) > 1e-2, (b.name, margin)
       assert float(grad) == pytest.approx(want, rel=1e-3, abs=1e-5), (b.name, margin)
 
