@@ -53,8 +53,14 @@ def define_search_flags():
                      "lambda holds and from which the landing picks the architecture.")
   flags.DEFINE_float("penalty", 1.0, "Target mode: proportional part of the price, "
                      "penalty * (cost / target - 1).")
-  flags.DEFINE_float("margin", 0.1, "Every decision's distance from flipping (log-RMS units) "
+  flags.DEFINE_float("margin", 0.1, "Every decision's distance from flipping (log units) "
                      "when the search proper starts.")
+  flags.DEFINE_enum("decision_value", "weight_norm", ["weight_norm", "logit"],
+                    "What a kernel, expansion, skip or LightNL decision compares with its "
+                    "learnable threshold: weight_norm, the log RMS of its weights (Single-Path "
+                    "NAS, the paper's), or logit: nothing, the threshold is a logit moved by "
+                    "its gradient alone (the weights are followed by batch norm, so their norm "
+                    "drifts with weight decay whatever the decision is worth).")
   flags.DEFINE_integer("landing_candidates", 5, "Target mode: the most visited architectures "
                        "within tolerance evaluated on the validation split; the most accurate "
                        "is derived.")
@@ -104,6 +110,7 @@ def search_config_from_flags():
       latency_table=FLAGS.latency_table, target_latency_ms=FLAGS.target_latency_ms,
       lam=FLAGS["lambda"].value, dual_lr=FLAGS.dual_lr,
       tolerance=FLAGS.tolerance, penalty=FLAGS.penalty, margin=FLAGS.margin,
+      decision_value=FLAGS.decision_value,
       landing_candidates=FLAGS.landing_candidates, landing_latency=FLAGS.landing_latency,
       landing_window=FLAGS.landing_window, validation_steps=FLAGS.validation_steps,
       arch_lr=FLAGS.arch_lr,

@@ -12,7 +12,7 @@ import autonl_tf
 from autonl_tf import flops
 from autonl_tf.data import DataConfig, make_dataset
 from autonl_tf.search import SearchSpace, Stage, copy_child_weights, gates
-from autonl_tf.search.blocks import THRESHOLDS
+from autonl_tf.search.blocks import DECISION_VALUES, THRESHOLDS
 from autonl_tf.search.derive import block_spec
 from search_testing import make_net, randomize
 
@@ -185,12 +185,13 @@ def _toggle_gradient(b, probe, decision, margin, others=None):
   return (-want if decision in THRESHOLDS else want), ends
 
 
-def test_output_gradient_equals_the_closed_form():
+@pytest.mark.parametrize("decision_value", DECISION_VALUES)
+def test_output_gradient_equals_the_closed_form(decision_value):
   # d <w, block output> / d arch variable = (<w, output> with the decision on
   # - off, the others as they are) * sigmoid'(margin), negated for thresholds,
   # on random weights and a random, per-block different gate state.
   keras.utils.set_random_seed(5)
-  net = make_net(TINY, SIZE, 5)
+  net = make_net(TINY, SIZE, 5, decision_value=decision_value)
   randomize(net, seed=6)
   rng = np.random.default_rng(7)
   _random_gate_state(net, rng)
@@ -210,7 +211,8 @@ def test_output_gradient_equals_the_closed_form():
   assert checked >= 5  # decisions whose toggle changes the output, not only nested-off ones
 
 
-def test_expansion_gate_gradient_is_its_channels_effect():
+@pytest.mark.parametrize("decision_value", DECISION_VALUES)
+def test_expansion_gate_gradient_is_its_channels_effect(decision_value):
   # The expansion mask is applied once, after the depthwise conv's BN and
   # activation: without SE and with LightNL off, a block's inference-mode
   # output is then linear in it, and `e_large`'s straight-through gradient is
@@ -219,7 +221,7 @@ def test_expansion_gate_gradient_is_its_channels_effect():
   # depthwise conv too), an off gate's gradient saw act(BN(0)) instead of the
   # channels' output, and an on gate's counted the channels twice.
   keras.utils.set_random_seed(8)
-  net = make_net(TINY, SIZE, 5)
+  net = make_net(TINY, SIZE, 5, decision_value=decision_value)
   randomize(net, seed=9)
   rng = np.random.default_rng(10)
   blocks = [b for b in net.blocks if b.se is None and "e_large" in b.arch_vars]
@@ -239,6 +241,34 @@ def test_expansion_gate_gradient_is_its_channels_effect():
       assert float(value) == pytest.approx(ends[0] if margin > 0 else ends[1], rel=1e-5)
       assert abs(want) > 1e-2, (b.name, margin)
       assert float(grad) == pytest.approx(want, rel=1e-3, abs=1e-5), (b.name, margin)
+
+
+def test_the_weight_norms_a_decision_reads_are_invisible_to_the_loss():
+  """Every kernel a `weight_norm` decision reads is followed by batch norm:
+  scaling them all by 0.8 leaves the training-mode output unchanged (BN's
+  epsilon made negligible) but moves every threshold margin by log 0.8, what weight decay
+  does to them over a search, whatever each decision is worth. With
+  `decision_value='logit'` the margins do not move."""
+  x = tf.constant(np.random.default_rng(11).normal(size=(4, SIZE, SIZE, 3)).astype("float32"))
+  for decision_value, shift in (("weight_norm", np.log(0.8)), ("logit", 0.0)):
+    keras.utils.set_random_seed(12)
+    net = make_net(TINY, SIZE, 5, decision_value=decision_value)
+    randomize(net, seed=13)
+    net.reset_margins(1.0)  # far from flipping: the scaling turns nothing off
+    for layer in net._flatten_layers():
+      if isinstance(layer, keras.layers.BatchNormalization):
+        layer.epsilon = 1e-9  # (with the paper's 1e-3, the smallest batch variances show it)
+    before = net(x, training=True).numpy()
+    margins = [b.margins() for b in net.blocks]
+    for b in net.blocks:
+      b.dw_kernel.assign(0.8 * b.dw_kernel)
+      b.nl_dw.kernel.assign(0.8 * b.nl_dw.kernel)
+    after = net(x, training=True).numpy()
+    np.testing.assert_allclose(after, before, rtol=0, atol=1e-4 * np.abs(before).max())
+    for b, old in zip(net.blocks, margins):
+      for d, m in b.margins().items():
+        want = old[d] + (shift if d in THRESHOLDS else 0.0)
+        assert m == pytest.approx(want, abs=1e-4), (decision_value, b.name, d)
 
 
 def _fit(net, steps, epochs=1, batch=16, seed=0, callbacks=()):

@@ -21,7 +21,8 @@ def test_contract_command(tmp_path):
   proc = subprocess.run(
       [sys.executable, os.path.join(ROOT, "tools", "search.py"), "--space=cifar",
        "--dataset=synthetic", "--input_size=32", "--num_classes=10", "--epochs=1",
-       "--steps_per_epoch=5", "--batch_size=8", f"--model_dir={model_dir}"],
+       "--steps_per_epoch=5", "--batch_size=8", "--decision_value=logit",
+       f"--model_dir={model_dir}"],
       capture_output=True, text=True, timeout=600, env=env)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "epoch 1: ce=" in proc.stdout and "derived:" in proc.stdout
@@ -33,6 +34,7 @@ def test_contract_command(tmp_path):
   assert arch.nl_norm == "second_moment"
   config = json.loads((model_dir / "search_config.json").read_text())
   assert (config["nl_norm"], config["activation"]) == ("second_moment", "swish")
+  assert config["decision_value"] == "logit"
   assert len(decisions["decisions"]) == 13 and "k7" in decisions["decisions"]["sblock_0"]
   with open(model_dir / "search_log.csv") as f:
     rows = list(csv.DictReader(f))

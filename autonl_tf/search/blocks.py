@@ -24,6 +24,16 @@ them all on the same line. RMS (the L2 norm divided by sqrt(#elements))
 rather than the plain norm of Single-Path NAS makes the value independent of
 the number of weights.
 
+Every kernel those values read is followed by a batch norm (the superkernel
+by `dw_bn`, per channel; LightNL's depthwise kernel by `nl_bn`), so in
+training the forward pass does not depend on their scale, and neither does
+the loss: the values move only by what moves a scale-free weight's norm,
+weight decay shrinking it and gradient noise growing it, and every margin
+moves with them by the same log factor, whatever the decision is worth
+(docs/RESULTS.md section 5). `decision_value='logit'` takes the values out:
+each threshold decision is then a learnable logit, `0 - t`, moved by its
+straight-through gradient alone, like the ratio and stride decisions.
+
 `k^T v` is computed once per LightNL stride at the largest ratio; smaller
 ratios only mask query channels, which equals masking rows of `k^T v`.
 The block's MACs as a function of its gates are in `search.cost`, its
@@ -73,6 +83,9 @@ def _log_rms(x, area=None):
 
 
 THRESHOLDS = ("k5", "k7", "e_small", "e_large", "nl")  # the rest are logits compared with 0
+#: What a threshold decision compares with its threshold: the log RMS of its
+#: weights (Single-Path NAS, the paper) or nothing (0: the threshold is a logit).
+DECISION_VALUES = ("weight_norm", "logit")
 
 
 @keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
@@ -104,8 +117,12 @@ class SuperMBConv(keras.layers.Layer):
                kernel_sizes=(3, 5, 7), expand_ratios=(3, 6), nl_ratios=(0.125, 0.25, 0.5),
                nl_strides=(1, 2), bn_momentum=constants.BN_MOMENTUM,
                bn_epsilon=constants.BN_EPSILON, sync_bn=False, activation="swish",
-               nl_norm="none", **kwargs):
+               nl_norm="none", decision_value="weight_norm", **kwargs):
     super().__init__(**kwargs)
+    if decision_value not in DECISION_VALUES:
+      raise ValueError(f"decision_value must be one of {', '.join(DECISION_VALUES)}, "
+                       f"got '{decision_value}'")
+    self.decision_value = decision_value
     self.sync_bn = bool(sync_bn)
     self.activation = activations.check(activation)
     self._act = activations.get(activation)
@@ -267,24 +284,30 @@ class SuperMBConv(keras.layers.Layer):
     gate = lambda name, value, threshold=None: self._gate(name, value, training, threshold,
                                                           margins)
     dw = tf.cast(self.dw_kernel, tf.float32)
+    norm = self.decision_value == "weight_norm"
+    zero = tf.constant(0.0)
     if 5 in self.rings:
-      g["k5"] = gate("k5", _log_rms(dw * self.rings[5]))
+      g["k5"] = gate("k5", _log_rms(dw * self.rings[5]) if norm else zero)
     if 7 in self.rings:
-      g["k7"] = gate("k7", _log_rms(dw * self.rings[7]))
+      g["k7"] = gate("k7", _log_rms(dw * self.rings[7]) if norm else zero)
     kernel = self._kernel(g, dw)
-    # The expansion gates weigh the kernel as chosen, but a kernel decision
-    # reaches the cost and the output through its own gate only (its straight-
-    # through gradient must not also flow in through the expansion gates' RMS).
-    # Their RMS is over the chosen kernel's own taps (`area` of them), so that
-    # a kernel decision does not move the expansion margins.
-    fixed = {k: tf.stop_gradient(v) for k, v in g.items()}
-    chosen = self._kernel(fixed, dw)
-    area = self._kernel(fixed, tf.ones_like(dw[:, :, :1]))
-    area = tf.reduce_sum(area)
-    small = self.expanded_small
-    g["e_small"] = gate("e_small", _log_rms(chosen[:, :, :small], area))
-    g["e_large"] = gate("e_large", _log_rms(chosen[:, :, small:], area))
-    g["nl"] = gate("nl", _log_rms(tf.cast(self.nl_dw.kernel, tf.float32)))
+    if norm:
+      # The expansion gates weigh the kernel as chosen, but a kernel decision
+      # reaches the cost and the output through its own gate only (its straight-
+      # through gradient must not also flow in through the expansion gates' RMS).
+      # Their RMS is over the chosen kernel's own taps (`area` of them), so that
+      # a kernel decision does not move the expansion margins.
+      fixed = {k: tf.stop_gradient(v) for k, v in g.items()}
+      chosen = self._kernel(fixed, dw)
+      area = self._kernel(fixed, tf.ones_like(dw[:, :, :1]))
+      area = tf.reduce_sum(area)
+      small = self.expanded_small
+      g["e_small"] = gate("e_small", _log_rms(chosen[:, :, :small], area))
+      g["e_large"] = gate("e_large", _log_rms(chosen[:, :, small:], area))
+      g["nl"] = gate("nl", _log_rms(tf.cast(self.nl_dw.kernel, tf.float32)))
+    else:
+      for d in ("e_small", "e_large", "nl"):
+        g[d] = gate(d, zero)
     # The LightNL masks: `1[a > 0]` of a learnable logit `a`.
     for i in range(1, len(self.nl_ratios)):
       g[f"r{i}"] = gate(f"r{i}", self.arch_vars[f"r{i}"], 0.0)
@@ -388,5 +411,6 @@ class SuperMBConv(keras.layers.Layer):
                   kernel_sizes=list(self.kernel_sizes), expand_ratios=list(self.expand_ratios),
                   nl_ratios=list(self.nl_ratios), nl_strides=list(self.nl_strides),
                   bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon, sync_bn=self.sync_bn,
-                  activation=self.activation, nl_norm=self.nl_norm)
+                  activation=self.activation, nl_norm=self.nl_norm,
+                  decision_value=self.decision_value)
     return config

@@ -58,8 +58,15 @@ class SearchConfig:
       around the target inside which lambda holds and within which the
       landing picks architectures; penalty: the proportional part of the
       price, penalty * (MACs / target - 1).
-    margin: every decision's distance from flipping (log-RMS units) when
-      the search proper starts.
+    margin: every decision's distance from flipping (log units) when the
+      search proper starts.
+    decision_value: what a kernel, expansion, skip or LightNL decision
+      compares with its learnable threshold: `weight_norm`, the log RMS of
+      its weights (Single-Path NAS, the paper), or `logit`: nothing, the
+      threshold is a logit moved by its straight-through gradient alone.
+      The weights are all followed by batch norm, so their norm is not
+      something the loss sees: with `weight_norm` weight decay and gradient
+      noise move every margin alike (`search.blocks`).
     landing_candidates: how many of the most visited architectures within
       tolerance the landing evaluates on the validation split (the held-out
       tail of train when the dataset has no validation split; never test).
@@ -111,6 +118,7 @@ class SearchConfig:
   tolerance: float = 0.03
   penalty: float = 1.0
   margin: float = 0.1
+  decision_value: str = "weight_norm"
   landing_candidates: int = 5
   landing_bn_batches: int = 20
   landing_latency: str = "table"
@@ -252,6 +260,7 @@ def make_supernet(config: SearchConfig, num_classes: int) -> SuperNet:
                    target_latency_ms=config.target_latency_ms, latency_table=table,
                    lam=lam, dual_lr=config.dual_lr,
                    tolerance=config.tolerance, penalty=config.penalty, margin=config.margin,
+                   decision_value=config.decision_value,
                    gate_dropout=config.gate_dropout, label_smoothing=config.label_smoothing,
                    dropout_rate=0.0, sync_bn=config.sync_bn)
     net.build((None, config.data.image_size, config.data.image_size, 3))

@@ -59,6 +59,9 @@ class SuperNet(keras.Model):
       `penalty * (MACs / target - 1)` added to lambda.
     margin: every decision's distance from flipping when the search starts
       (`reset_margins`).
+    decision_value: what a threshold decision compares with its threshold
+      (`blocks.DECISION_VALUES`): `weight_norm`, the log RMS of its weights
+      (Single-Path NAS), or `logit`, nothing (see `blocks`).
     gate_dropout: probability of dropping each optional gate in warm-up.
     label_smoothing: of the cross-entropy.
     dropout_rate: before the classifier.
@@ -68,7 +71,8 @@ class SuperNet(keras.Model):
 
   def __init__(self, space: SearchSpace, input_size, num_classes, *, cost, cost_model,
                target_macs, target_latency_ms, latency_table, lam, dual_lr, tolerance, penalty,
-               margin, gate_dropout, label_smoothing, dropout_rate, sync_bn, **kwargs):
+               margin, decision_value, gate_dropout, label_smoothing, dropout_rate, sync_bn,
+               **kwargs):
     super().__init__(**kwargs)
     if cost not in cost_lib.COST_MODES:
       raise ValueError(f"cost must be one of {', '.join(cost_lib.COST_MODES)}, got '{cost}'")
@@ -108,7 +112,7 @@ class SuperNet(keras.Model):
       self.blocks.append(SuperMBConv(
           cin, cout, stride, se, skippable, space.kernel_sizes, space.expand_ratios,
           space.nl_ratios, space.nl_strides, sync_bn=sync_bn, activation=space.activation,
-          nl_norm=space.nl_norm, name=f"sblock_{i}"))
+          nl_norm=space.nl_norm, decision_value=decision_value, name=f"sblock_{i}"))
     self.head_conv = keras.layers.Conv2D(space.head_filters, 1, use_bias=False,
                                          kernel_initializer=init, name="head_conv")
     self.head_bn = constants.batch_norm("head_bn", synchronized=sync_bn)
