@@ -11,7 +11,9 @@ scaled by `--width_multiplier` (every variant alike):
   hand-nonl     the same without its LightNL blocks;
   searched      `tools/search.py --cost=target` at the budget (the search's
                 defaults, the schedule of the --search_* flags), one search
-                per search seed, each derived network trained;
+                per search seed, each derived network trained; with
+                --decision_values=weight_norm,logit a second arm,
+                `searched-logit`, whose searches make every threshold a logit;
   random        architectures drawn uniformly from the space
                 (`search.sampling`), kept within --tolerance of the budget;
   anchor        `keras.applications.MobileNetV2` at the width whose MACs at
@@ -59,6 +61,12 @@ flags.DEFINE_integer("seed", 1, "Training seed of every network.")
 flags.DEFINE_list("spread_seeds", ["2"], "Further training seeds of hand-lightnl: the seed spread.")
 flags.DEFINE_list("search_seeds", ["1", "2", "3"], "One search per seed (default: 1,2,3; 1 with "
                   "--quick).")
+flags.DEFINE_list("decision_values", ["weight_norm"], "The searched arms, one per value of the "
+                  "search's --decision_value, each with every --search_seeds seed: weight_norm "
+                  "(the paper's; the arm `searched`) and logit (`searched-logit`). The first "
+                  "arm's runs interleave with the random ones, the others' come after the "
+                  "anchor; every other run is shared, so an arm added to a finished study "
+                  "runs alone.")
 flags.DEFINE_integer("random", None, "Random architectures (default: 5; 2 with --quick).")
 flags.DEFINE_integer("random_seed", 0, "Seed of the random architectures.")
 flags.DEFINE_float("tolerance", 0.03, "Random architectures are kept within this fraction of "
@@ -78,6 +86,7 @@ flags.DEFINE_string("plot", None, "The accuracy-vs-MACs PNG (default: docs/img/s
 FLAGS = flags.FLAGS
 
 VARIANTS = ("searched", "random", "hand-lightnl", "hand-nonl", "anchor")
+DEFAULT_DECISION_VALUE = "weight_norm"  # the search's own default: the arm `searched`
 HAND_PRESET = "autonl-s-cifar"
 SPACE = "cifar"
 # LightNL's product of every network and search of the study: the paper's, as
@@ -113,6 +122,28 @@ def hand_arch():
   from autonl_tf import arch as arch_lib
   return dataclasses.replace(arch_lib.scale_width(arch_lib.load(HAND_PRESET), width()),
                              nl_norm=NL_NORM)
+
+
+def arm(decision_value) -> str:
+  """The variant of the searched arm of `decision_value` (`searched`, or
+  `searched-<value>`), also the prefix of its runs' names."""
+  return "searched" if decision_value == DEFAULT_DECISION_VALUE else f"searched-{decision_value}"
+
+
+def arms() -> List[str]:
+  """--decision_values, checked."""
+  from autonl_tf.search.blocks import DECISION_VALUES
+  values = list(dict.fromkeys(FLAGS.decision_values))
+  unknown = [v for v in values if v not in DECISION_VALUES]
+  if unknown or not values:
+    raise ValueError(f"--decision_values takes {', '.join(DECISION_VALUES)}, got "
+                     f"'{','.join(FLAGS.decision_values)}'")
+  return values
+
+
+def variants() -> List[str]:
+  """Every variant of the table, the searched arms first."""
+  return [arm(v) for v in arms()] + [v for v in VARIANTS if v != "searched"]
 
 
 def study_space(width_multiplier):
@@ -334,16 +365,27 @@ def plan(workdir, budget, log) -> List[Run]:
                                    else FLAGS.search_seeds)]
   random_runs = [Run(f"random-{i}", "random", seed, path(f"random-{i}"))
                  for i in range(1, len(randoms) + 1)]
+
+  def searched(value, s):
+    """The search of seed `s` in the arm of `value`, and the training of its network."""
+    variant = arm(value)
+    name = f"search{variant[len('searched'):]}-seed{s}"
+    fields = None if value == DEFAULT_DECISION_VALUE else {"decision_value": value}
+    return [Run(name, "search", s, search=True, search_fields=fields),
+            Run(f"{variant}-seed{s}", variant, seed, os.path.join(workdir, name, "arch.txt"),
+                after=name)]
+
+  first, *others = arms()
   for i, s in enumerate(search_seeds):
-    runs.append(Run(f"search-seed{s}", "search", s, search=True))
-    runs.append(Run(f"searched-seed{s}", "searched", seed,
-                    os.path.join(workdir, f"search-seed{s}", "arch.txt"),
-                    after=f"search-seed{s}"))
+    runs += searched(first, s)
     if i < len(random_runs):
       runs.append(random_runs[i])
   runs += random_runs[len(search_seeds):]
   runs.append(Run("hand-nonl", "hand-nonl", seed, path("hand-nonl")))
   runs.append(Run("anchor", "anchor", seed, anchor_name(budget, workdir)))
+  for value in others:
+    for s in search_seeds:
+      runs += searched(value, s)
   kept = ", ".join(f"{s.macs / 1e6:.2f}M (draw {s.draw})" for s in randoms)
   log(f"plan: {len(runs)} runs, budget {budget / 1e6:.2f}M MACs (hand-lightnl at width "
       f"{width():g}); random draws kept: {kept}")
@@ -414,7 +456,7 @@ def summarize(runs: List[Run], records, budget, workdir):
       per_variant.setdefault(group, []).append(rec)
       points.append((group, rec["macs"], rec["top1"]))
   variant_rows, summary = [], {}
-  for variant in VARIANTS:
+  for variant in variants():
     recs = per_variant.get(variant, [])
     if not recs:
       continue
@@ -433,15 +475,20 @@ def summarize(runs: List[Run], records, budget, workdir):
     verdict.append(f"seed spread (hand-lightnl, seeds {FLAGS.seed},{','.join(FLAGS.spread_seeds)}): "
                    f"{' / '.join(f'{t:.2f}' for t in spread)}, max - min "
                    f"{max(spread) - min(spread):.2f} points")
-  s, r = summary.get("searched"), summary.get("random")
-  if s and r:
+  r = summary.get("random")
+  for value in arms():
+    variant, s = arm(value), summary.get(arm(value))
+    if not (s and r):
+      continue
     pooled = pooled_std([s["top1"], r["top1"]])
     diff = s["mean"] - r["mean"]
     beats = diff > pooled if not math.isnan(pooled) else None
-    verdict.append(f"searched - random: {diff:+.2f} points; pooled std {pooled:.2f}; the search "
+    verdict.append(f"{variant} - random: {diff:+.2f} points; pooled std {pooled:.2f}; the search "
                    f"beats the random mean by more than the pooled std: "
                    f"{'yes' if beats else 'no' if beats is not None else 'undecided'}")
-    summary["verdict"] = {"searched_minus_random": diff, "pooled_std": pooled, "beats": beats}
+    key = "verdict" if variant == "searched" else f"verdict-{variant}"
+    summary[key] = {f"{variant}_minus_random".replace("-", "_"): diff, "pooled_std": pooled,
+                    "beats": beats}
   summary["times_s"] = times
   return run_rows, variant_rows, verdict, points, summary
 

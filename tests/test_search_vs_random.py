@@ -107,6 +107,27 @@ def test_quick_study_reports_every_variant_from_its_runs(tmp_path):
   assert sorted(os.listdir(os.path.join(records, "search-seed1"))) == [
       "arch.txt", "decisions.json", "epoch_times.json", "log.csv", "search_config.json",
       "search_log.csv"]
+  # A second searched arm added to the finished study (the search's --decision_value=logit):
+  # only its search and training run, the shared runs are skipped, and it gets its own row,
+  # mean and verdict.
+  arms = run_study(workdir, f"--record_dir={records}", "--decision_values=weight_norm,logit")
+  assert arms.count("epoch 1:") == 2 and "[search-logit-seed1]" in arms
+  with open(os.path.join(workdir, "search-logit-seed1", "search_config.json")) as f:
+    assert json.load(f)["decision_value"] == "logit"
+  with open(os.path.join(workdir, "search-seed1", "search_config.json")) as f:
+    assert json.load(f)["decision_value"] == "weight_norm"
+  with open(os.path.join(workdir, "study.json")) as f:
+    summary = json.load(f)["summary"]
+  logit = top1("searched-logit-seed1")
+  assert summary["searched-logit"]["top1"] == [logit]
+  assert summary["searched"]["top1"] == [top1("searched-seed1")]
+  assert abs(summary["verdict-searched-logit"]["searched_logit_minus_random"]
+             - (logit - statistics.mean(random_top1))) < 1e-9
+  assert "searched-logit - random:" in arms and "\nsearched-logit " in arms
+  assert os.path.exists(os.path.join(records, "searched-logit-seed1", "metrics.json"))
+  err = run_study(workdir, "--decision_values=weight_norm,sigmoid", code=2)
+  assert err.strip().splitlines()[-1] == (
+      "error: --decision_values takes weight_norm, logit, got 'weight_norm,sigmoid'")
   lost = str(tmp_path / "lost")
   restored = run_study(lost, f"--record_dir={records}")
   assert "epoch 1:" not in restored and "[searched-seed1] restored from" in restored
