@@ -288,11 +288,13 @@ def test_strong_cost_shrinks_the_derived_network():
   assert after < 0.5 * before
 
 
-def test_target_mode_lands_near_the_target(tmp_path):
+@pytest.mark.parametrize("decision_value", DECISION_VALUES)
+def test_target_mode_lands_near_the_target(tmp_path, decision_value):
   keras.utils.set_random_seed(0)
   full = make_net(TINY, SIZE, 5)
   target = 0.6 * float(full.macs())
-  net = make_net(TINY, SIZE, 5, cost="target", target_macs=target, lam=0.0, tolerance=0.05)
+  net = make_net(TINY, SIZE, 5, cost="target", target_macs=target, lam=0.0, tolerance=0.05,
+                 decision_value=decision_value)
   net.compile(keras.optimizers.RMSprop(0.01), keras.optimizers.SGD(0.05))
   net.search_phase.assign(1.0)
   # As tools/search.py: the landing records the visited states near the target.
