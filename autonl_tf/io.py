@@ -14,10 +14,14 @@ of one, and a failed write leaves the old one and no temporary behind.
 import contextlib
 import json
 import os
+import re
 import shutil
-from typing import Any, Iterator, Union
+from typing import Any, Iterator, List, Pattern, Union
 
 PathLike = Union[str, os.PathLike]
+
+#: `temporary_name`'s names (`.<name>.tmp-<pid>...`), the writer's pid in group 1.
+TEMPORARY = re.compile(r"^\..+?\.tmp-(\d+)")
 
 
 def temporary_name(path: PathLike, suffix: str = "") -> str:
@@ -34,6 +38,43 @@ def temporary_name(path: PathLike, suffix: str = "") -> str:
       raise ValueError(f"{path} does not end with {suffix}")
     name = name[:-len(suffix)]
   return os.path.join(directory, f".{name}.tmp-{os.getpid()}{suffix}")
+
+
+def process_running(pid: int) -> bool:
+  """Whether process `pid` exists (this one does)."""
+  if pid == os.getpid():
+    return True
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # someone else's
+    return True
+  return True
+
+
+def remove_stale_temporaries(directory: PathLike, pattern: Pattern = TEMPORARY) -> List[str]:
+  """Removes the temporary files and directories that killed writers left
+  in `directory`: names matching `pattern` whose writer (the pid in the
+  first group that matched; none: an older writer's) is gone. A write under
+  way in a live process is left alone. Returns the names removed."""
+  removed = []
+  if not os.path.isdir(directory):
+    return removed
+  for name in sorted(os.listdir(directory)):
+    m = pattern.search(name)
+    if not m:
+      continue
+    pid = next((g for g in m.groups() if g is not None), None)
+    if pid is not None and process_running(int(pid)):
+      continue
+    path = os.path.join(directory, name)
+    if os.path.isdir(path):
+      shutil.rmtree(path, ignore_errors=True)
+    else:
+      os.remove(path)
+    removed.append(name)
+  return removed
 
 
 def _fsync(path: str, directory: bool = False):

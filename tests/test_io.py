@@ -1,6 +1,8 @@
 """autonl_tf.io: files written whole or not at all (pure Python)."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -42,3 +44,21 @@ def test_copy_file_and_bytes(tmp_path):
   io.copy_file(tmp_path / "a.bin", tmp_path / "b.bin")
   assert (tmp_path / "b.bin").read_bytes() == b"\x00\x01"
   assert sorted(os.listdir(tmp_path)) == ["a.bin", "b.bin"]
+
+
+def test_stale_temporaries_of_killed_writers_are_removed_and_live_ones_kept(tmp_path):
+  gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                        capture_output=True, text=True, check=True)
+  dead, live = int(gone.stdout), os.getpid()
+  names = {f".latest.tmp-{dead}.weights.h5": "file", f".log.csv.tmp-{live}": "file",
+           "latest.weights.h5": "file", ".hidden": "file", f".1.tmp-{dead}-x7q": "dir"}
+  for name, kind in names.items():
+    if kind == "dir":
+      os.makedirs(tmp_path / name / "variables")
+    else:
+      (tmp_path / name).write_bytes(b"part")
+  assert io.remove_stale_temporaries(tmp_path) == [f".1.tmp-{dead}-x7q",
+                                                  f".latest.tmp-{dead}.weights.h5"]
+  assert sorted(os.listdir(tmp_path)) == sorted([f".log.csv.tmp-{live}", "latest.weights.h5",
+                                                 ".hidden"])
+  assert io.remove_stale_temporaries(tmp_path / "missing") == []

@@ -135,42 +135,15 @@ class _Heads:
     return out
 
 
+#: What an export writes before it is whole: `.<version>.tmp-<pid>-*`
+#: directories and `*.tflite.tmp-<pid>` files (no pid: older versions).
 _TEMPORARY = re.compile(r"^\.\d+\.tmp-(?:(\d+)-)?|\.tflite\.tmp(?:-(\d+))?$")
 
 
-def _running(pid: int) -> bool:
-  if pid == os.getpid():
-    return True
-  try:
-    os.kill(pid, 0)
-  except ProcessLookupError:
-    return False
-  except PermissionError:
-    return True
-  return True
-
-
 def remove_stale_temporaries(export_dir: str):
-  """Removes what killed exports left in `export_dir`: `.<version>.tmp-<pid>-*`
-  directories and `*.tflite.tmp-<pid>` files of processes that are gone
-  (and those without a pid, from older versions). Returns their names."""
-  removed = []
-  if not os.path.isdir(export_dir):
-    return removed
-  for name in sorted(os.listdir(export_dir)):
-    m = _TEMPORARY.search(name)
-    if not m:
-      continue
-    pid = m.group(1) or m.group(2)
-    if pid is not None and _running(int(pid)):
-      continue  # an export under way
-    path = os.path.join(export_dir, name)
-    if os.path.isdir(path):
-      shutil.rmtree(path, ignore_errors=True)
-    else:
-      os.remove(path)
-    removed.append(name)
-  return removed
+  """Removes what killed exports left in `export_dir` (`_TEMPORARY`, of
+  processes that are gone: `io.remove_stale_temporaries`). Returns their names."""
+  return io.remove_stale_temporaries(export_dir, _TEMPORARY)
 
 
 def export_saved_model(model: keras.Model, export_dir: str, version: int = 1,

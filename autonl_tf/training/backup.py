@@ -167,6 +167,8 @@ class ChiefBackupAndRestore(keras.callbacks.BackupAndRestore):
                  "state: dropout masks will not repeat the uninterrupted run's")
 
   def on_train_begin(self, logs=None):
+    if self.chief:  # the half-written weights of a run killed while it saved
+      io.remove_stale_temporaries(self.backup_dir)
     meta_path = self._restore()
     self.restored_step = int(self.model.optimizer.iterations.numpy())
     if self.data_step is not None and self.data_step != self.restored_step:
