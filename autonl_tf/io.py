@@ -72,7 +72,10 @@ def remove_stale_temporaries(directory: PathLike, pattern: Pattern = TEMPORARY) 
     if os.path.isdir(path):
       shutil.rmtree(path, ignore_errors=True)
     else:
-      os.remove(path)
+      try:
+        os.remove(path)
+      except OSError:  # gone meanwhile, or not ours to remove: left alone
+        continue
     removed.append(name)
   return removed
 

@@ -61,9 +61,10 @@ def study_networks(study_dir):
       continue
     if name == "anchor":
       nets[name] = ("anchor", io.read_json(os.path.join(study_dir, "anchor.json"))["name"])
-    elif name.startswith("searched-seed"):
-      nets[name] = ("searched", os.path.join(study_dir, name.replace("searched-", "search-", 1),
-                                             "arch.txt"))
+    elif name.startswith("searched-"):  # searched-seedN, or searched-<arm>-seedN
+      variant = name.rsplit("-seed", 1)[0]
+      nets[name] = (variant, os.path.join(study_dir, name.replace("searched-", "search-", 1),
+                                          "arch.txt"))
     elif name.startswith("hand-lightnl"):
       nets[name] = ("hand-lightnl", os.path.join(study_dir, "hand-lightnl.txt"))
     elif name == "hand-nonl" or name.startswith("random-"):

@@ -21,7 +21,8 @@ scaled by `--width_multiplier` (every variant alike):
 
 The seed spread is measured on hand-lightnl, trained with the training seed
 and every --spread_seeds seed. The runs go in a fixed order (spread first,
-then search / searched / random interleaved, then the references) into their
+then search / searched / random interleaved, then the references, then the
+searches and trainings of any further searched arm) into their
 own directories under --workdir; a finished run (its `metrics.json`, or the
 search's `decisions.json`) is skipped and an interrupted one resumes at its
 last epoch, so after a kill the same command goes on where it stopped. A run
@@ -86,7 +87,7 @@ flags.DEFINE_string("plot", None, "The accuracy-vs-MACs PNG (default: docs/img/s
 FLAGS = flags.FLAGS
 
 VARIANTS = ("searched", "random", "hand-lightnl", "hand-nonl", "anchor")
-DEFAULT_DECISION_VALUE = "weight_norm"  # the search's own default: the arm `searched`
+DEFAULT_DECISION_VALUE = "weight_norm"  # the paper's: the arm `searched`
 HAND_PRESET = "autonl-s-cifar"
 SPACE = "cifar"
 # LightNL's product of every network and search of the study: the paper's, as
@@ -370,8 +371,7 @@ def plan(workdir, budget, log) -> List[Run]:
     """The search of seed `s` in the arm of `value`, and the training of its network."""
     variant = arm(value)
     name = f"search{variant[len('searched'):]}-seed{s}"
-    fields = None if value == DEFAULT_DECISION_VALUE else {"decision_value": value}
-    return [Run(name, "search", s, search=True, search_fields=fields),
+    return [Run(name, "search", s, search=True, search_fields={"decision_value": value}),
             Run(f"{variant}-seed{s}", variant, seed, os.path.join(workdir, name, "arch.txt"),
                 after=name)]
 

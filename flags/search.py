@@ -59,8 +59,9 @@ def define_search_flags():
                     "What a kernel, expansion, skip or LightNL decision compares with its "
                     "learnable threshold: weight_norm, the log RMS of its weights (Single-Path "
                     "NAS, the paper's), or logit: nothing, the threshold is a logit moved by "
-                    "its gradient alone (the weights are followed by batch norm, so their norm "
-                    "drifts with weight decay whatever the decision is worth).")
+                    "its gradient alone (the weights are followed by batch norm, so their common "
+                    "scale, invisible to the loss, drifts with weight decay whatever the "
+                    "decision is worth).")
   flags.DEFINE_integer("landing_candidates", 5, "Target mode: the most visited architectures "
                        "within tolerance evaluated on the validation split; the most accurate "
                        "is derived.")

@@ -26,13 +26,15 @@ the number of weights.
 
 Every kernel those values read is followed by a batch norm (the superkernel
 by `dw_bn`, per channel; LightNL's depthwise kernel by `nl_bn`), so in
-training the forward pass does not depend on their scale, and neither does
-the loss: the values move only by what moves a scale-free weight's norm,
-weight decay shrinking it and gradient noise growing it, and every margin
-moves with them by the same log factor, whatever the decision is worth
-(docs/RESULTS.md section 5). `decision_value='logit'` takes the values out:
-each threshold decision is then a learnable logit, `0 - t`, moved by its
-straight-through gradient alone, like the ratio and stride decisions.
+training the loss does not depend on their scale: the expansion, skip and
+LightNL values carry nothing the loss sees, and the kernel rings' only
+through the ring's share of its channel's kernel. Their common scale moves
+only by what moves a scale-free weight's norm, weight decay shrinking it and
+gradient noise growing it, and every margin moves with it by the same log
+factor, whatever the decision is worth (docs/RESULTS.md section 5).
+`decision_value='logit'` takes the values out: each threshold decision is
+then a learnable logit, `0 - t`, moved by its straight-through gradient
+alone, like the ratio and stride decisions.
 
 `k^T v` is computed once per LightNL stride at the largest ratio; smaller
 ratios only mask query channels, which equals masking rows of `k^T v`.
@@ -106,6 +108,9 @@ class SuperMBConv(keras.layers.Layer):
     sync_bn: batch statistics over all replicas.
     activation: after the expand and depthwise convs (`arch.ACTIVATIONS`).
     nl_norm: LightNL's product (`arch.NL_NORMS`, see `layers.LightNL`).
+    decision_value: what a threshold decision compares with its threshold
+      (`DECISION_VALUES`): `weight_norm`, the log RMS of its weights, or
+      `logit`, 0 (see the module docstring).
     **kwargs: base layer arguments.
 
   Attributes:

@@ -64,9 +64,9 @@ class SearchConfig:
       compares with its learnable threshold: `weight_norm`, the log RMS of
       its weights (Single-Path NAS, the paper), or `logit`: nothing, the
       threshold is a logit moved by its straight-through gradient alone.
-      The weights are all followed by batch norm, so their norm is not
-      something the loss sees: with `weight_norm` weight decay and gradient
-      noise move every margin alike (`search.blocks`).
+      The weights are all followed by batch norm, so their common scale is
+      not something the loss sees: with `weight_norm` weight decay and
+      gradient noise move every margin alike (`search.blocks`).
     landing_candidates: how many of the most visited architectures within
       tolerance the landing evaluates on the validation split (the held-out
       tail of train when the dataset has no validation split; never test).
