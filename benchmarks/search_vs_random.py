@@ -425,6 +425,24 @@ def check_settings(workdir, settings, flag="--workdir"):
     io.write_json(path, settings)
 
 
+def composition(arch) -> dict:
+  """What a network chose in the space's decisions, over its expanding
+  blocks (the fixed first block left out): blocks kept, blocks per kernel
+  size, blocks with expansion 6, blocks followed by LightNL."""
+  blocks = [b for b in arch.blocks for _ in range(b.repeats) if b.expand_ratio > 1]
+  out = {"blocks": len(blocks)}
+  for k in (3, 5, 7):
+    out[f"k{k}"] = sum(b.kernel_sizes == (k,) for b in blocks)
+  out["e6"] = sum(b.expand_ratio == 6 for b in blocks)
+  out["lightnl"] = sum(b.nl_ratio > 0 for b in blocks)
+  return out
+
+
+def format_composition(c) -> str:
+  return (f"{c['blocks']} blocks, kernels 3/5/7 in {c['k3']}/{c['k5']}/{c['k7']}, e6 in "
+          f"{c['e6']}, LightNL in {c['lightnl']}")
+
+
 def pooled_std(groups) -> float:
   """sqrt(sum (n_i - 1) s_i^2 / sum (n_i - 1)) over the groups with n_i > 1."""
   num = sum((len(g) - 1) * statistics.variance(g) for g in groups if len(g) > 1)
@@ -545,6 +563,11 @@ def main(argv):
            f"({settings['epochs']} epochs)")
   viz.plot_accuracy_vs_macs(points, plot, title, budget)
   searched = {r.name: records[r.name].get("arch") for r in runs if r.search}
+  from autonl_tf import arch as arch_lib
+  from autonl_tf.models import anchors
+  made = {r.name: composition(arch_lib.load(r.arch)) for r in runs
+          if not r.search and not anchors.is_anchor(r.arch) and "top1" in records.get(r.name, {})}
+  summary["composition"] = made
   io.write_json(os.path.join(workdir, "study.json"), {
       "budget_macs": budget, "width_multiplier": width(), "summary": summary,
       "runs": {name: rec for name, rec in records.items()}, "plot": plot}, sort_keys=False)
@@ -566,6 +589,9 @@ def main(argv):
   for name, lines in searched.items():
     if lines:
       _common.note(f"{name}:\n" + "\n".join(f"    {line}" for line in lines))
+  if made:
+    _common.note("what each trained network chose (its expanding blocks):\n" + "\n".join(
+        f"    {name}: {format_composition(c)}" for name, c in made.items()))
   _common.note(f"plot: {plot}; runs and study.json in {workdir}"
                + (f"; finished runs' records in {kept}" if kept else ""))
   return 0

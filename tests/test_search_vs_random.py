@@ -79,6 +79,21 @@ def test_quick_study_reports_every_variant_from_its_runs(tmp_path):
     anchor_metrics = json.load(f)
   anchor_row = next(line for line in out.splitlines() if line.startswith("anchor "))
   assert f"{anchor_metrics['max_abs_logit']:.3g}" in anchor_row.split()
+  # What each trained network chose, against the arch files' own tokens (every line r1; the
+  # fixed first block, e1, left out).
+  for name, file in (("random-1", "random-1.txt"), ("searched-seed1", "search-seed1/arch.txt"),
+                     ("hand-lightnl-seed1", "hand-lightnl.txt"), ("hand-nonl", "hand-nonl.txt")):
+    with open(os.path.join(workdir, file)) as f:
+      lines = [x for x in f.read().splitlines() if x.startswith("r1_") and "_e1_" not in x]
+    want = {"blocks": len(lines), "k3": sum("_k3_" in x for x in lines),
+            "k5": sum("_k5_" in x for x in lines), "k7": sum("_k7_" in x for x in lines),
+            "e6": sum("_e6_" in x for x in lines), "lightnl": sum("nonlocal" in x for x in lines)}
+    assert summary["composition"][name] == want, name
+    assert (f"{name}: {want['blocks']} blocks, kernels 3/5/7 in {want['k3']}/{want['k5']}/"
+            f"{want['k7']}, e6 in {want['e6']}, LightNL in {want['lightnl']}") in out
+  assert summary["composition"]["hand-nonl"]["lightnl"] == 0
+  assert summary["composition"]["hand-lightnl-seed1"]["lightnl"] > 0
+  assert "anchor" not in summary["composition"]
   # Pooled std of searched (n=1, no spread) and random (n=2) is random's.
   random_top1 = [top1(n) for n in runs["random"]]
   verdict = summary["verdict"]
