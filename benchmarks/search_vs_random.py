@@ -495,7 +495,8 @@ def summarize(runs: List[Run], records, budget, workdir):
                    f"{max(spread) - min(spread):.2f} points")
   r = summary.get("random")
   for value in arms():
-    variant, s = arm(value), summary.get(arm(value))
+    variant = arm(value)
+    s = summary.get(variant)
     if not (s and r):
       continue
     pooled = pooled_std([s["top1"], r["top1"]])

@@ -112,6 +112,15 @@ def _random_gate_state(net, rng):
       var.assign(value - m if d in THRESHOLDS else m)
 
 
+def _random_net(seed, **fields):
+  """The tiny supernet (`fields` its `SearchConfig` fields) built under
+  `seed`, with random weights of seed `seed + 1`."""
+  keras.utils.set_random_seed(seed)
+  net = make_net(TINY, SIZE, 5, **fields)
+  randomize(net, seed=seed + 1)
+  return net
+
+
 def _sigmoid_prime(x):
   s = 1 / (1 + np.exp(-x))
   return s * (1 - s)
@@ -190,9 +199,7 @@ def test_output_gradient_equals_the_closed_form(decision_value):
   # d <w, block output> / d arch variable = (<w, output> with the decision on
   # - off, the others as they are) * sigmoid'(margin), negated for thresholds,
   # on random weights and a random, per-block different gate state.
-  keras.utils.set_random_seed(5)
-  net = make_net(TINY, SIZE, 5, decision_value=decision_value)
-  randomize(net, seed=6)
+  net = _random_net(5, decision_value=decision_value)
   rng = np.random.default_rng(7)
   _random_gate_state(net, rng)
   checked = 0
@@ -220,9 +227,7 @@ def test_expansion_gate_gradient_is_its_channels_effect(decision_value):
   # (a threshold), whether the gate is on or off. Masked twice (before the
   # depthwise conv too), an off gate's gradient saw act(BN(0)) instead of the
   # channels' output, and an on gate's counted the channels twice.
-  keras.utils.set_random_seed(8)
-  net = make_net(TINY, SIZE, 5, decision_value=decision_value)
-  randomize(net, seed=9)
+  net = _random_net(8, decision_value=decision_value)
   rng = np.random.default_rng(10)
   blocks = [b for b in net.blocks if b.se is None and "e_large" in b.arch_vars]
   assert len(blocks) == 2
@@ -251,9 +256,7 @@ def test_the_weight_norms_a_decision_reads_are_invisible_to_the_loss():
   `decision_value='logit'` the margins do not move."""
   x = tf.constant(np.random.default_rng(11).normal(size=(4, SIZE, SIZE, 3)).astype("float32"))
   for decision_value, shift in (("weight_norm", np.log(0.8)), ("logit", 0.0)):
-    keras.utils.set_random_seed(12)
-    net = make_net(TINY, SIZE, 5, decision_value=decision_value)
-    randomize(net, seed=13)
+    net = _random_net(12, decision_value=decision_value)
     net.reset_margins(1.0)  # far from flipping: the scaling turns nothing off
     for layer in net._flatten_layers():
       if isinstance(layer, keras.layers.BatchNormalization):
