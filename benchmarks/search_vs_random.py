@@ -34,6 +34,7 @@ study whose --workdir was lost (a new machine) restores its finished runs.
   python benchmarks/search_vs_random.py --quick                     # synthetic, minutes
   nohup python benchmarks/search_vs_random.py --data_dir=runs/tfds \\
       --workdir=runs/search_vs_random --format=markdown > runs/search_vs_random.log 2>&1 &
+  python benchmarks/search_vs_random.py --workdir=runs/search_vs_random --report  # standing
 """
 
 import dataclasses
@@ -82,6 +83,9 @@ flags.DEFINE_string("record_dir", None, "Where each finished run's small files (
                     "times) are kept and restored from, so that a study survives the loss of "
                     "--workdir; a directory in git (default: docs/records/search_vs_random; none "
                     "with --quick; '' for none).")
+flags.DEFINE_bool("report", False, "Run nothing: the table, verdict and plot of the runs finished so "
+                  "far (in --workdir or --record_dir), the others marked 'not run yet'; for a "
+                  "study that is still running, from another shell.")
 flags.DEFINE_string("plot", None, "The accuracy-vs-MACs PNG (default: docs/img/search_vs_random.png; "
                     "<workdir>/search_vs_random.png with --quick).")
 FLAGS = flags.FLAGS
@@ -243,13 +247,11 @@ def restore_record(run: Run, workdir, records, log):
   log(f"[{run.name}] restored from {kept}")
 
 
-def execute(run: Run, workdir, settings, log, records=None):
-  """Runs `run` with the study's `settings` (`study_settings`) unless
-  finished (or failed) before, in `workdir` or in the directory of
-  `records` (restored from there); a finished run is kept in `records`.
-  Returns its record: `metrics.json` / `decisions.json`, or {"failed": why}."""
+def finished_record(run: Run, workdir, log, records=None) -> Optional[dict]:
+  """The record of `run` if it finished (or failed) before, in `workdir` or
+  in the directory of `records` (restored from there, and a finished run
+  kept there); None if it has not."""
   from autonl_tf import io
-  import keras
   run_dir = os.path.join(workdir, run.name)
   done = os.path.join(run_dir, "decisions.json" if run.search else "metrics.json")
   failed = os.path.join(run_dir, "failed.json")
@@ -260,6 +262,22 @@ def execute(run: Run, workdir, settings, log, records=None):
       if records:
         keep_record(run, workdir, records)
       return io.read_json(result)
+  return None
+
+
+def execute(run: Run, workdir, settings, log, records=None):
+  """Runs `run` with the study's `settings` (`study_settings`) unless
+  finished (or failed) before, in `workdir` or in the directory of
+  `records` (restored from there); a finished run is kept in `records`.
+  Returns its record: `metrics.json` / `decisions.json`, or {"failed": why}."""
+  from autonl_tf import io
+  import keras
+  record = finished_record(run, workdir, log, records)
+  if record is not None:
+    return record
+  run_dir = os.path.join(workdir, run.name)
+  done = os.path.join(run_dir, "decisions.json" if run.search else "metrics.json")
+  failed = os.path.join(run_dir, "failed.json")
   os.makedirs(run_dir, exist_ok=True)
   keras.backend.clear_session()
   keras.utils.set_random_seed(run.seed)
@@ -461,7 +479,7 @@ def summarize(runs: List[Run], records, budget, workdir):
     time_s = times[run.name]["alone"]
     if rec is None or "failed" in rec:
       why = "not run yet" if rec is None else rec["failed"]
-      run_rows.append([run.variant, run.name, "-", "-", "-", "-", "-", "-", why])
+      run_rows.append([run.variant, run.name, why] + ["-"] * 6)
       continue
     off = 100 * (rec["macs"] / budget - 1)
     search_s = times[run.after]["alone"] if run.after else None
@@ -522,7 +540,7 @@ def main(argv):
 
   workdir = FLAGS.workdir or (tempfile.mkdtemp(prefix="search_vs_random-") if quick()
                               else "runs/search_vs_random")
-  if not quick():
+  if not (quick() or FLAGS.report):  # --report reads the runs' files only
     from autonl_tf.data import dataset_info
     try:
       dataset_info(data_config(FLAGS.seed))
@@ -552,7 +570,12 @@ def main(argv):
       records[run.name] = {"failed": f"its search ({run.after}) failed"}
       continue
     try:
-      records[run.name] = execute(run, workdir, settings, log, kept)
+      if FLAGS.report:
+        record = finished_record(run, workdir, log, kept)
+        if record is not None:
+          records[run.name] = record
+      else:
+        records[run.name] = execute(run, workdir, settings, log, kept)
     except ValueError as e:  # a record of another network (a failed training is a result)
       print(f"error: {e}", file=sys.stderr)
       return 2
