@@ -137,7 +137,7 @@ def arm(decision_value) -> str:
 
 def arms() -> List[str]:
   """--decision_values, checked."""
-  from autonl_tf.search.blocks import DECISION_VALUES
+  from autonl_tf.search.choices import DECISION_VALUES
   values = list(dict.fromkeys(FLAGS.decision_values))
   unknown = [v for v in values if v not in DECISION_VALUES]
   if unknown or not values:

@@ -3,6 +3,7 @@
 from absl import flags
 
 from autonl_tf.arch import ACTIVATIONS, NL_NORMS
+from autonl_tf.search import choices
 from flags import common
 
 FLAGS = flags.FLAGS
@@ -32,12 +33,12 @@ def define_search_flags():
   flags.DEFINE_integer("warmup_epochs", 2, "Epochs with the cost off, arch frozen, gate dropout.")
   flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: one pass).")
   flags.DEFINE_integer("batch_size", 128, "Global batch size.")
-  flags.DEFINE_enum("cost", "log", ["log", "target"],
+  flags.DEFINE_enum("cost", "log", list(choices.COST_MODES),
                     "log: a fixed price --lambda on the cost (MACs, or ms with "
                     "--cost_model=latency); target: the price adapts until the derived network "
                     "is within --tolerance of --target_macs (or --target_latency_ms).")
   flags.DEFINE_float("target_macs", None, "MAC budget of --cost=target (e.g. 3e8).")
-  flags.DEFINE_enum("cost_model", "macs", ["macs", "latency"],
+  flags.DEFINE_enum("cost_model", "macs", list(choices.COST_MODELS),
                     "What the cost prices: macs, or latency, the ms that --latency_table "
                     "predicts on the machine it was built on.")
   flags.DEFINE_string("latency_table", None, "A table of tools/latency_table.py for this "
@@ -55,7 +56,7 @@ def define_search_flags():
                      "penalty * (cost / target - 1).")
   flags.DEFINE_float("margin", 0.1, "Every decision's distance from flipping (log units) "
                      "when the search proper starts.")
-  flags.DEFINE_enum("decision_value", "weight_norm", ["weight_norm", "logit"],
+  flags.DEFINE_enum("decision_value", "weight_norm", list(choices.DECISION_VALUES),
                     "What a kernel, expansion, skip or LightNL decision compares with its "
                     "learnable threshold: weight_norm, the log RMS of its weights (Single-Path "
                     "NAS, the paper's), or logit: nothing, the threshold is a logit moved by "
@@ -65,7 +66,7 @@ def define_search_flags():
   flags.DEFINE_integer("landing_candidates", 5, "Target mode: the most visited architectures "
                        "within tolerance evaluated on the validation split; the most accurate "
                        "is derived.")
-  flags.DEFINE_enum("landing_latency", "table", ["table", "measured"],
+  flags.DEFINE_enum("landing_latency", "table", list(choices.LANDING_LATENCIES),
                     "--cost_model=latency, target mode: what the landing holds to the target: "
                     "the table's predicted ms, or 'measured': candidates timed end to end on "
                     "this machine (which must be the table's), the most accurate of those "

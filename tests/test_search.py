@@ -12,7 +12,8 @@ import autonl_tf
 from autonl_tf import flops
 from autonl_tf.data import DataConfig, make_dataset
 from autonl_tf.search import SearchSpace, Stage, copy_child_weights, gates
-from autonl_tf.search.blocks import DECISION_VALUES, THRESHOLDS
+from autonl_tf.search.blocks import THRESHOLDS
+from autonl_tf.search.choices import DECISION_VALUES
 from autonl_tf.search.derive import block_spec
 from search_testing import make_net, randomize
 

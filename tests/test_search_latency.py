@@ -99,6 +99,15 @@ def test_tables_that_do_not_fit_the_search_are_refused_by_name(tmp_path):
   assert not os.path.exists(tmp_path / "search")  # refused before writing anything
 
 
+def test_a_setting_value_the_search_does_not_know_is_refused_naming_those_it_does(tmp_path):
+  for field, values in (("cost", "log, target"), ("cost_model", "macs, latency"),
+                        ("decision_value", "weight_norm, logit"),
+                        ("landing_latency", "table, measured")):
+    with pytest.raises(ValueError, match=f"^{field} must be one of {values}, got 'nope'$"):
+      search(_config(tmp_path, target_latency_ms=1.0, **{field: "nope"}), log=None)
+  assert not os.path.exists(tmp_path / "search")
+
+
 def test_time_nearest_follows_the_measured_over_predicted_ratio():
   # Worked by hand: the first timing is the prediction nearest the target
   # (a, 0%); it measures 6% over, so the next is the one whose prediction

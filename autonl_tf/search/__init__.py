@@ -1,6 +1,7 @@
 """The AutoNL search, one concept per module:
 
 * `space`: declarative search spaces;
+* `choices`: the values the search's string settings take;
 * `sampling`: uniform random architectures of a space (at a MAC budget);
 * `gates`: hard 0/1 gates with straight-through gradients;
 * `blocks`: `SuperMBConv`, the searchable block;
@@ -10,7 +11,7 @@
 * `callbacks`: warm-up / search switch, landing log, per-epoch and per-step logs;
 * `runner`: `SearchConfig` (every default) and `search()`.
 
-`space` and `sampling` are pure Python; the names below are imported when
+`space`, `sampling` and `choices` are pure Python; the names below are imported when
 first used (as in the `autonl_tf` package), so that importing those two does
 not load TensorFlow.
 """

@@ -57,6 +57,7 @@ from autonl_tf.layers import depthwise
 from autonl_tf.layers.lightnl import second_moment_scale
 from autonl_tf.saving import KERAS_PACKAGE
 from autonl_tf.search import gates as gates_lib
+from autonl_tf.search.choices import DECISION_VALUES
 
 def _ring_masks(kmax):
   """Constant [kmax, kmax, 1, 1] masks: the 3x3 centre and the 5/7 rings."""
@@ -85,9 +86,6 @@ def _log_rms(x, area=None):
 
 
 THRESHOLDS = ("k5", "k7", "e_small", "e_large", "nl")  # the rest are logits compared with 0
-#: What a threshold decision compares with its threshold: the log RMS of its
-#: weights (Single-Path NAS, the paper) or nothing (0: the threshold is a logit).
-DECISION_VALUES = ("weight_norm", "logit")
 
 
 @keras.saving.register_keras_serializable(package=KERAS_PACKAGE)

@@ -24,7 +24,7 @@ sigmoid', relative to the others) and `price` is
 A decision flips off when its MAC delta, at that price, outweighs what the
 cross-entropy loses without it.
 
-The cost model (`COST_MODELS`) says what is priced: `macs` (the MACs above),
+The cost model (`choices.COST_MODELS`) says what is priced: `macs` (the MACs above),
 or `latency`, the milliseconds a `latency.LatencyTable` predicts
 (`block_latency`), built the same way: multilinear in the raw gates, so a
 decision's straight-through gradient is its latency delta times its
@@ -36,9 +36,6 @@ import tensorflow as tf
 
 from autonl_tf import arch as arch_lib
 from autonl_tf import flops
-
-COST_MODES = ("log", "target")
-COST_MODELS = ("macs", "latency")
 
 
 def fixed_macs(space, input_size, num_classes, last_hw):

@@ -17,6 +17,7 @@ from autonl_tf import flops
 from autonl_tf import io
 from autonl_tf.data import pipeline
 from autonl_tf.search import callbacks as search_cb
+from autonl_tf.search import choices
 from autonl_tf.search import derive as derive_lib
 from autonl_tf.search.derive import write_derived
 from autonl_tf.search.space import SearchSpace, get_space
@@ -399,6 +400,10 @@ def _land_measured(net, landing, names, config, log, calibrate, evaluate, timer,
 def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = None,
            extra_callbacks: Sequence[keras.callbacks.Callback] = (), log=print) -> dict:
   """Runs the search; returns the contents of `decisions.json`."""
+  for field, values in choices.BY_FIELD.items():
+    if getattr(config, field) not in values:
+      raise ValueError(f"{field} must be one of {', '.join(values)}, got "
+                       f"{getattr(config, field)!r}")
   if config.cost == "target" and config.cost_model == "macs" and not config.target_macs:
     raise ValueError("cost=target needs target_macs (the MAC budget)")
   if config.cost == "target" and config.cost_model == "latency" and not config.target_latency_ms:
@@ -413,9 +418,6 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   for name in ("target_macs", "target_latency_ms"):
     if getattr(config, name) is not None and not getattr(config, name) > 0:
       raise ValueError(f"{name} must be positive, got {getattr(config, name)}")
-  if config.landing_latency not in ("table", "measured"):
-    raise ValueError(f"landing_latency must be 'table' or 'measured', got "
-                     f"{config.landing_latency!r}")
   if config.landing_latency == "measured":
     if config.cost_model != "latency" or config.cost != "target":
       raise ValueError("landing_latency=measured is for cost=target with cost_model=latency")

@@ -27,6 +27,7 @@ import tensorflow as tf
 from autonl_tf import constants
 from autonl_tf.layers import activations
 from autonl_tf.layers.mbconv import MBConv
+from autonl_tf.search import choices
 from autonl_tf.search import cost as cost_lib
 from autonl_tf.search import derive as derive_lib
 from autonl_tf.search.blocks import SuperMBConv
@@ -60,7 +61,7 @@ class SuperNet(keras.Model):
     margin: every decision's distance from flipping when the search starts
       (`reset_margins`).
     decision_value: what a threshold decision compares with its threshold
-      (`blocks.DECISION_VALUES`): `weight_norm`, the log RMS of its weights
+      (`choices.DECISION_VALUES`): `weight_norm`, the log RMS of its weights
       (Single-Path NAS), or `logit`, nothing (see `blocks`).
     gate_dropout: probability of dropping each optional gate in warm-up.
     label_smoothing: of the cross-entropy.
@@ -74,10 +75,10 @@ class SuperNet(keras.Model):
                margin, decision_value, gate_dropout, label_smoothing, dropout_rate, sync_bn,
                **kwargs):
     super().__init__(**kwargs)
-    if cost not in cost_lib.COST_MODES:
-      raise ValueError(f"cost must be one of {', '.join(cost_lib.COST_MODES)}, got '{cost}'")
-    if cost_model not in cost_lib.COST_MODELS:
-      raise ValueError(f"cost_model must be one of {', '.join(cost_lib.COST_MODELS)}, "
+    if cost not in choices.COST_MODES:
+      raise ValueError(f"cost must be one of {', '.join(choices.COST_MODES)}, got '{cost}'")
+    if cost_model not in choices.COST_MODELS:
+      raise ValueError(f"cost_model must be one of {', '.join(choices.COST_MODELS)}, "
                        f"got '{cost_model}'")
     if cost_model == "latency" and latency_table is None:
       raise ValueError("cost_model='latency' needs a latency table")
