@@ -83,9 +83,9 @@ flags.DEFINE_string("record_dir", None, "Where each finished run's small files (
                     "times) are kept and restored from, so that a study survives the loss of "
                     "--workdir; a directory in git (default: docs/records/search_vs_random; none "
                     "with --quick; '' for none).")
-flags.DEFINE_bool("report", False, "Run nothing: the table, verdict and plot of the runs finished so "
-                  "far (in --workdir or --record_dir), the others marked 'not run yet'; for a "
-                  "study that is still running, from another shell.")
+flags.DEFINE_bool("report", False, "Train and search nothing: the table, verdict, study.json and "
+                  "plot of the runs finished so far (in --workdir or --record_dir), the others "
+                  "marked 'not run yet'; for a study that is still running, from another shell.")
 flags.DEFINE_string("plot", None, "The accuracy-vs-MACs PNG (default: docs/img/search_vs_random.png; "
                     "<workdir>/search_vs_random.png with --quick).")
 FLAGS = flags.FLAGS
@@ -586,7 +586,7 @@ def main(argv):
   title = (f"CIFAR-10, 32px, width {width():g}: test top-1 vs MACs "
            f"({settings['epochs']} epochs)")
   viz.plot_accuracy_vs_macs(points, plot, title, budget)
-  searched = {r.name: records[r.name].get("arch") for r in runs if r.search}
+  searched = {r.name: records.get(r.name, {}).get("arch") for r in runs if r.search}
   from autonl_tf import arch as arch_lib
   from autonl_tf.models import anchors
   made = {r.name: composition(arch_lib.load(r.arch)) for r in runs

@@ -149,12 +149,17 @@ def test_quick_study_reports_every_variant_from_its_runs(tmp_path):
   assert table(restored) == table(out)
   with open(os.path.join(lost, "random-2", "metrics.json")) as f:
     assert json.load(f)["top1"] == top1("random-2")
-  # --report runs nothing: the finished runs' table (here restored from the records), a run not
-  # made yet (a third random network) marked as such, out of every mean.
-  report = run_study(str(tmp_path / "report"), f"--record_dir={records}", "--random=3", "--report")
+  # --report trains nothing: the finished runs' table (here restored from the records), the runs
+  # not made yet (a third random network, a second search and its network) marked as such, out of
+  # every mean.
+  report = run_study(str(tmp_path / "report"), f"--record_dir={records}", "--random=3",
+                     "--search_seeds=1,2", "--report")
   assert "epoch 1:" not in report and "Test:" not in report
+  assert not os.path.exists(tmp_path / "report" / "random-3")
+  assert not os.path.exists(tmp_path / "report" / "search-seed2")
   rows = {tuple(line.split()[:2]): line.split() for line in report.splitlines()}
-  assert rows[("random", "random-3")][2:] == ["not", "run", "yet"] + ["-"] * 6
+  for key in (("random", "random-3"), ("searched", "searched-seed2")):
+    assert rows[key][2:] == ["not", "run", "yet"] + ["-"] * 6
   for key in (("random", "random-1"), ("random", "random-2"), ("searched", "searched-seed1"),
               ("anchor", "anchor")):
     assert rows[key] == next(line.split() for line in out.splitlines()

@@ -12,7 +12,7 @@
 * `runner`: `SearchConfig` (every default) and `search()`.
 
 `space`, `sampling` and `choices` are pure Python; the names below are imported when
-first used (as in the `autonl_tf` package), so that importing those two does
+first used (as in the `autonl_tf` package), so that importing those three does
 not load TensorFlow.
 """
 
