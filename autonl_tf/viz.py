@@ -483,8 +483,9 @@ def plot_accuracy_vs_macs(points: Sequence[Tuple[str, float, float]],
     budget: MACs of the budget line (None: none).
   """
   groups = list(dict.fromkeys(g for g, _, _ in points))
-  fig = Figure(figsize=(7.5, 4.8))
+  fig = Figure(figsize=(9.5, 4.8))
   ax = fig.add_subplot(1, 1, 1)
+  fig.subplots_adjust(left=0.08, right=0.7)  # the legend to the right, off the points
   for i, group in enumerate(groups):
     mine = [(m, a) for g, m, a in points if g == group]
     macs = np.array([m for m, _ in mine]) * 1e-6
@@ -498,7 +499,7 @@ def plot_accuracy_vs_macs(points: Sequence[Tuple[str, float, float]],
   ax.set_xlabel("MACs (M)")
   ax.set_ylabel("test top-1 (%)")
   ax.grid(alpha=0.3)
-  ax.legend(fontsize=8, loc="best")
+  ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
   if title:
     ax.set_title(title, fontsize=10)
   return _save(fig, path)
