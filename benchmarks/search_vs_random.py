@@ -247,14 +247,20 @@ def restore_record(run: Run, workdir, records, log):
   log(f"[{run.name}] restored from {kept}")
 
 
+def result_paths(run: Run, workdir):
+  """`run`'s directory, the file its success writes (a search's
+  `decisions.json`, a training's `metrics.json`) and its `failed.json`."""
+  run_dir = os.path.join(workdir, run.name)
+  done = os.path.join(run_dir, "decisions.json" if run.search else "metrics.json")
+  return run_dir, done, os.path.join(run_dir, "failed.json")
+
+
 def finished_record(run: Run, workdir, log, records=None) -> Optional[dict]:
   """The record of `run` if it finished (or failed) before, in `workdir` or
   in the directory of `records` (restored from there, and a finished run
   kept there); None if it has not."""
   from autonl_tf import io
-  run_dir = os.path.join(workdir, run.name)
-  done = os.path.join(run_dir, "decisions.json" if run.search else "metrics.json")
-  failed = os.path.join(run_dir, "failed.json")
+  _, done, failed = result_paths(run, workdir)
   if records and not (os.path.exists(done) or os.path.exists(failed)):
     restore_record(run, workdir, records, log)
   for result in (done, failed):
@@ -275,9 +281,7 @@ def execute(run: Run, workdir, settings, log, records=None):
   record = finished_record(run, workdir, log, records)
   if record is not None:
     return record
-  run_dir = os.path.join(workdir, run.name)
-  done = os.path.join(run_dir, "decisions.json" if run.search else "metrics.json")
-  failed = os.path.join(run_dir, "failed.json")
+  run_dir, done, failed = result_paths(run, workdir)
   os.makedirs(run_dir, exist_ok=True)
   keras.backend.clear_session()
   keras.utils.set_random_seed(run.seed)

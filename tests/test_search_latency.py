@@ -106,6 +106,12 @@ def test_a_setting_value_the_search_does_not_know_is_refused_naming_those_it_doe
     with pytest.raises(ValueError, match=f"^{field} must be one of {values}, got 'nope'$"):
       search(_config(tmp_path, target_latency_ms=1.0, **{field: "nope"}), log=None)
   assert not os.path.exists(tmp_path / "search")
+  # The supernet built directly checks the same way.
+  with pytest.raises(ValueError, match="^cost_model must be one of macs, latency, got 'nope'$"):
+    make_net("tiny", SIZE, CLASSES, cost_model="nope")
+  with pytest.raises(ValueError, match="^decision_value must be one of weight_norm, logit, got "
+                                       "'nope'$"):
+    make_net("tiny", SIZE, CLASSES, decision_value="nope")
 
 
 def test_time_nearest_follows_the_measured_over_predicted_ratio():

@@ -57,7 +57,7 @@ from autonl_tf.layers import depthwise
 from autonl_tf.layers.lightnl import second_moment_scale
 from autonl_tf.saving import KERAS_PACKAGE
 from autonl_tf.search import gates as gates_lib
-from autonl_tf.search.choices import DECISION_VALUES
+from autonl_tf.search import choices
 
 def _ring_masks(kmax):
   """Constant [kmax, kmax, 1, 1] masks: the 3x3 centre and the 5/7 rings."""
@@ -107,7 +107,7 @@ class SuperMBConv(keras.layers.Layer):
     activation: after the expand and depthwise convs (`arch.ACTIVATIONS`).
     nl_norm: LightNL's product (`arch.NL_NORMS`, see `layers.LightNL`).
     decision_value: what a threshold decision compares with its threshold
-      (`DECISION_VALUES`): `weight_norm`, the log RMS of its weights, or
+      (`choices.DECISION_VALUES`): `weight_norm`, the log RMS of its weights, or
       `logit`, 0 (see the module docstring).
     **kwargs: base layer arguments.
 
@@ -122,10 +122,7 @@ class SuperMBConv(keras.layers.Layer):
                bn_epsilon=constants.BN_EPSILON, sync_bn=False, activation="swish",
                nl_norm="none", decision_value="weight_norm", **kwargs):
     super().__init__(**kwargs)
-    if decision_value not in DECISION_VALUES:
-      raise ValueError(f"decision_value must be one of {', '.join(DECISION_VALUES)}, "
-                       f"got '{decision_value}'")
-    self.decision_value = decision_value
+    self.decision_value = choices.check("decision_value", decision_value)
     self.sync_bn = bool(sync_bn)
     self.activation = activations.check(activation)
     self._act = activations.get(activation)

@@ -20,3 +20,12 @@ LANDING_LATENCIES = ("table", "measured")
 #: The `SearchConfig` fields above and the values each takes.
 BY_FIELD = {"cost": COST_MODES, "cost_model": COST_MODELS, "decision_value": DECISION_VALUES,
             "landing_latency": LANDING_LATENCIES}
+
+
+def check(field: str, value):
+  """`value` if `field` (a key of `BY_FIELD`) takes it, else a ValueError
+  naming the values it takes."""
+  values = BY_FIELD[field]
+  if value not in values:
+    raise ValueError(f"{field} must be one of {', '.join(values)}, got {value!r}")
+  return value

@@ -400,10 +400,8 @@ def _land_measured(net, landing, names, config, log, calibrate, evaluate, timer,
 def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = None,
            extra_callbacks: Sequence[keras.callbacks.Callback] = (), log=print) -> dict:
   """Runs the search; returns the contents of `decisions.json`."""
-  for field, values in choices.BY_FIELD.items():
-    if getattr(config, field) not in values:
-      raise ValueError(f"{field} must be one of {', '.join(values)}, got "
-                       f"{getattr(config, field)!r}")
+  for field in choices.BY_FIELD:
+    choices.check(field, getattr(config, field))
   if config.cost == "target" and config.cost_model == "macs" and not config.target_macs:
     raise ValueError("cost=target needs target_macs (the MAC budget)")
   if config.cost == "target" and config.cost_model == "latency" and not config.target_latency_ms:

@@ -75,11 +75,8 @@ class SuperNet(keras.Model):
                margin, decision_value, gate_dropout, label_smoothing, dropout_rate, sync_bn,
                **kwargs):
     super().__init__(**kwargs)
-    if cost not in choices.COST_MODES:
-      raise ValueError(f"cost must be one of {', '.join(choices.COST_MODES)}, got '{cost}'")
-    if cost_model not in choices.COST_MODELS:
-      raise ValueError(f"cost_model must be one of {', '.join(choices.COST_MODELS)}, "
-                       f"got '{cost_model}'")
+    choices.check("cost", cost)
+    choices.check("cost_model", cost_model)
     if cost_model == "latency" and latency_table is None:
       raise ValueError("cost_model='latency' needs a latency table")
     budget = target_macs if cost_model == "macs" else target_latency_ms
