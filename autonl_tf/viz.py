@@ -36,8 +36,8 @@ from autonl_tf import io
 from autonl_tf.arch import codec
 from autonl_tf.arch import presets
 
-__all__ = ["plot_arch", "read_search_log", "plot_search", "plot_accuracy_vs_macs", "SearchLog",
-           "png_size", "LOG_FILE", "STEP_COLUMN", "MAC_COLUMN", "DECISION_SEPARATOR"]
+__all__ = ["plot_arch", "read_search_log", "plot_search", "plot_accuracy_vs_macs", "off_scale_floor",
+           "SearchLog", "png_size", "LOG_FILE", "STEP_COLUMN", "MAC_COLUMN", "DECISION_SEPARATOR"]
 
 # What `runner.DecisionLog` writes (see its `on_epoch_end`): the file name,
 # `epoch` (1-based), `derived_macs` (exact MACs of the hard architecture),
@@ -470,11 +470,33 @@ def plot_search(log: Union[SearchLog, Dict[str, np.ndarray], str, os.PathLike],
 _GROUP_COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#7f7f7f"]
 
 
+def off_scale_floor(values: Sequence[float]) -> Optional[float]:
+  """The value below which points are drawn off scale, or None.
+
+  A point far below the rest (e.g. a baseline at 46% beside networks at
+  87-89%) would squash the rest into one line: when the widest gap between
+  consecutive sorted values is more than twice the spread of the values above
+  it, and those are more than half of all, the axis covers those alone and
+  the points below the gap are marked at its lower edge. Returns the lowest
+  value kept on scale."""
+  v = sorted(float(x) for x in values)
+  if len(v) < 3:
+    return None
+  gaps = np.diff(v)
+  i = int(np.argmax(gaps))
+  above = v[i + 1:]
+  if len(above) * 2 <= len(v) or gaps[i] <= 2 * (above[-1] - above[0]):
+    return None
+  return above[0]
+
+
 def plot_accuracy_vs_macs(points: Sequence[Tuple[str, float, float]],
                           path: Union[str, os.PathLike], title: str = "",
                           budget: Optional[float] = None) -> str:
   """Test accuracy against MACs, one colour per group, each group's mean as
   a horizontal tick, and the MAC budget as a dashed line; saves a PNG.
+  Points far below the rest (`off_scale_floor`) are drawn as triangles on
+  the lower edge with their value written, so that the rest stay readable.
 
   Args:
     points: (group, MACs, top-1 %) per network, groups in legend order.
@@ -483,19 +505,39 @@ def plot_accuracy_vs_macs(points: Sequence[Tuple[str, float, float]],
     budget: MACs of the budget line (None: none).
   """
   groups = list(dict.fromkeys(g for g, _, _ in points))
+  floor = off_scale_floor([a for _, _, a in points])
+  on_scale = [a for _, _, a in points if floor is None or a >= floor]
+  pad = max(0.5, 0.15 * (max(on_scale) - min(on_scale))) if on_scale else 1.0
   fig = Figure(figsize=(9.5, 4.8))
   ax = fig.add_subplot(1, 1, 1)
   fig.subplots_adjust(left=0.08, right=0.7)  # the legend to the right, off the points
+  bottom = min(on_scale) - pad if floor is not None else None
   for i, group in enumerate(groups):
     mine = [(m, a) for g, m, a in points if g == group]
     macs = np.array([m for m, _ in mine]) * 1e-6
     acc = np.array([a for _, a in mine])
     colour = _GROUP_COLOURS[i % len(_GROUP_COLOURS)]
-    ax.scatter(macs, acc, s=36, color=colour, edgecolor="#333333", linewidth=0.5, zorder=3,
-               label=f"{group} (n={len(mine)}, mean {acc.mean():.2f})")
-    ax.hlines(acc.mean(), macs.min() - 0.3, macs.max() + 0.3, color=colour, lw=1.2, zorder=2)
+    label = f"{group} (n={len(mine)}, mean {acc.mean():.2f})"
+    low = acc < floor if floor is not None else np.zeros(len(acc), bool)
+    if (~low).any():
+      ax.scatter(macs[~low], acc[~low], s=36, color=colour, edgecolor="#333333", linewidth=0.5,
+                 zorder=3, label=label)
+      label = None
+    if low.any():
+      ax.scatter(macs[low], np.full(int(low.sum()), bottom + 0.12 * pad), s=60, marker="v",
+                 color=colour, edgecolor="#333333", linewidth=0.5, zorder=3, label=label)
+      middle = np.mean([m for _, m, _ in points]) * 1e-6
+      for m, a in zip(macs[low], acc[low]):
+        right = m > middle  # the label toward the middle, inside the axes
+        ax.annotate(f"{group} {a:.2f}% (off scale)", (m, bottom + 0.12 * pad),
+                    xytext=(-8 if right else 8, 4), textcoords="offset points",
+                    ha="right" if right else "left", fontsize=8, color=colour)
+    if floor is None or acc.mean() >= floor:
+      ax.hlines(acc.mean(), macs.min() - 0.3, macs.max() + 0.3, color=colour, lw=1.2, zorder=2)
   if budget:
     ax.axvline(budget * 1e-6, color="#999999", ls="--", lw=1, label=f"budget {budget / 1e6:.2f}M")
+  if floor is not None:
+    ax.set_ylim(bottom, max(on_scale) + pad)
   ax.set_xlabel("MACs (M)")
   ax.set_ylabel("test top-1 (%)")
   ax.grid(alpha=0.3)

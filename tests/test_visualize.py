@@ -242,3 +242,41 @@ def test_no_tensorflow_imported(search_dir, tmp_path):
                         timeout=120, env=env)
   assert proc.returncode == 0, proc.stderr
   assert (tmp_path / "search.png").exists() and (tmp_path / "arch.png").exists()
+
+
+@pytest.mark.parametrize("values, floor", [
+    ([46.42, 86.87, 86.90, 87.44, 88.03, 89.03], 86.87),  # the study's anchor, off scale
+    ([50.0, 60.0, 70.0, 80.0], None),  # evenly spread: gap 10 <= 2 x 20
+    ([10.0, 11.0, 90.0, 91.0], None),  # two halves: neither is "the rest"
+    ([50.0, 51.0, 52.0, 99.0], None),  # far above: never cut
+    ([40.0, 88.0], None),  # too few to tell
+    ([40.0, 41.0, 88.0, 88.5, 89.0], 88.0),  # gap 47 > 2 x 1.0, 3 of 5 above
+])
+def test_off_scale_floor(values, floor):
+  assert viz.off_scale_floor(values) == floor
+  assert viz.off_scale_floor(values[::-1]) == floor  # order does not matter
+
+
+def _rows_of(pixels, colour, right_edge):
+  """Image rows (0 = top) of the pixels of `colour` ("#rrggbb") left of `right_edge`."""
+  rgb = np.array([int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+  near = np.abs(pixels[:, :right_edge, :3] - rgb).max(axis=-1) < 0.03
+  return np.nonzero(near)[0]
+
+
+def test_plot_accuracy_vs_macs_keeps_the_rest_readable(tmp_path):
+  """With a point far below (the study's anchor), the axis spans the others:
+  the lowest of them is drawn in the lower part of the figure, the highest
+  in the upper part, and the far one as a marker on the lower edge (on a
+  46-89% axis the lowest other point would sit in the top fifth)."""
+  points = [("searched", 23.7e6, 86.9), ("random", 24.1e6, 87.8), ("random", 24.3e6, 87.4),
+            ("hand", 24.3e6, 89.0), ("anchor", 24.7e6, 46.4)]
+  out = viz.plot_accuracy_vs_macs(points, tmp_path / "p.png", "t", budget=24.29e6)
+  w, h = assert_png(out, 1000, 500)
+  pixels = mpl_image.imread(out)
+  axes = int(0.69 * w)  # the axes end at 0.7 of the width; the legend is to the right
+  searched, hand, anchor = (_rows_of(pixels, c, axes) for c in ("#d62728", "#2ca02c", "#9467bd"))
+  assert len(searched) and len(hand) and len(anchor)
+  assert np.median(searched) > 0.65 * h, np.median(searched) / h
+  assert np.median(hand) < 0.3 * h, np.median(hand) / h
+  assert np.median(anchor) > 0.75 * h, np.median(anchor) / h
