@@ -158,10 +158,11 @@ def note(text: str):
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]):
   """Prints an aligned text table (first column left, others right) or a
-  markdown table."""
+  markdown table (a `|` inside a cell escaped, e.g. `max |logit|`)."""
   cells: List[List[str]] = [[str(c) for c in headers]] + [[str(c) for c in r] for r in rows]
   widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
   if FLAGS.format == "markdown":
+    cells = [[c.replace("|", "\\|") for c in r] for r in cells]
     line = lambda r: "| " + " | ".join(r) + " |"
     print(line(cells[0]))
     print("|" + "|".join(":---" if i == 0 else "---:" for i in range(len(headers))) + "|")
