@@ -506,33 +506,35 @@ def plot_accuracy_vs_macs(points: Sequence[Tuple[str, float, float]],
   """
   groups = list(dict.fromkeys(g for g, _, _ in points))
   floor = off_scale_floor([a for _, _, a in points])
-  on_scale = [a for _, _, a in points if floor is None or a >= floor]
+  lowest = -np.inf if floor is None else floor  # points below are drawn off scale
+  on_scale = [a for _, _, a in points if a >= lowest]
   pad = max(0.5, 0.15 * (max(on_scale) - min(on_scale))) if on_scale else 1.0
+  bottom = min(on_scale) - pad if on_scale else 0.0
+  marker_y = bottom + 0.12 * pad  # off-scale points, on the lower edge
+  middle = np.mean([m for _, m, _ in points]) * 1e-6 if points else 0.0
   fig = Figure(figsize=(9.5, 4.8))
   ax = fig.add_subplot(1, 1, 1)
   fig.subplots_adjust(left=0.08, right=0.7)  # the legend to the right, off the points
-  bottom = min(on_scale) - pad if floor is not None else None
   for i, group in enumerate(groups):
     mine = [(m, a) for g, m, a in points if g == group]
     macs = np.array([m for m, _ in mine]) * 1e-6
     acc = np.array([a for _, a in mine])
     colour = _GROUP_COLOURS[i % len(_GROUP_COLOURS)]
     label = f"{group} (n={len(mine)}, mean {acc.mean():.2f})"
-    low = acc < floor if floor is not None else np.zeros(len(acc), bool)
+    low = acc < lowest
     if (~low).any():
       ax.scatter(macs[~low], acc[~low], s=36, color=colour, edgecolor="#333333", linewidth=0.5,
                  zorder=3, label=label)
       label = None
     if low.any():
-      ax.scatter(macs[low], np.full(int(low.sum()), bottom + 0.12 * pad), s=60, marker="v",
-                 color=colour, edgecolor="#333333", linewidth=0.5, zorder=3, label=label)
-      middle = np.mean([m for _, m, _ in points]) * 1e-6
+      ax.scatter(macs[low], np.full(int(low.sum()), marker_y), s=60, marker="v", color=colour,
+                 edgecolor="#333333", linewidth=0.5, zorder=3, label=label)
       for m, a in zip(macs[low], acc[low]):
         right = m > middle  # the label toward the middle, inside the axes
-        ax.annotate(f"{group} {a:.2f}% (off scale)", (m, bottom + 0.12 * pad),
+        ax.annotate(f"{group} {a:.2f}% (off scale)", (m, marker_y),
                     xytext=(-8 if right else 8, 4), textcoords="offset points",
                     ha="right" if right else "left", fontsize=8, color=colour)
-    if floor is None or acc.mean() >= floor:
+    if acc.mean() >= lowest:
       ax.hlines(acc.mean(), macs.min() - 0.3, macs.max() + 0.3, color=colour, lw=1.2, zorder=2)
   if budget:
     ax.axvline(budget * 1e-6, color="#999999", ls="--", lw=1, label=f"budget {budget / 1e6:.2f}M")

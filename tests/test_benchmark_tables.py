@@ -19,11 +19,12 @@ def output_format():
   parsed = flags.FLAGS.is_parsed()
   if not parsed:
     flags.FLAGS.mark_as_parsed()
+  before = flags.FLAGS["format"].value
 
   def use(name):
     flags.FLAGS["format"].value = name
   yield use
-  flags.FLAGS["format"].value = "text"
+  flags.FLAGS["format"].value = before
   if not parsed:
     flags.FLAGS.unparse_flags()
 
