@@ -7,12 +7,16 @@ gradient against the strip-wise one that stays on oneDNN's fast path for
 Each network is built, compiled and traced once per variant (both switches,
 `batch_norm.USE_FUSED` and `depthwise.USE_STRIPS`, are read when a step is
 traced), then the variants' steps are timed interleaved on one fixed batch.
+Two more variants, not run by default (`--variants`), compile the default
+step with XLA (`xla`: `jit_compile=True`) or in mixed bfloat16 (`bf16`); the
+speed-up column is against the first variant listed.
 Networks, at 32px and 10 classes with the CIFAR recipe: `study` (the
 search-vs-random study's hand network, autonl-s-cifar at width 0.5),
 `autonl-s-cifar`, and `supernet` (a search step of the cifar space at width
 0.5, every decision on).
 
   python benchmarks/train_step.py --format=markdown
+  python benchmarks/train_step.py --networks=autonl-s-cifar --variants=both,xla,bf16
   python benchmarks/train_step.py --quick
 """
 
@@ -25,25 +29,32 @@ from absl import app
 from absl import flags
 
 NETWORKS = ("study", "autonl-s-cifar", "supernet")
-VARIANTS = {"Keras BN, TF depthwise gradient": (False, False),
-            "fused BN": (True, False),
-            "strip depthwise gradient": (False, True),
-            "both (default)": (True, True)}
+# name: (label, fused BN, strip depthwise gradient, config fields)
+VARIANTS = {"keras": ("Keras BN, TF depthwise gradient", False, False, {}),
+            "fused": ("fused BN", True, False, {}),
+            "strips": ("strip depthwise gradient", False, True, {}),
+            "both": ("both (default)", True, True, {}),
+            "xla": ("both, XLA (jit_compile)", True, True, {"jit_compile": True}),
+            "bf16": ("both, mixed_bfloat16", True, True, {"precision": "mixed_bfloat16"})}
 
 flags.DEFINE_list("networks", None, f"Of {', '.join(NETWORKS)} (default: study with --quick, "
                   "else all).")
 flags.DEFINE_integer("batch_size", None, "Batch size (default: 8 with --quick, else 128).")
+flags.DEFINE_list("variants", ["keras", "fused", "strips", "both"],
+                  f"Of {', '.join(VARIANTS)}, timed interleaved; the first is the speed-up's base.")
 FLAGS = flags.FLAGS
 
 
 def main(argv):
   del argv
   networks = _common.pick(FLAGS.networks, ["study"], list(NETWORKS))
-  unknown = sorted(set(networks) - set(NETWORKS))
-  if unknown:
-    print(f"error: unknown --networks {', '.join(unknown)} (known: {', '.join(NETWORKS)})",
-          file=sys.stderr)
-    return 2
+  for name, given, known in (("networks", networks, NETWORKS),
+                             ("variants", FLAGS.variants, VARIANTS)):
+    unknown = sorted(set(given) - set(known))
+    if unknown or not given:
+      what = f"unknown {', '.join(unknown)}" if unknown else "none given"
+      print(f"error: --{name}: {what} (known: {', '.join(known)})", file=sys.stderr)
+      return 2
   batch = _common.pick(FLAGS.batch_size, 8, 128)
   width = 0.25 if FLAGS.quick else 0.5
   warmup, repeats = _common.warmup_repeats(quick=(1, 3), full=(2, 10))
@@ -81,27 +92,28 @@ def main(argv):
         what = (f"{network}: {_common.millions(count.macs)} MACs, "
                 f"{count.params / 1e6:.2f}M params")
       steps, defaults = {}, (batch_norm.USE_FUSED, depthwise.USE_STRIPS)
-      for variant, (fused, strips) in VARIANTS.items():
+      for variant in FLAGS.variants:
+        _, fused, strips, fields = VARIANTS[variant]
         batch_norm.USE_FUSED, depthwise.USE_STRIPS = fused, strips
         try:
           if network == "supernet":
             model = build_supernet(recipes.search_config(
                 "cifar", space="cifar", width_multiplier=width, data=data, model_dir=tmp,
-                batch_size=batch), classes, steps_per_epoch=1000)
+                batch_size=batch, **fields), classes, steps_per_epoch=1000)
             model.search_phase.assign(1.0)
             model.force_state(dict.fromkeys(model.decision_names, 1))
           else:
             model = build_and_compile(recipes.train_config(
-                "cifar", arch=arch, data=data, model_dir=tmp, batch_size=batch), classes,
-                steps_per_epoch=1000)
+                "cifar", arch=arch, data=data, model_dir=tmp, batch_size=batch, **fields),
+                classes, steps_per_epoch=1000)
           steps[variant] = _common.train_step_fn(model, x, y)  # traced with these switches
         finally:
           batch_norm.USE_FUSED, depthwise.USE_STRIPS = defaults
       t = _common.measure_many(steps, warmup, repeats)
-      base = t[next(iter(VARIANTS))].median
-      for variant in VARIANTS:
+      base = t[FLAGS.variants[0]].median
+      for variant in FLAGS.variants:
         m = t[variant].median
-        rows.append([what, variant, _common.ms(m), _common.ms(t[variant].min),
+        rows.append([what, VARIANTS[variant][0], _common.ms(m), _common.ms(t[variant].min),
                      f"{batch / m:.0f}", f"{base / m:.2f}x"])
         what = ""
   finally:
