@@ -56,11 +56,11 @@ def define_search_flags():
                      "penalty * (cost / target - 1).")
   flags.DEFINE_float("margin", 0.1, "Every decision's distance from flipping (log units) "
                      "when the search proper starts.")
-  flags.DEFINE_enum("decision_value", "weight_norm", list(choices.DECISION_VALUES),
+  flags.DEFINE_enum("decision_value", "logit", list(choices.DECISION_VALUES),
                     "What a kernel, expansion, skip or LightNL decision compares with its "
-                    "learnable threshold: weight_norm, the log RMS of its weights (Single-Path "
-                    "NAS, the paper's), or logit: nothing, the threshold is a logit moved by "
-                    "its gradient alone (the weights are followed by batch norm, so their common "
+                    "learnable threshold: logit, nothing: the threshold is a logit moved by its "
+                    "gradient alone; or weight_norm, the log RMS of its weights (Single-Path "
+                    "NAS, the paper's; its weights are followed by batch norm, so their common "
                     "scale, invisible to the loss, drifts with weight decay whatever the "
                     "decision is worth).")
   flags.DEFINE_integer("landing_candidates", 5, "Target mode: the most visited architectures "

@@ -62,9 +62,10 @@ class SearchConfig:
     margin: every decision's distance from flipping (log units) when the
       search proper starts.
     decision_value: what a kernel, expansion, skip or LightNL decision
-      compares with its learnable threshold: `weight_norm`, the log RMS of
-      its weights (Single-Path NAS, the paper), or `logit`: nothing, the
-      threshold is a logit moved by its straight-through gradient alone.
+      compares with its learnable threshold: `logit` (the default), nothing,
+      the threshold is a logit moved by its straight-through gradient alone;
+      or `weight_norm`, the log RMS of its weights (Single-Path NAS, the
+      paper).
       The weights are all followed by batch norm, so their common scale is
       not something the loss sees: with `weight_norm` weight decay and
       gradient noise move every margin alike (`search.blocks`).
@@ -119,7 +120,7 @@ class SearchConfig:
   tolerance: float = 0.03
   penalty: float = 1.0
   margin: float = 0.1
-  decision_value: str = "weight_norm"
+  decision_value: str = "logit"
   landing_candidates: int = 5
   landing_bn_batches: int = 20
   landing_latency: str = "table"
