@@ -42,7 +42,7 @@ def make_study(study):
       "budget_macs": budget, "width_multiplier": WIDTH, "quick": True, "epochs": 1,
       "steps_per_epoch": 2, "seed": 1, "tolerance": 0.03, "random_seed": 0, "search_epochs": 2,
       "search_warmup_epochs": 1, "search_steps": 2, "search_batch_size": 8})
-  space = get_space("cifar", width_multiplier=WIDTH, nl_norm="none")
+  space = get_space("cifar13", width_multiplier=WIDTH, nl_norm="none")
   searched, random1 = (s.arch for s in sampling.sample_within(space, budget, 2, 5, 32, 10))
   archs = {"search-seed1/arch.txt": searched, "random-1.txt": random1, "hand-lightnl.txt": hand}
   for path, arch in archs.items():
@@ -62,7 +62,7 @@ def make_study(study):
 def test_latency_vs_macs_targets_the_studys_searched_network(tmp_path):
   study = str(tmp_path / "study")
   top1 = make_study(study)
-  space = get_space("cifar", width_multiplier=WIDTH, nl_norm="none")
+  space = get_space("cifar13", width_multiplier=WIDTH, nl_norm="none")
   table = random_latency_table(space, 32, 10)
   table.calibration["scale"] = 0.03  # predictions of the order of these networks' real ms
   table.settings.update(what=latency.space_what(space), threads=1, warmup=2, repeats=5, passes=2,
@@ -139,7 +139,7 @@ def test_latency_vs_macs_targets_the_studys_searched_network(tmp_path):
   # A network trained since, and random-1 now another arch under the same name: the read-out
   # is taken again, whole, so all are timed together.
   new1, extra = (s.arch for s in sampling.sample_within(  # the draws after the study's two
-      get_space("cifar", width_multiplier=WIDTH, nl_norm="none"),
+      get_space("cifar13", width_multiplier=WIDTH, nl_norm="none"),
       io.read_json(os.path.join(study, "plan.json"))["budget_macs"], 4, 5, 32, 10)[2:])
   io.write_text(os.path.join(study, "random-1.txt"), arch_lib.format_arch(new1))
   os.makedirs(os.path.join(study, "random-2"))

@@ -137,3 +137,71 @@ def test_an_unreachable_budget_is_named():
                                        r"within 3% of 0.00M MACs in 500 draws"):
     sampling.sample_within(SPACE, 1000, 2, seed=0, input_size=32, num_classes=10,
                            max_draws=500)
+
+
+def test_draws_within_the_window_follow_the_exact_conditional_distribution():
+  """`sample_within` keeps a draw only inside the MAC window, so its draws
+  are the space's per-choice measure conditioned on the window. Reference:
+  every architecture of a small space enumerated with its probability
+  (skip 1/2; kernel, expansion 1/2 each; LightNL off 1/2, each ratio 1/4),
+  the window's conditional marginals of every decision computed exactly,
+  then compared with the frequencies of 3000 independent draws (one per
+  seed) within 4 binomial standard deviations."""
+  import itertools
+  from autonl_tf.search.space import SearchSpace, Stage, option_spec
+  space = SearchSpace(name="enum", stages=(Stage(16, 2, 1), Stage(24, 1, 2, 0.25)),
+                      stem_filters=8, stem_stride=1, first_block="", head_filters=32,
+                      kernel_sizes=(3, 5), nl_ratios=(0.25, 0.5), nl_strides=(1,))
+  positions = space.blocks()
+  options = [(k, e, r, p) for k in (3, 5) for e in (3, 6)
+             for r, p in ((0.0, 0.5), (0.25, 0.25), (0.5, 0.25))]
+  per_block = []
+  for _, _, cin, cout, stride, se, skippable in positions:
+    choices = [(option_spec(cin, cout, stride, se, k, e, r), p / 4) for k, e, r, p in options]
+    per_block.append(([(None, 0.5)] + [(s, p / 2) for s, p in choices]) if skippable
+                     else choices)
+  archs = []
+  for combo in itertools.product(*per_block):
+    prob = 1.0
+    for _, p in combo:
+      prob *= p
+    arch = space.arch([s for s, _ in combo if s is not None])
+    archs.append((combo, prob, flops.count(arch, 16, 5).macs))
+  assert abs(sum(p for _, p, _ in archs) - 1) < 1e-9
+  budget, tolerance = sorted(m for *_, m in archs)[len(archs) // 2], 0.1
+  inside = [(c, p) for c, p, m in archs if abs(m / budget - 1) <= tolerance]
+  assert 0.05 < len(inside) / len(archs) < 0.6  # the window cuts the space
+
+  def features(combo):
+    """Each block's (kept, kernel 5, e6, LightNL ratio) as a tuple of keys."""
+    out = []
+    for i, (spec, _) in enumerate(combo):
+      if spec is None:
+        out.append((i, "skipped"))
+        continue
+      out += [(i, "k5", spec.kernel_sizes == (5,)), (i, "e6", spec.expand_ratio == 6),
+              (i, "nl", spec.nl_ratio)]
+    return out
+
+  total = sum(p for _, p in inside)
+  exact = collections.Counter()
+  for combo, p in inside:
+    for f in features(combo):
+      exact[f] += p / total
+  prior = collections.Counter()
+  for combo, p, _ in archs:
+    for f in features(combo):
+      prior[f] += p
+  # The window changes the marginals (so the check below can tell a draw that ignores it).
+  assert max(abs(exact[f] - prior[f]) for f in exact) > 0.1
+
+  n = 3000
+  by_arch = {space.arch([s for s, _ in c if s is not None]): c for c, _ in inside}
+  seen = collections.Counter()
+  for seed in range(n):
+    (sample,) = sampling.sample_within(space, budget, 1, seed, 16, 5, tolerance)
+    for f in features(by_arch[sample.arch]):
+      seen[f] += 1
+  for f, p in exact.items():
+    sigma = (n * p * (1 - p)) ** 0.5
+    assert abs(seen[f] - n * p) <= 4 * sigma + 1e-9, (f, seen[f] / n, p)

@@ -3,6 +3,8 @@ differentiable cost, straight-through gradients, cost pressure, target mode,
 MirroredStrategy equivalence, XLA."""
 
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -421,3 +423,59 @@ def test_width_multiplier_scales_the_supernet_and_its_cost(tmp_path):
     wide = nets[1].derive()
     assert wide == arch_lib.scale_width(nets[0].derive(), 2.0)
     assert float(nets[1].macs()) == flops.count(wide, SIZE, 5).macs
+
+
+@pytest.fixture(scope="module")
+def half_cifar_net():
+  from autonl_tf.search import get_space
+  net = make_net(get_space("cifar", width_multiplier=0.5), 32, 10)
+  randomize(net)
+  return net
+
+
+def test_hand_network_is_in_the_cifar_space(half_cifar_net):
+  """autonl-s-cifar at x0.5 is one of the `cifar` space's networks at x0.5:
+  its arch is a choice of the space's decisions (`decision_state`), the
+  supernet forced to it derives exactly that arch, costs its MACs and
+  computes the hand network's outputs (its weights copied into the child)."""
+  from autonl_tf.arch import format_arch, load, scale_width
+  from autonl_tf.search.derive import decision_state
+  hand = scale_width(load("autonl-s-cifar"), 0.5)
+  assert len(hand.blocks) == 18  # the fixed first block and 17 searchable ones
+  net = half_cifar_net
+  state = decision_state(net, hand)
+  # Every stage has its full depth in the hand network: no position skipped.
+  assert len(net.blocks) == 17 and all(state[f"{b.name}/e_small"] == 1 for b in net.blocks
+                                       if b.skippable)
+  net.force_state(state)
+  try:
+    assert format_arch(net.derive()) == format_arch(hand)
+    assert float(net.macs()) == flops.count(hand, 32, 10).macs == 24_332_288
+    child = autonl_tf.build_model(hand, (32, 32, 3), 10, dropout_rate=0.0)
+    copy_child_weights(net, child)
+    x = np.random.default_rng(3).normal(size=(2, 32, 32, 3)).astype("float32")
+    got, want = net(x, training=False).numpy(), child(x, training=False).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    assert np.abs(want).max() > 1e-2  # not a trivially zero output
+  finally:
+    net.force_state(None)
+
+
+def test_a_network_outside_the_space_is_named(half_cifar_net):
+  from autonl_tf.arch import load, scale_width
+  from autonl_tf.search.derive import decision_state
+  net = half_cifar_net
+  # AutoNL-L's CIFAR network has four 40-channel blocks where the space has three.
+  with pytest.raises(ValueError, match=r"^the architecture is not in the space 'cifar': at block "
+                     r"4 \(r1_k3_s11_e3_i16_o16_nonlocal0.25-2\) the space has a 16->24 "
+                     r"stride-2 block that cannot be skipped$"):
+    decision_state(net, scale_width(load("autonl-l-cifar"), 0.5))
+  # A 9x9 kernel is no option of any block.
+  hand = scale_width(load("autonl-s-cifar"), 0.5)
+  blocks = list(hand.blocks)
+  blocks[3] = dataclasses.replace(blocks[3], kernel_sizes=(9,))
+  with pytest.raises(ValueError, match=r"its block 4 \(r1_k9_s22_e3_i16_o24_nonlocal0.25\) is "
+                     r"no option of the space's 16->24 stride-2 block \(kernels \(3, 5, 7\)"):
+    decision_state(net, dataclasses.replace(hand, blocks=tuple(blocks)))
+  with pytest.raises(ValueError, match=r"head_filters=1280 \(the space's: 640\)"):
+    decision_state(net, dataclasses.replace(hand, head_filters=1280))

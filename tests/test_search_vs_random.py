@@ -49,7 +49,7 @@ def test_quick_study_reports_every_variant_from_its_runs(tmp_path):
   # plans: the second seed of hand-lightnl and the second random draw); the five others, one of
   # every variant, train.
   records = str(tmp_path / "records")
-  space = get_space("cifar", width_multiplier=0.25, nl_norm="none")
+  space = get_space("cifar13", width_multiplier=0.25, nl_norm="none")
   random2 = sampling.sample_within(space, budget, 2, 0, 32, 10, 0.03)[1].arch
   record(records, "hand-lightnl-seed2", hand, 1.5)
   record(records, "random-2", random2, 14.25)

@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TOOL = os.path.join(ROOT, "tools", "visualize.py")
 
-# The first columns of a real `tools/search.py --space=cifar` log.
+# The first columns of a real `tools/search.py --space=cifar13` log.
 REAL_CIFAR_HEADER_START = (
     "epoch,derived_macs,accuracy,ce,lambda,loss,macs,lambda_now,sblock_0/k5,sblock_0/k7,"
     "sblock_0/e_large,sblock_0/nl,sblock_0/r1,sblock_0/r2,sblock_0/s1,sblock_1/k5,sblock_1/k7,"
@@ -31,7 +31,7 @@ REAL_CIFAR_HEADER_START = (
 @pytest.fixture(scope="module")
 def supernet():
   from search_testing import make_net
-  net = make_net("cifar", 32, 10, cost="target", target_macs=4e7)
+  net = make_net("cifar13", 32, 10, cost="target", target_macs=4e7)
   net.build((None, 32, 32, 3))
   return net
 
@@ -59,13 +59,13 @@ def _header(path):
 
 @pytest.fixture
 def search_dir(tmp_path, supernet):
-  """A finished target-mode cifar search: log, config, arch.txt, decisions.json."""
+  """A finished target-mode cifar13 search: log, config, arch.txt, decisions.json."""
   d = tmp_path / "search"
   d.mkdir()
   for epoch in range(5):
     _append_decision_log(str(d), supernet, epoch)
   (d / "search_config.json").write_text(json.dumps(
-      {"cost": "target", "target_macs": 4e7, "warmup_epochs": 2, "space": "cifar",
+      {"cost": "target", "target_macs": 4e7, "warmup_epochs": 2, "space": "cifar13",
        "data": {"image_size": 32, "num_classes": None}}))
   (d / "arch.txt").write_text(
       "#! stem_stride=1\nr1_k3_s11_e1_i32_o16\nr1_k3_s11_e3_i16_o24_nonlocal0.125\n"
@@ -90,7 +90,8 @@ def assert_png(path, min_w=400, min_h=200):
 def test_header_matches_a_real_search(tmp_path, supernet):
   header = _header(_append_decision_log(str(tmp_path), supernet, 0))
   assert header[:len(REAL_CIFAR_HEADER_START)] == REAL_CIFAR_HEADER_START
-  assert len(header) == 106  # 8 scalars + 98 gates, as in the real cifar run
+  # 8 scalars + 98 gates (13 blocks x 7 decisions + 7 skippable), as in the real run
+  assert len(header) == 106
 
 
 def test_read_search_log(search_dir):

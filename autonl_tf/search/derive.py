@@ -36,6 +36,71 @@ def derive_arch(supernet) -> arch_lib.Arch:
       spec for spec in (block_spec(b) for b in supernet.blocks) if spec is not None)
 
 
+def decision_state(supernet, arch) -> dict:
+  """The inverse of `derive_arch`: the decision state ({`<block>/<decision>`:
+  0/1}, as `SuperNet.force_state` takes it) under which `supernet` derives
+  `arch` (an `Arch`, a preset name or an arch file). The blocks of `arch`
+  take the searchable positions in order, a skippable position left out
+  when the next block does not fit it.
+
+  Raises:
+    ValueError: `arch` is not one of the space's networks, naming the first
+      block (or the stem, head, first block or `#!` setting) that is not.
+  """
+  space = supernet.space
+  target = arch_lib.load(arch)
+  fixed = 1 if space.first_block else 0
+  rest = list(target.blocks[fixed:])
+  state, j = {}, 0
+  for block, (_, _, cin, cout, stride, se, skippable) in zip(supernet.blocks, space.blocks()):
+    spec = rest[j] if j < len(rest) else None
+    fits = spec is not None and (spec.in_filters, spec.out_filters, spec.strides[0]) == (
+        cin, cout, stride)
+    if not fits and not skippable:
+      where = f"block {fixed + j + 1} ({arch_lib.format_block(spec)})" if spec else "its end"
+      raise ValueError(f"the architecture is not in the space '{space.name}': at {where} the "
+                       f"space has a {cin}->{cout} stride-{stride} block that cannot be skipped")
+    bits = dict.fromkeys(block.decisions, 0)
+    if fits:
+      j += 1
+      kernel = spec.kernel_sizes[0]
+      option = (option_spec(cin, cout, stride, se, kernel, spec.expand_ratio, spec.nl_ratio,
+                            spec.nl_stride)
+                if (len(spec.kernel_sizes) == 1 and kernel in block.kernel_sizes
+                    and spec.expand_ratio in block.expand_ratios
+                    and (spec.nl_ratio == 0 or (spec.nl_ratio in block.nl_ratios
+                                                and spec.nl_stride in block.nl_strides)))
+                else None)
+      if option != spec:
+        raise ValueError(f"the architecture is not in the space '{space.name}': its block "
+                         f"{fixed + j} ({arch_lib.format_block(spec)}) is no option of the "
+                         f"space's {cin}->{cout} stride-{stride} block (kernels "
+                         f"{block.kernel_sizes}, expansions {block.expand_ratios}, SE {se:g}, "
+                         f"LightNL ratios {block.nl_ratios}, strides {block.nl_strides})")
+      bits.update({"k5": int(kernel >= 5), "k7": int(kernel == 7), "e_small": 1,
+                   "e_large": int(spec.expand_ratio == block.expand_ratios[1]),
+                   "nl": int(spec.nl_ratio > 0), "s1": int(spec.nl_stride == 1)})
+      if spec.nl_ratio > 0:
+        index = block.nl_ratios.index(spec.nl_ratio)
+        bits.update({f"r{i}": int(index >= i) for i in range(1, len(block.nl_ratios))})
+    state.update({f"{block.name}/{d}": bits[d] for d in block.decisions})
+  if j < len(rest):
+    raise ValueError(f"the architecture is not in the space '{space.name}': its block "
+                     f"{fixed + j + 1} ({arch_lib.format_block(rest[j])}) is past the space's "
+                     "last position")
+  held = space.arch(rest)
+  if held != target:
+    diff = [f"{k}={getattr(target, k)!r} (the space's: {getattr(held, k)!r})"
+            for k in ("stem_stride", "stem_filters", "head_filters", "activation", "nl_norm")
+            if getattr(target, k) != getattr(held, k)]
+    if fixed and target.blocks[0] != held.blocks[0]:
+      diff.append(f"first block {arch_lib.format_block(target.blocks[0])} (the space's: "
+                  f"{space.first_block})")
+    raise ValueError(f"the architecture is not in the space '{space.name}': "
+                     + ("; ".join(diff) or "its fixed parts differ"))
+  return state
+
+
 class Landing:
   """The hard architectures a `target`-mode search visits within `tolerance`
   of the budget, with how often in each epoch and their priced quantity
