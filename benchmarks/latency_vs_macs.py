@@ -204,7 +204,7 @@ def main(argv):
                        metrics["params"]))
 
   _common.header("Latency-searched vs MAC-searched at equal measured latency (CIFAR-10)")
-  _common.title(f"32px, space `{study.SPACE}` x{width:g}, {settings['epochs']} epochs (the "
+  _common.title(f"32px, space `{study.study().space}` x{width:g}, {settings['epochs']} epochs (the "
                 f"study's protocol); float32 TFLite, {threads} thread(s), batch 1, the "
                 f"fastest of {repeats} invokes in each of {passes} passes, every network in "
                 f"one sitting")

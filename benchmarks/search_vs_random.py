@@ -3,8 +3,12 @@ budget on CIFAR-10 (Li & Talwalkar 2019; Yu et al. 2020: many searches do no
 better than random architectures of the same cost).
 
 Every network is trained by the same CIFAR recipe (`training.recipes`,
-`cifar`), schedule and training seed, at 32px, in the `cifar` search space
-scaled by `--width_multiplier` (every variant alike):
+`cifar`), schedule and training seed, at 32px, in the study's search space
+scaled by `--width_multiplier` (every variant alike). Two studies
+(`--protocol`, `STUDIES`): `first`, in the 13-block `cifar13` space with the
+paper's LightNL product and decision values; `deep`, in the `cifar` space,
+which holds the hand network, with the library's defaults, hand-lightnl and
+hand-nonl both at every seed, and MobileNetV2 adapted to 32px as the anchor.
 
   hand-lightnl  AutoNL-S's CIFAR preset (`autonl-s-cifar`) scaled by the
                 width multiplier: its MACs are the budget;
@@ -16,8 +20,9 @@ scaled by `--width_multiplier` (every variant alike):
                 `searched-logit`, whose searches make every threshold a logit;
   random        architectures drawn uniformly from the space
                 (`search.sampling`), kept within --tolerance of the budget;
-  anchor        `keras.applications.MobileNetV2` at the width whose MACs at
-                32px are closest to the budget.
+  anchor        `keras.applications.MobileNetV2` (first study), or
+                `mobilenetv2-cifar` (deep study; variant of that name), at
+                the width whose MACs at 32px are closest to the budget.
 
 The seed spread is measured on hand-lightnl, trained with the training seed
 and every --spread_seeds seed. The runs go in a fixed order (spread first,
@@ -49,9 +54,54 @@ import _common
 from absl import app
 from absl import flags
 
+HAND_PRESET = "autonl-s-cifar"
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+  """What tells the two studies apart (`--protocol`).
+
+  Attributes:
+    space: the search space.
+    nl_norm: LightNL's product of every network and search (None: the
+      space's own).
+    searched_value: the search's `decision_value` of the arm `searched`
+      (another value's arm is `searched-<value>`).
+    anchor: the reference network every reader knows: `keras`, the
+      unadapted keras.applications MobileNetV2 (variant `anchor`), or
+      `mobilenetv2-cifar`, MobileNetV2's blocks in the 32px macro (variant
+      `mobilenetv2-cifar`), each at the width closest to the budget.
+    hand_seeds: hand-lightnl's spread seeds count in its mean, and hand-nonl
+      is trained at them too (verdicts b and c); otherwise hand-lightnl's
+      spread runs only measure the spread and hand-nonl runs once.
+    name: the default --workdir (`runs/<name>`), --record_dir
+      (`docs/records/<name>`) and plot (`docs/img/<name>.png`).
+  """
+  space: str
+  nl_norm: Optional[str]
+  searched_value: str
+  anchor: str
+  hand_seeds: bool
+  name: str
+
+
+STUDIES = {
+    # docs/RESULTS.md section 5, the 13-block space, the
+    # paper's LightNL product and decision values (fixed before the CIFAR preset
+    # and space switched to the second-moment product).
+    "first": Study("cifar13", "none", "weight_norm", "keras", False, "search_vs_random"),
+    # The second study: the space that holds the hand network, the library's
+    # defaults (second-moment product, logit decisions), MobileNetV2 at 32px.
+    "deep": Study("cifar", None, "logit", "mobilenetv2-cifar", True, "search_vs_random_deep"),
+}
+
+
+flags.DEFINE_enum("protocol", "first", list(STUDIES), "Which study: first (the 13-block `cifar13` "
+                  "space, the paper's LightNL product and decision values) or deep (the `cifar` "
+                  "space, which holds autonl-s-cifar, with the library's defaults).")
 flags.DEFINE_string("data_dir", os.environ.get("TFDS_DATA_DIR", "runs/tfds"),
                     "TFDS data directory with a prepared cifar10 (tools/prepare_data.py).")
-flags.DEFINE_string("workdir", None, "Where the runs go (default: runs/search_vs_random, or a "
+flags.DEFINE_string("workdir", None, "Where the runs go (default: runs/<study>, or a "
                     "temporary directory with --quick).")
 flags.DEFINE_float("width_multiplier", None, "Channels of the space and of every network "
                    "(default: 0.5; 0.25 with --quick).")
@@ -63,9 +113,11 @@ flags.DEFINE_integer("seed", 1, "Training seed of every network.")
 flags.DEFINE_list("spread_seeds", ["2"], "Further training seeds of hand-lightnl: the seed spread.")
 flags.DEFINE_list("search_seeds", ["1", "2", "3"], "One search per seed (default: 1,2,3; 1 with "
                   "--quick).")
-flags.DEFINE_list("decision_values", ["weight_norm"], "The searched arms, one per value of the "
-                  "search's --decision_value, each with every --search_seeds seed: weight_norm "
-                  "(the paper's; the arm `searched`) and logit (`searched-logit`). The first "
+flags.DEFINE_list("decision_values", None, "The searched arms, one per value of the "
+                  "search's --decision_value, each with every --search_seeds seed (default: the "
+                  "study's own, whose arm is `searched`: weight_norm, the paper's, in the first "
+                  "study, logit in the deep one; another value's arm is `searched-<value>`). "
+                  "The first "
                   "arm's runs interleave with the random ones, the others' come after the "
                   "anchor; every other run is shared, so an arm added to a finished study "
                   "runs alone.")
@@ -81,23 +133,16 @@ flags.DEFINE_integer("search_steps", None, "Search steps per epoch (default: 100
 flags.DEFINE_integer("search_batch_size", None, "Search batch size (default: 128; 8 with --quick).")
 flags.DEFINE_string("record_dir", None, "Where each finished run's small files (metrics, network, "
                     "times) are kept and restored from, so that a study survives the loss of "
-                    "--workdir; a directory in git (default: docs/records/search_vs_random; none "
+                    "--workdir; a directory in git (default: docs/records/<study>; none "
                     "with --quick; '' for none).")
 flags.DEFINE_bool("report", False, "Train and search nothing: the table, verdict, study.json and "
                   "plot of the runs finished so far (in --workdir or --record_dir), the others "
                   "marked 'not run yet'; for a study that is still running, from another shell.")
-flags.DEFINE_string("plot", None, "The accuracy-vs-MACs PNG (default: docs/img/search_vs_random.png; "
-                    "<workdir>/search_vs_random.png with --quick).")
+flags.DEFINE_string("plot", None, "The accuracy-vs-MACs PNG (default: docs/img/<study>.png, "
+                    "<study> search_vs_random or search_vs_random_deep; <workdir>/<study>.png "
+                    "with --quick).")
 FLAGS = flags.FLAGS
 
-VARIANTS = ("searched", "random", "hand-lightnl", "hand-nonl", "anchor")
-DEFAULT_DECISION_VALUE = "weight_norm"  # the paper's: the arm `searched`
-HAND_PRESET = "autonl-s-cifar"
-SPACE = "cifar"
-# LightNL's product of every network and search of the study: the paper's, as
-# its protocol fixed before the CIFAR preset and space switched to the
-# second-moment product (docs/RESULTS.md sections 5, 6).
-NL_NORM = "none"
 INPUT_SIZE, NUM_CLASSES = 32, 10
 ANCHOR_ALPHAS = [round(0.35 + 0.05 * i, 2) for i in range(74)]  # 0.35 .. 4.0
 
@@ -118,6 +163,15 @@ def quick() -> bool:
   return FLAGS.quick
 
 
+def study() -> Study:
+  return STUDIES[FLAGS.protocol]
+
+
+def nl_norm_override() -> dict:
+  """The study's LightNL product as a field override ({} for the space's own)."""
+  return {} if study().nl_norm is None else {"nl_norm": study().nl_norm}
+
+
 def width() -> float:
   return _common.pick(FLAGS.width_multiplier, 0.25, 0.5)
 
@@ -126,19 +180,19 @@ def hand_arch():
   """AutoNL-S-CIFAR at the study's width, with the study's LightNL product."""
   from autonl_tf import arch as arch_lib
   return dataclasses.replace(arch_lib.scale_width(arch_lib.load(HAND_PRESET), width()),
-                             nl_norm=NL_NORM)
+                             **nl_norm_override())
 
 
 def arm(decision_value) -> str:
   """The variant of the searched arm of `decision_value` (`searched`, or
   `searched-<value>`), also the prefix of its runs' names."""
-  return "searched" if decision_value == DEFAULT_DECISION_VALUE else f"searched-{decision_value}"
+  return "searched" if decision_value == study().searched_value else f"searched-{decision_value}"
 
 
 def arms() -> List[str]:
   """--decision_values, checked."""
   from autonl_tf.search.choices import DECISION_VALUES
-  values = list(dict.fromkeys(FLAGS.decision_values))
+  values = list(dict.fromkeys(FLAGS.decision_values or [study().searched_value]))
   unknown = [v for v in values if v not in DECISION_VALUES]
   if unknown or not values:
     raise ValueError(f"--decision_values takes {', '.join(DECISION_VALUES)}, got "
@@ -148,13 +202,17 @@ def arms() -> List[str]:
 
 def variants() -> List[str]:
   """Every variant of the table, the searched arms first."""
-  return [arm(v) for v in arms()] + [v for v in VARIANTS if v != "searched"]
+  return [arm(v) for v in arms()] + ["random", "hand-lightnl", "hand-nonl", anchor_variant()]
+
+
+def anchor_variant() -> str:
+  return "anchor" if study().anchor == "keras" else study().anchor
 
 
 def study_space(width_multiplier):
   """The study's space at `width_multiplier`, with the study's LightNL product."""
   from autonl_tf.search.space import get_space
-  return get_space(SPACE, width_multiplier=width_multiplier, nl_norm=NL_NORM)
+  return get_space(study().space, width_multiplier=width_multiplier, **nl_norm_override())
 
 
 def data_config(seed):
@@ -204,11 +262,11 @@ RECORD_FILES = ("metrics.json", "decisions.json", "arch.txt", "search_config.jso
 
 
 def record_dir() -> Optional[str]:
-  """--record_dir, or its default: docs/records/search_vs_random, none with
+  """--record_dir, or its default: docs/records/<study name>, none with
   --quick."""
   if FLAGS.record_dir is not None:
     return FLAGS.record_dir or None
-  return None if quick() else os.path.join("docs", "records", "search_vs_random")
+  return None if quick() else os.path.join("docs", "records", study().name)
 
 
 def keep_record(run: Run, workdir, records):
@@ -292,10 +350,10 @@ def execute(run: Run, workdir, settings, log, records=None):
       from autonl_tf.search.runner import search
       from autonl_tf.training import recipes
       fields = dict(cost="target", target_macs=float(settings["budget_macs"]),
-                    tolerance=settings["tolerance"], nl_norm=NL_NORM, verbose=0)
+                    tolerance=settings["tolerance"], verbose=0, **nl_norm_override())
       fields.update(run.search_fields or {})
       search(recipes.search_config(
-          "cifar", space=SPACE, width_multiplier=settings["width_multiplier"],
+          "cifar", space=study().space, width_multiplier=settings["width_multiplier"],
           data=data_config(run.seed), model_dir=run_dir, epochs=settings["search_epochs"],
           warmup_epochs=settings["search_warmup_epochs"],
           steps_per_epoch=settings["search_steps"], batch_size=settings["search_batch_size"],
@@ -325,23 +383,20 @@ def execute(run: Run, workdir, settings, log, records=None):
 
 
 def anchor_name(budget, workdir) -> str:
-  """`keras:mobilenet_v2:<alpha>` whose MACs at 32px are closest to the
-  budget (alphas on a 0.05 grid; bisection, the MACs grow with alpha);
-  cached in `<workdir>/anchor.json`."""
+  """The study's anchor (`keras:mobilenet_v2:<alpha>`, or
+  `mobilenetv2-cifar:<width>` in the deep study) at the width whose MACs at
+  32px are closest to the budget (widths on a 0.05 grid; bisection, the MACs
+  grow with the width); cached in `<workdir>/anchor.json`."""
   from autonl_tf import io
-  from autonl_tf.models import anchors
   path = os.path.join(workdir, "anchor.json")
   if os.path.exists(path):
     return io.read_json(path)["name"]
-  import keras
+  prefix = "keras:mobilenet_v2:" if study().anchor == "keras" else f"{study().anchor}:"
   macs = {}
 
   def count(i):
     if i not in macs:
-      keras.backend.clear_session()
-      name = f"keras:mobilenet_v2:{ANCHOR_ALPHAS[i]:g}"
-      model = anchors.build_anchor(name, (INPUT_SIZE, INPUT_SIZE, 3), NUM_CLASSES)
-      macs[i] = anchors.keras_model_macs(model)
+      macs[i] = anchor_macs(f"{prefix}{ANCHOR_ALPHAS[i]:g}")
     return macs[i]
 
   lo, hi = 0, len(ANCHOR_ALPHAS) - 1
@@ -349,9 +404,23 @@ def anchor_name(budget, workdir) -> str:
     mid = (lo + hi) // 2
     lo, hi = (mid, hi) if count(mid) < budget else (lo, mid)
   best = min((lo, hi), key=lambda i: abs(count(i) - budget))
-  name = f"keras:mobilenet_v2:{ANCHOR_ALPHAS[best]:g}"
+  name = f"{prefix}{ANCHOR_ALPHAS[best]:g}"
   io.write_json(path, {"name": name, "macs": count(best), "budget": budget})
   return name
+
+
+def anchor_macs(name) -> int:
+  """The MACs at 32px of the anchor `name` (a keras.applications anchor,
+  built; or an arch name of the codec, counted)."""
+  from autonl_tf import arch as arch_lib
+  from autonl_tf import flops
+  from autonl_tf.models import anchors
+  if anchors.is_anchor(name):
+    import keras
+    keras.backend.clear_session()
+    return anchors.keras_model_macs(anchors.build_anchor(name, (INPUT_SIZE, INPUT_SIZE, 3),
+                                                         NUM_CLASSES))
+  return flops.count(arch_lib.load(name), INPUT_SIZE, NUM_CLASSES).macs
 
 
 def _read(path) -> str:
@@ -376,14 +445,17 @@ def plan(workdir, budget, log) -> List[Run]:
     if os.path.exists(file) and _read(file) != text:
       # A preset or space that changed under a resumed study: its runs would mix two networks.
       raise ValueError(f"{file} holds another network than the one this code plans (the "
-                       f"preset '{HAND_PRESET}' or the space '{SPACE}' changed since the study "
+                       f"preset '{HAND_PRESET}' or the space '{study().space}' changed since the study "
                        "began); pass another --workdir")
     io.write_text(file, text)
   path = lambda name: os.path.join(workdir, f"{name}.txt")
   seed = FLAGS.seed
+  spread = [int(s) for s in FLAGS.spread_seeds]
   runs = [Run(f"hand-lightnl-seed{seed}", "hand-lightnl", seed, path("hand-lightnl"))]
-  runs += [Run(f"hand-lightnl-seed{s}", "hand-lightnl-spread", int(s), path("hand-lightnl"))
-           for s in FLAGS.spread_seeds]
+  hand_spread = [Run(f"hand-lightnl-seed{s}", "hand-lightnl" if study().hand_seeds else
+                     "hand-lightnl-spread", s, path("hand-lightnl")) for s in spread]
+  if not study().hand_seeds:  # the spread first: it was the study's first question
+    runs += hand_spread
   search_seeds = [int(s) for s in (["1"] if quick() and FLAGS["search_seeds"].using_default_value
                                    else FLAGS.search_seeds)]
   random_runs = [Run(f"random-{i}", "random", seed, path(f"random-{i}"))
@@ -403,8 +475,14 @@ def plan(workdir, budget, log) -> List[Run]:
     if i < len(random_runs):
       runs.append(random_runs[i])
   runs += random_runs[len(search_seeds):]
-  runs.append(Run("hand-nonl", "hand-nonl", seed, path("hand-nonl")))
-  runs.append(Run("anchor", "anchor", seed, anchor_name(budget, workdir)))
+  if study().hand_seeds:
+    runs.append(Run(f"hand-nonl-seed{seed}", "hand-nonl", seed, path("hand-nonl")))
+  else:
+    runs.append(Run("hand-nonl", "hand-nonl", seed, path("hand-nonl")))
+  runs.append(Run(anchor_variant(), anchor_variant(), seed, anchor_name(budget, workdir)))
+  if study().hand_seeds:
+    for run in hand_spread:
+      runs += [run, Run(f"hand-nonl-seed{run.seed}", "hand-nonl", run.seed, path("hand-nonl"))]
   for value in others:
     for s in search_seeds:
       runs += searched(value, s)
@@ -418,7 +496,7 @@ def study_settings(budget) -> dict:
   """What every run of the study shares: the flags, or their --quick /
   full defaults."""
   return {
-      "budget_macs": budget, "width_multiplier": width(), "quick": quick(),
+      "study": FLAGS.protocol, "budget_macs": budget, "width_multiplier": width(), "quick": quick(),
       "epochs": _common.pick(FLAGS.epochs, 1, 15),
       "steps_per_epoch": _common.pick(FLAGS.steps_per_epoch, 2, None), "seed": FLAGS.seed,
       "tolerance": FLAGS.tolerance, "random_seed": FLAGS.random_seed,
@@ -426,6 +504,10 @@ def study_settings(budget) -> dict:
       "search_warmup_epochs": _common.pick(FLAGS.search_warmup_epochs, 1, 2),
       "search_steps": _common.pick(FLAGS.search_steps, 2, 100),
       "search_batch_size": _common.pick(FLAGS.search_batch_size, 8, 128)}
+
+
+#: The value a setting had in the plan.json of a study begun before it existed.
+SETTINGS_BEFORE = {"study": "first"}
 
 
 def check_settings(workdir, settings, flag="--workdir"):
@@ -438,7 +520,7 @@ def check_settings(workdir, settings, flag="--workdir"):
   path = os.path.join(workdir, "plan.json")
   if os.path.exists(path):
     old = io.read_json(path)
-    changed = sorted(k for k in settings if old.get(k) != settings[k])
+    changed = sorted(k for k in settings if old.get(k, SETTINGS_BEFORE.get(k)) != settings[k])
     if changed:
       raise ValueError(f"{workdir} holds a study with other settings ("
                        + ", ".join(f"{k}: {old.get(k)} there, {settings[k]} now" for k in changed)
@@ -470,6 +552,29 @@ def pooled_std(groups) -> float:
   num = sum((len(g) - 1) * statistics.variance(g) for g in groups if len(g) > 1)
   den = sum(len(g) - 1 for g in groups if len(g) > 1)
   return math.sqrt(num / den) if den else float("nan")
+
+
+def hand_verdicts(summary) -> List[str]:
+  """Verdicts (b), searched mean >= hand-lightnl mean, and (c), LightNL's
+  own gain (hand-lightnl - hand-nonl) against their pooled std; each
+  recorded in `summary`."""
+  lines = []
+  s, h, n = (summary.get(v) for v in ("searched", "hand-lightnl", "hand-nonl"))
+  if s and h:
+    diff = s["mean"] - h["mean"]
+    summary["verdict-hand"] = {"searched_minus_hand_lightnl": diff, "beats": diff >= 0}
+    lines.append(f"searched - hand-lightnl: {diff:+.2f} points; the search's mean is at least "
+                 f"the hand-placed network's: {'yes' if diff >= 0 else 'no'}")
+  if h and n:
+    pooled = pooled_std([h["top1"], n["top1"]])
+    diff = h["mean"] - n["mean"]
+    beats = diff > pooled if not math.isnan(pooled) else None
+    summary["verdict-lightnl"] = {"hand_lightnl_minus_hand_nonl": diff, "pooled_std": pooled,
+                                  "beats": beats}
+    lines.append(f"hand-lightnl - hand-nonl (LightNL's own gain): {diff:+.2f} points; pooled std "
+                 f"{pooled:.2f}; above the pooled std: "
+                 f"{'yes' if beats else 'no' if beats is not None else 'undecided'}")
+  return lines
 
 
 def summarize(runs: List[Run], records, budget, workdir):
@@ -530,6 +635,8 @@ def summarize(runs: List[Run], records, budget, workdir):
     key = "verdict" if variant == "searched" else f"verdict-{variant}"
     summary[key] = {f"{variant}_minus_random".replace("-", "_"): diff, "pooled_std": pooled,
                     "beats": beats}
+  if study().hand_seeds:
+    verdict += hand_verdicts(summary)
   summary["times_s"] = times
   return run_rows, variant_rows, verdict, points, summary
 
@@ -542,8 +649,8 @@ def main(argv):
   from autonl_tf import io
   from autonl_tf import viz
 
-  workdir = FLAGS.workdir or (tempfile.mkdtemp(prefix="search_vs_random-") if quick()
-                              else "runs/search_vs_random")
+  workdir = FLAGS.workdir or (tempfile.mkdtemp(prefix=f"{study().name}-") if quick()
+                              else os.path.join("runs", study().name))
   if not (quick() or FLAGS.report):  # --report reads the runs' files only
     from autonl_tf.data import dataset_info
     try:
@@ -585,8 +692,8 @@ def main(argv):
       return 2
 
   run_rows, variant_rows, verdict, points, summary = summarize(runs, records, budget, workdir)
-  plot = FLAGS.plot or (os.path.join(workdir, "search_vs_random.png") if quick()
-                        else "docs/img/search_vs_random.png")
+  plot = FLAGS.plot or (os.path.join(workdir, f"{study().name}.png") if quick()
+                        else os.path.join("docs", "img", f"{study().name}.png"))
   title = (f"CIFAR-10, 32px, width {width():g}: test top-1 vs MACs "
            f"({settings['epochs']} epochs)")
   viz.plot_accuracy_vs_macs(points, plot, title, budget)
@@ -602,13 +709,14 @@ def main(argv):
 
   _common.header("Searched vs random vs hand-placed networks at one MAC budget (CIFAR-10)")
   first = next((rec for rec in records.values() if "top1" in rec), {})
-  _common.title(f"{first.get('dataset', '?')} at 32px, space `{SPACE}` x{width():g}, budget "
+  _common.title(f"{first.get('dataset', '?')} at 32px, space `{study().space}` x{width():g}, budget "
                 f"{budget / 1e6:.2f}M MACs, {first.get('epochs', '?')} epochs x "
                 f"{first.get('steps_per_epoch', '?')} steps, training seed {FLAGS.seed}; test "
                 f"split ({first.get('eval_examples', '?')} images)")
   _common.table(["variant", "run", "top-1", "MACs", "vs budget", "params", "max |logit|",
                  "train min", "search min"], run_rows)
-  _common.title("per variant (the seed-spread reruns left out)")
+  _common.title("per variant (every seed counted)" if study().hand_seeds else
+                "per variant (the seed-spread reruns left out)")
   _common.table(["variant", "n", "top-1 mean", "std", "MACs mean", "params mean"], variant_rows)
   for line in verdict:
     _common.note(line)
