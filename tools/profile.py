@@ -59,8 +59,37 @@ def format_table(name, count, ms=None) -> str:
   return "\n".join(lines)
 
 
+def profile_anchor(name) -> int:
+  """An anchor (`resnet20`, `keras:mobilenet_v2:<alpha>`): no arch string,
+  so its model is built and its layers counted (`anchors.keras_model_macs`)."""
+  from autonl_tf.models import anchors
+  if FLAGS.latency_table:
+    raise ValueError(f"--latency_table prices arch strings; {name} is a Keras-built anchor")
+  model = anchors.build_anchor(name, (FLAGS.input_size, FLAGS.input_size, 3), FLAGS.num_classes)
+  macs = anchors.keras_model_macs(model)
+  params = anchors.keras_model_params(model)
+  if FLAGS.format == "json":
+    print(json.dumps({"arch": name, "macs": macs, "params": params,
+                      "input_size": FLAGS.input_size, "num_classes": FLAGS.num_classes}, indent=1))
+  else:
+    print(f"arch: {name} (a Keras-built anchor)  input: {FLAGS.input_size}x{FLAGS.input_size}  "
+          f"classes: {FLAGS.num_classes}\ntotal: {macs:,} MACs ({macs / 1e6:.1f}M), "
+          f"{params:,} params ({params / 1e6:.2f}M)")
+  return 0
+
+
 def main(argv):
   del argv
+  from autonl_tf.models import anchors
+  if anchors.is_anchor(FLAGS.arch):
+    try:
+      if FLAGS.input_size < 1 or FLAGS.num_classes < 1:
+        raise ValueError("--input_size and --num_classes must be positive")
+      anchors.parse(FLAGS.arch)
+      return profile_anchor(FLAGS.arch)
+    except ValueError as e:
+      print(f"error: {e}", file=sys.stderr)
+      return 2
   try:
     limits = common.arch_limits_from_flags()
     arch = arch_lib.load(FLAGS.arch, limits)

@@ -1,41 +1,52 @@
-"""Reference networks everybody knows (`keras.applications`), built so that
-they train through the same pipeline and recipe as ours, and their MACs
-counted by the same convention (`autonl_tf.flops`).
-
-An anchor is named `keras:<application>:<width multiplier>`, e.g.
-`keras:mobilenet_v2:0.5`, and is accepted wherever a training run takes an
-arch (`TrainConfig.arch`, `tools/train.py --arch`).
+"""Reference networks everybody knows, built so that they train through the
+same pipeline and recipe as ours, and their MACs counted by the same
+convention (`autonl_tf.flops`): `keras.applications` ones, named
+`keras:<application>:<width multiplier>` (e.g. `keras:mobilenet_v2:0.5`),
+and `resnet20`, He et al.'s CIFAR ResNet (2016, section 4.2), which no arch
+string can express (its blocks are plain 3x3 convolutions). An anchor is
+accepted wherever a training run takes an arch (`TrainConfig.arch`,
+`tools/train.py --arch`). MobileNetV2 adapted to 32px is an arch preset
+(`mobilenetv2-cifar`), not an anchor.
 """
 
 import dataclasses
 from typing import Tuple
 
 import keras
+import numpy as np
 
 from autonl_tf import constants
 from autonl_tf.layers.batch_norm import BatchNormalization
+from autonl_tf.saving import KERAS_PACKAGE
 
 PREFIX = "keras:"
 #: application name -> keras.applications constructor name.
 APPLICATIONS = {"mobilenet_v2": "MobileNetV2"}
+#: The anchors built here, by name: (stage filters, blocks per stage).
+RESNETS = {"resnet20": ((16, 32, 64), 3)}
 
 
 @dataclasses.dataclass(frozen=True)
 class Anchor:
   application: str
-  alpha: float
+  alpha: float = 1.0
 
   @property
   def name(self) -> str:
+    if self.application in RESNETS:
+      return self.application
     return f"{PREFIX}{self.application}:{self.alpha:g}"
 
 
 def is_anchor(arch) -> bool:
-  return isinstance(arch, str) and arch.startswith(PREFIX)
+  return isinstance(arch, str) and (arch.startswith(PREFIX) or arch in RESNETS)
 
 
 def parse(name: str) -> Anchor:
-  """`keras:mobilenet_v2:0.5` -> Anchor('mobilenet_v2', 0.5); clear errors."""
+  """`keras:mobilenet_v2:0.5` -> Anchor('mobilenet_v2', 0.5), `resnet20` ->
+  Anchor('resnet20'); clear errors."""
+  if name in RESNETS:
+    return Anchor(name)
   parts = name[len(PREFIX):].split(":") if is_anchor(name) else []
   if len(parts) != 2 or parts[0] not in APPLICATIONS:
     raise ValueError(f"anchor '{name}' must be keras:<application>:<alpha> with an application "
@@ -61,23 +72,80 @@ def build_anchor(name: str, input_shape: Tuple[int, int, int], num_classes: int,
   Takes images normalised like ours (ImageNet mean/std), returns logits.
   """
   anchor = parse(name)
-  ctor = getattr(keras.applications, APPLICATIONS[anchor.application])
-  body = ctor(input_shape=tuple(input_shape), alpha=anchor.alpha, include_top=False,
-              weights=None, pooling="avg")
-  def ours(layer):
-    config = layer.get_config()
-    if isinstance(layer, keras.layers.BatchNormalization):
-      return BatchNormalization.from_config(dict(config, momentum=bn_momentum))
-    return layer.__class__.from_config(config)
-
-  body = keras.models.clone_model(body, clone_function=ours)
   inputs = keras.Input(shape=tuple(input_shape), name="images")
-  x = body(inputs)
+  if anchor.application in RESNETS:
+    x = resnet_body(inputs, *RESNETS[anchor.application], bn_momentum)
+  else:
+    ctor = getattr(keras.applications, APPLICATIONS[anchor.application])
+    body = ctor(input_shape=tuple(input_shape), alpha=anchor.alpha, include_top=False,
+                weights=None, pooling="avg")
+
+    def ours(layer):
+      config = layer.get_config()
+      if isinstance(layer, keras.layers.BatchNormalization):
+        return BatchNormalization.from_config(dict(config, momentum=bn_momentum))
+      return layer.__class__.from_config(config)
+
+    x = keras.models.clone_model(body, clone_function=ours)(inputs)
   if dropout_rate > 0:
     x = keras.layers.Dropout(dropout_rate, name="dropout")(x)
   outputs = keras.layers.Dense(int(num_classes), kernel_initializer=constants.dense_initializer(),
                                dtype="float32", name="logits")(x)
   return keras.Model(inputs, outputs, name=anchor.name.replace(":", "_"))
+
+
+@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
+class ZeroPadShortcut(keras.layers.Layer):
+  """He et al.'s option-A shortcut: the identity subsampled by `stride` and
+  zero-padded to `filters` channels (half the new channels before, half
+  after); no parameters, no MACs."""
+
+  def __init__(self, filters, stride, **kwargs):
+    super().__init__(**kwargs)
+    self.filters, self.stride = int(filters), int(stride)
+
+  def call(self, x):
+    x = x[:, ::self.stride, ::self.stride, :]
+    extra = self.filters - x.shape[-1]
+    return keras.ops.pad(x, [[0, 0], [0, 0], [0, 0], [extra // 2, extra - extra // 2]])
+
+  def compute_output_shape(self, input_shape):
+    n, h, w, _ = input_shape
+    out = lambda d: None if d is None else -(-d // self.stride)
+    return (n, out(h), out(w), self.filters)
+
+  def get_config(self):
+    return dict(super().get_config(), filters=self.filters, stride=self.stride)
+
+
+def resnet_body(x, filters, blocks, bn_momentum):
+  """He et al. 2016, section 4.2: a 3x3 conv of `filters[0]`, then one stage
+  per entry of `filters` of `blocks` basic blocks (3x3 conv, BN, ReLU, 3x3
+  conv, BN, + shortcut, ReLU), stride 2 at the first block of every stage
+  but the first, option-A shortcuts (`ZeroPadShortcut`: 0.27M parameters
+  for ResNet-20), then global average pooling. He-normal initialisation."""
+  def conv_bn(x, f, stride, name):
+    x = keras.layers.Conv2D(f, 3, strides=stride, padding="same", use_bias=False,
+                            kernel_initializer="he_normal", name=f"{name}_conv")(x)
+    return BatchNormalization(momentum=bn_momentum, epsilon=1e-5, name=f"{name}_bn")(x)
+
+  x = keras.layers.ReLU(name="stem_relu")(conv_bn(x, filters[0], 1, "stem"))
+  for s, f in enumerate(filters):
+    for b in range(blocks):
+      stride = 2 if s > 0 and b == 0 else 1
+      name = f"stage{s + 1}_block{b + 1}"
+      y = keras.layers.ReLU(name=f"{name}_relu1")(conv_bn(x, f, stride, f"{name}_1"))
+      y = conv_bn(y, f, 1, f"{name}_2")
+      shortcut = x if (stride == 1 and x.shape[-1] == f) else ZeroPadShortcut(
+          f, stride, name=f"{name}_shortcut")(x)
+      x = keras.layers.ReLU(name=f"{name}_relu2")(keras.layers.Add(name=f"{name}_add")([y, shortcut]))
+  return keras.layers.GlobalAveragePooling2D(name="pool")(x)
+
+
+def keras_model_params(model: keras.Model) -> int:
+  """Trainable parameters (BN's gamma and beta included, its moving
+  statistics not)."""
+  return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
 def keras_model_macs(model: keras.Model) -> int:

@@ -8,7 +8,6 @@ import time
 from typing import Optional, Sequence
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from autonl_tf import arch as arch_lib
@@ -286,7 +285,7 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
   result = evaluation.evaluate(evaluation.keras_predict_fn(model), eval_ds, config.eval_steps,
                                total, log=log)
   if arch is None:  # a keras.applications anchor
-    params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    params = anchors.keras_model_params(model)
     macs, arch_text = anchors.keras_model_macs(model), config.arch
   else:
     macs, params, arch_text = count.macs, count.params, arch_lib.format_arch(arch)
