@@ -492,9 +492,11 @@ def off_scale_floor(values: Sequence[float]) -> Optional[float]:
 
 def plot_accuracy_vs_macs(points: Sequence[Tuple[str, float, float]],
                           path: Union[str, os.PathLike], title: str = "",
-                          budget: Optional[float] = None) -> str:
-  """Test accuracy against MACs, one colour per group, each group's mean as
-  a horizontal tick, and the MAC budget as a dashed line; saves a PNG.
+                          budget: Optional[float] = None, xlabel: str = "MACs (M)",
+                          xscale: float = 1e-6) -> str:
+  """Test accuracy against MACs (or another cost: `xlabel`, `xscale`), one
+  colour per group, each group's mean as a horizontal tick, and the budget
+  as a dashed line; saves a PNG.
   Points far below the rest (`off_scale_floor`) are drawn as triangles on
   the lower edge with their value written, so that the rest stay readable.
 
@@ -503,6 +505,8 @@ def plot_accuracy_vs_macs(points: Sequence[Tuple[str, float, float]],
     path: the PNG to write.
     title: figure title.
     budget: MACs of the budget line (None: none).
+    xlabel: the x axis' label.
+    xscale: the factor from a point's cost to the x axis (MACs to millions).
   """
   groups = list(dict.fromkeys(g for g, _, _ in points))
   floor = off_scale_floor([a for _, _, a in points])
@@ -511,13 +515,14 @@ def plot_accuracy_vs_macs(points: Sequence[Tuple[str, float, float]],
   pad = max(0.5, 0.15 * (max(on_scale) - min(on_scale))) if on_scale else 1.0
   bottom = min(on_scale) - pad if on_scale else 0.0
   marker_y = bottom + 0.12 * pad  # off-scale points, on the lower edge
-  middle = np.mean([m for _, m, _ in points]) * 1e-6 if points else 0.0
+  middle = np.mean([m for _, m, _ in points]) * xscale if points else 0.0
+  tick = 0.0125 * max(m for _, m, _ in points) * xscale if points else 0.0  # a mean's half-width
   fig = Figure(figsize=(9.5, 4.8))
   ax = fig.add_subplot(1, 1, 1)
   fig.subplots_adjust(left=0.08, right=0.7)  # the legend to the right, off the points
   for i, group in enumerate(groups):
     mine = [(m, a) for g, m, a in points if g == group]
-    macs = np.array([m for m, _ in mine]) * 1e-6
+    macs = np.array([m for m, _ in mine]) * xscale
     acc = np.array([a for _, a in mine])
     colour = _GROUP_COLOURS[i % len(_GROUP_COLOURS)]
     label = f"{group} (n={len(mine)}, mean {acc.mean():.2f})"
@@ -535,12 +540,13 @@ def plot_accuracy_vs_macs(points: Sequence[Tuple[str, float, float]],
                     xytext=(-8 if right else 8, 4), textcoords="offset points",
                     ha="right" if right else "left", fontsize=8, color=colour)
     if acc.mean() >= lowest:
-      ax.hlines(acc.mean(), macs.min() - 0.3, macs.max() + 0.3, color=colour, lw=1.2, zorder=2)
+      ax.hlines(acc.mean(), macs.min() - tick, macs.max() + tick, color=colour, lw=1.2, zorder=2)
   if budget:
-    ax.axvline(budget * 1e-6, color="#999999", ls="--", lw=1, label=f"budget {budget / 1e6:.2f}M")
+    ax.axvline(budget * xscale, color="#999999", ls="--", lw=1,
+               label=f"budget {budget * xscale:.2f}{'M' if xscale == 1e-6 else ''}")
   if floor is not None:
     ax.set_ylim(bottom, max(on_scale) + pad)
-  ax.set_xlabel("MACs (M)")
+  ax.set_xlabel(xlabel)
   ax.set_ylabel("test top-1 (%)")
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)

@@ -47,10 +47,11 @@ import math
 import os
 import statistics
 import sys
-import time
 from typing import List, Optional
 
 import _common
+import _runs
+from _runs import finished_record, pooled_std, run_seconds
 from absl import app
 from absl import flags
 
@@ -222,45 +223,6 @@ def data_config(seed):
   return DataConfig("cifar10", data_dir=FLAGS.data_dir, image_size=INPUT_SIZE, seed=seed)
 
 
-def epoch_clock(path):
-  """A callback appending each epoch's wall time to `path` (JSON), so that a
-  run's time survives the kills it resumed from."""
-  import keras
-  from autonl_tf import io
-
-  class EpochClock(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-      self.start = time.time()
-
-    def on_epoch_end(self, epoch, logs=None):
-      times = io.read_json(path) if os.path.exists(path) else {}
-      times[str(epoch + 1)] = round(time.time() - self.start, 1)
-      io.write_json(path, times)
-
-  return EpochClock()
-
-
-def run_seconds(run_dir) -> dict:
-  """The run's time from its `epoch_times.json`: `wall`, the sum of its
-  epochs' wall times, which counts every pause (a background run stopped
-  while tests ran) and every job it shared the machine with; `alone`, its
-  epochs times its fastest epoch: what it takes with the machine to itself."""
-  path = os.path.join(run_dir, "epoch_times.json")
-  if not os.path.exists(path):
-    return {"wall": 0.0, "alone": 0.0}
-  from autonl_tf import io
-  times = list(io.read_json(path).values())
-  return {"wall": float(sum(times)), "alone": len(times) * float(min(times))}
-
-
-#: What a finished run keeps in --record_dir: its result (a training's
-#: `metrics.json`, a search's `decisions.json` and `arch.txt`, or
-#: `failed.json`), its settings and its epoch times; no weights.
-RECORD_FILES = ("metrics.json", "decisions.json", "arch.txt", "search_config.json",
-                "epoch_times.json", "failed.json",
-                "config.json", "log.csv", "search_log.csv")  # the settings and per-epoch logs
-
-
 def record_dir() -> Optional[str]:
   """--record_dir, or its default: docs/records/<study name>, none with
   --quick."""
@@ -269,83 +231,13 @@ def record_dir() -> Optional[str]:
   return None if quick() else os.path.join("docs", "records", study().name)
 
 
-def keep_record(run: Run, workdir, records):
-  """Copies the finished `run`'s `RECORD_FILES` into `<records>/<name>`."""
-  from autonl_tf import io
-  for name in RECORD_FILES:
-    source = os.path.join(workdir, run.name, name)
-    if os.path.exists(source):
-      os.makedirs(os.path.join(records, run.name), exist_ok=True)
-      io.copy_file(source, os.path.join(records, run.name, name))
-
-
-def restore_record(run: Run, workdir, records, log):
-  """Copies `run`'s record from `<records>/<name>` into its run directory
-  (which holds no result), after checking that it trained the network
-  this plan trains."""
-  from autonl_tf import arch as arch_lib
-  from autonl_tf import io
-  from autonl_tf.models import anchors
-  kept = os.path.join(records, run.name)
-  if not os.path.isdir(kept):
-    return
-  metrics = os.path.join(kept, "metrics.json")
-  if os.path.exists(metrics) and run.arch:
-    recorded = io.read_json(metrics)
-    if anchors.is_anchor(run.arch):
-      want, got = run.arch, recorded.get("arch")
-    else:
-      want, got = arch_lib.format_arch(arch_lib.load(run.arch)), recorded.get("arch_text")
-    if got != want:
-      raise ValueError(f"{metrics} records another network than the {run.arch} this code plans: "
-                       "pass another --record_dir")
-  os.makedirs(os.path.join(workdir, run.name), exist_ok=True)
-  for name in os.listdir(kept):
-    io.copy_file(os.path.join(kept, name), os.path.join(workdir, run.name, name))
-  log(f"[{run.name}] restored from {kept}")
-
-
-def result_paths(run: Run, workdir):
-  """`run`'s directory, the file its success writes (a search's
-  `decisions.json`, a training's `metrics.json`) and its `failed.json`."""
-  run_dir = os.path.join(workdir, run.name)
-  done = os.path.join(run_dir, "decisions.json" if run.search else "metrics.json")
-  return run_dir, done, os.path.join(run_dir, "failed.json")
-
-
-def finished_record(run: Run, workdir, log, records=None) -> Optional[dict]:
-  """The record of `run` if it finished (or failed) before, in `workdir` or
-  in the directory of `records` (restored from there, and a finished run
-  kept there); None if it has not."""
-  from autonl_tf import io
-  _, done, failed = result_paths(run, workdir)
-  if records and not (os.path.exists(done) or os.path.exists(failed)):
-    restore_record(run, workdir, records, log)
-  for result in (done, failed):
-    if os.path.exists(result):
-      if records:
-        keep_record(run, workdir, records)
-      return io.read_json(result)
-  return None
-
-
 def execute(run: Run, workdir, settings, log, records=None):
   """Runs `run` with the study's `settings` (`study_settings`) unless
   finished (or failed) before, in `workdir` or in the directory of
   `records` (restored from there); a finished run is kept in `records`.
   Returns its record: `metrics.json` / `decisions.json`, or {"failed": why}."""
-  from autonl_tf import io
-  import keras
-  record = finished_record(run, workdir, log, records)
-  if record is not None:
-    return record
-  run_dir, done, failed = result_paths(run, workdir)
-  os.makedirs(run_dir, exist_ok=True)
-  keras.backend.clear_session()
-  keras.utils.set_random_seed(run.seed)
-  prefix = lambda line: log(f"[{run.name}] {line}")
-  clock = epoch_clock(os.path.join(run_dir, "epoch_times.json"))
-  try:
+
+  def work(run_dir, prefix, clock):
     if run.search:
       from autonl_tf.search.runner import search
       from autonl_tf.training import recipes
@@ -369,58 +261,17 @@ def execute(run: Run, workdir, settings, log, records=None):
           epochs=settings["epochs"], steps_per_epoch=settings["steps_per_epoch"], verbose=0,
           **extra),
           log=prefix, extra_callbacks=[clock])
-  except (ArithmeticError, RuntimeError, ValueError) as e:  # a diverged run is a result
-    record = {"failed": f"{type(e).__name__}: {e}"}
-    io.write_json(failed, record)
-    kept = f" and {os.path.join(records, run.name, 'failed.json')}" if records else ""
-    log(f"[{run.name}] failed: {record['failed']} (recorded in {failed}{kept}; delete it to "
-        "retry)")
-  else:
-    record = io.read_json(done)
-  if records:
-    keep_record(run, workdir, records)
-  return record
+
+  return _runs.execute(run, workdir, work, log, records)
 
 
 def anchor_name(budget, workdir) -> str:
   """The study's anchor (`keras:mobilenet_v2:<alpha>`, or
   `mobilenetv2-cifar:<width>` in the deep study) at the width whose MACs at
-  32px are closest to the budget (widths on a 0.05 grid; bisection, the MACs
-  grow with the width); cached in `<workdir>/anchor.json`."""
-  from autonl_tf import io
-  path = os.path.join(workdir, "anchor.json")
-  if os.path.exists(path):
-    return io.read_json(path)["name"]
-  prefix = "keras:mobilenet_v2:" if study().anchor == "keras" else f"{study().anchor}:"
-  macs = {}
-
-  def count(i):
-    if i not in macs:
-      macs[i] = anchor_macs(f"{prefix}{ANCHOR_ALPHAS[i]:g}")
-    return macs[i]
-
-  lo, hi = 0, len(ANCHOR_ALPHAS) - 1
-  while hi - lo > 1:
-    mid = (lo + hi) // 2
-    lo, hi = (mid, hi) if count(mid) < budget else (lo, mid)
-  best = min((lo, hi), key=lambda i: abs(count(i) - budget))
-  name = f"{prefix}{ANCHOR_ALPHAS[best]:g}"
-  io.write_json(path, {"name": name, "macs": count(best), "budget": budget})
-  return name
-
-
-def anchor_macs(name) -> int:
-  """The MACs at 32px of the anchor `name` (a keras.applications anchor,
-  built; or an arch name of the codec, counted)."""
-  from autonl_tf import arch as arch_lib
-  from autonl_tf import flops
-  from autonl_tf.models import anchors
-  if anchors.is_anchor(name):
-    import keras
-    keras.backend.clear_session()
-    return anchors.keras_model_macs(anchors.build_anchor(name, (INPUT_SIZE, INPUT_SIZE, 3),
-                                                         NUM_CLASSES))
-  return flops.count(arch_lib.load(name), INPUT_SIZE, NUM_CLASSES).macs
+  32px are closest to the budget; cached in `<workdir>/anchor.json`."""
+  prefix = "keras:mobilenet_v2" if study().anchor == "keras" else study().anchor
+  return _runs.matched_anchor(prefix, budget, os.path.join(workdir, "anchor.json"), INPUT_SIZE,
+                              NUM_CLASSES, ANCHOR_ALPHAS)
 
 
 def _read(path) -> str:
@@ -547,13 +398,6 @@ def format_composition(c) -> str:
           f"{c['e6']}, LightNL in {c['lightnl']}")
 
 
-def pooled_std(groups) -> float:
-  """sqrt(sum (n_i - 1) s_i^2 / sum (n_i - 1)) over the groups with n_i > 1."""
-  num = sum((len(g) - 1) * statistics.variance(g) for g in groups if len(g) > 1)
-  den = sum(len(g) - 1 for g in groups if len(g) > 1)
-  return math.sqrt(num / den) if den else float("nan")
-
-
 def hand_verdicts(summary) -> List[str]:
   """Verdicts (b), searched mean >= hand-lightnl mean, and (c), LightNL's
   own gain (hand-lightnl - hand-nonl) against their pooled std; each
@@ -651,15 +495,9 @@ def main(argv):
 
   workdir = FLAGS.workdir or (tempfile.mkdtemp(prefix=f"{study().name}-") if quick()
                               else os.path.join("runs", study().name))
-  if not (quick() or FLAGS.report):  # --report reads the runs' files only
-    from autonl_tf.data import dataset_info
-    try:
-      dataset_info(data_config(FLAGS.seed))
-    except Exception as e:  # noqa: BLE001 - reported with the command that fixes it
-      print(f"error: cifar10 is not readable in {FLAGS.data_dir} ({e}); run "
-            f"`python tools/prepare_data.py --dataset=cifar10 --data_dir={FLAGS.data_dir}`",
-            file=sys.stderr)
-      return 2
+  # --report reads the runs' files only
+  if not (quick() or FLAGS.report) and not _runs.cifar10_readable(data_config(FLAGS.seed)):
+    return 2
   os.makedirs(workdir, exist_ok=True)
   log = lambda line: print(line, flush=True)
   try:

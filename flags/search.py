@@ -13,9 +13,11 @@ def define_search_flags():
   common.define_data_flags()
   common.define_distribute_flags()
   common.define_recipe_flag()
-  flags.DEFINE_string("space", "autonl-imagenet",
+  flags.DEFINE_string("space", None,
                       "Search space: autonl-imagenet (224px), autonl-cifar (the same macro with "
-                      "a stride-1 stem, 32px), cifar (32px, shallower) or tiny.")
+                      "a stride-1 stem, 32px), cifar (32px, autonl-s-cifar's macro), cifar13 "
+                      "(32px, shallower) or tiny. Default: cifar up to --input_size=64, "
+                      "autonl-imagenet above.")
   flags.DEFINE_float("width_multiplier", 1.0, "Every channel count of the space times this "
                      "(rounded to multiples of 8; 0.5: about a quarter of the MACs).")
   flags.DEFINE_enum("activation", "swish", list(ACTIVATIONS),
@@ -25,7 +27,7 @@ def define_search_flags():
                     "LightNL's product in every network of the space (none: the paper's, cubic "
                     "in its input; second_moment: divided by the image's mean square), on the "
                     "derived arch.txt's #! line. Default: the space's own (second_moment in "
-                    "the 32px spaces cifar and autonl-cifar, none elsewhere).")
+                    "the 32px spaces cifar, cifar13 and autonl-cifar, none elsewhere).")
   flags.DEFINE_integer("input_size", 224, "Input image height and width.")
   flags.DEFINE_integer("num_classes", 1000, "Classes (synthetic data only; datasets bring theirs).")
   flags.DEFINE_string("model_dir", None, "Output directory.")
@@ -102,9 +104,10 @@ _RECIPE_FLAGS = {
 
 def search_config_from_flags():
   from autonl_tf.search.runner import SearchConfig
+  from autonl_tf.search.space import default_space
   return SearchConfig(
-      space=FLAGS.space, width_multiplier=FLAGS.width_multiplier, activation=FLAGS.activation,
-      nl_norm=FLAGS.nl_norm,
+      space=FLAGS.space or default_space(FLAGS.input_size),
+      width_multiplier=FLAGS.width_multiplier, activation=FLAGS.activation, nl_norm=FLAGS.nl_norm,
       data=common.data_config_from_flags(common.synthetic_classes()),
       model_dir=FLAGS.model_dir, epochs=FLAGS.epochs, warmup_epochs=FLAGS.warmup_epochs,
       steps_per_epoch=FLAGS.steps_per_epoch, batch_size=FLAGS.batch_size, cost=FLAGS.cost,

@@ -205,3 +205,11 @@ def test_draws_within_the_window_follow_the_exact_conditional_distribution():
   for f, p in exact.items():
     sigma = (n * p * (1 - p)) ** 0.5
     assert abs(seen[f] - n * p) <= 4 * sigma + 1e-9, (f, seen[f] / n, p)
+
+
+def test_the_default_space_follows_the_input_size():
+  from autonl_tf.search.space import default_space
+  assert [default_space(s) for s in (16, 32, 64, 96, 224)] == [
+      "cifar", "cifar", "cifar", "autonl-imagenet", "autonl-imagenet"]
+  # The 32px default holds the hand-placed CIFAR network's 17 blocks.
+  assert len(get_space(default_space(32)).blocks()) == 17

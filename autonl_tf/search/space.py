@@ -56,7 +56,7 @@ class SearchSpace:
       paper's `swish`).
     nl_norm: LightNL's product in every network of the space
       (`arch.NL_NORMS`): the paper's `none`, but `second_moment` in the
-      32px spaces (`cifar`, `autonl-cifar`).
+      32px spaces (`cifar`, `cifar13`, `autonl-cifar`).
   """
   name: str
   stages: Tuple[Stage, ...]
@@ -181,6 +181,12 @@ SPACES: Dict[str, SearchSpace] = {
 # macro. LightNL's second-moment product, as in the `cifar` space.
 SPACES["autonl-cifar"] = dataclasses.replace(SPACES["autonl-imagenet"], name="autonl-cifar",
                                              stem_stride=1, nl_norm="second_moment")
+
+
+def default_space(input_size: int) -> str:
+  """The space a search of `input_size` px images gets by default: `cifar`
+  up to 64px, `autonl-imagenet` above."""
+  return "cifar" if input_size <= 64 else "autonl-imagenet"
 
 
 def get_space(name: str, width_multiplier: float = 1.0, **overrides) -> SearchSpace:
