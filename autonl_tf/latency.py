@@ -233,14 +233,20 @@ def arch_tflite(arch: arch_lib.Arch, input_size: int, num_classes: int) -> bytes
 
 
 def time_tflite(flatbuffer: bytes, threads: int, warmup: int, repeats: int) -> dict:
-  """ms per invoke of a TFLite model on random input, over `repeats`
+  """ms per invoke of a TFLite model on random input (of its input's dtype:
+  float, or a quantized model's integers), over `repeats`
   invokes after `warmup`: `ms` the fastest (see the module docstring),
   `p10_ms`, `median_ms` and `p90_ms` the spread."""
   from ai_edge_litert.interpreter import Interpreter
   interp = Interpreter(model_content=flatbuffer, num_threads=threads)
   interp.allocate_tensors()
   detail = interp.get_input_details()[0]
-  x = np.random.default_rng(0).standard_normal(detail["shape"]).astype(np.float32)
+  rng = np.random.default_rng(0)
+  if np.issubdtype(detail["dtype"], np.integer):  # a quantized model's pixels (int8 export)
+    info = np.iinfo(detail["dtype"])
+    x = rng.integers(info.min, info.max, detail["shape"], endpoint=True).astype(detail["dtype"])
+  else:
+    x = rng.standard_normal(detail["shape"]).astype(np.float32)
   interp.set_tensor(detail["index"], x)
   for _ in range(warmup):
     interp.invoke()

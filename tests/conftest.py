@@ -24,7 +24,8 @@ except ImportError:
 #: left with a long file at the end (longest-first; pytest.ini turns off
 #: xdist's own order, most tests first). The rest follow in name order.
 SLOW_FILES = {
-    "test_search_vs_random.py": 214,
+    "test_search_vs_random.py": 380,
+    "test_reference_table.py": 190,
     "test_search_planted.py": 147,
     "test_export.py": 115,
     "test_latency_vs_macs.py": 165,
@@ -36,6 +37,7 @@ SLOW_FILES = {
     "test_training.py": 66,
     "test_search_latency.py": 46,
     "test_learning.py": 43,
+    "test_reference_anchors.py": 40,
     "test_pipeline.py": 38,
     "test_prepare_data.py": 32,
 }
