@@ -226,7 +226,7 @@ def summarize(runs: List[Run], records, timings, workdir):
     rec = records.get(run.name)
     if rec is None or "failed" in rec:
       rows.append([run.network, run.seed, "not run yet" if rec is None else rec["failed"]]
-                  + ["-"] * 9)
+                  + ["-"] * 8)
       continue
     fp32, int8 = (entries.get(f"{run.name} {v}", {}).get("ms") for v in ("float32", "int8"))
     agree = agreement.get(run.name)
