@@ -203,8 +203,8 @@ def test_quick_deep_study_reports_the_three_verdicts(tmp_path):
   """--protocol=deep: the `cifar` space (which holds the hand network), the
   library's defaults, hand-lightnl and hand-nonl at both seeds in the means,
   MobileNetV2 at 32px as the anchor; verdicts (a), (b) and (c) recomputed
-  from the runs' own files. Four of the nine trainings come from records
-  (made-up results of the networks the study plans), five train."""
+  from the runs' own files. Five of the nine trainings come from records
+  (made-up results of the networks the study plans), four train."""
   workdir, records = str(tmp_path / "deep"), str(tmp_path / "records")
   hand = arch_lib.scale_width(arch_lib.load("autonl-s-cifar"), 0.25)
   assert hand.nl_norm == "second_moment"  # the preset's own product
@@ -212,10 +212,11 @@ def test_quick_deep_study_reports_the_three_verdicts(tmp_path):
   space = get_space("cifar", width_multiplier=0.25)
   random2 = sampling.sample_within(space, budget, 2, 0, 32, 10, 0.03)[1].arch
   record(records, "hand-lightnl-seed2", hand, 12.5)
+  record(records, "hand-nonl-seed1", arch_lib.without_lightnl(hand), 13.0)
   record(records, "hand-nonl-seed2", arch_lib.without_lightnl(hand), 11.0)
   record(records, "random-2", random2, 14.25)
   out = run_study(workdir, f"--record_dir={records}", "--protocol=deep")
-  assert out.count("restored from") == 3
+  assert out.count("restored from") == 4
   with open(os.path.join(workdir, "search-seed1", "search_config.json")) as f:
     config = json.load(f)
   assert (config["space"], config["decision_value"], config["nl_norm"]) == (
