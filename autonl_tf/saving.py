@@ -25,10 +25,10 @@ import warnings
 #: The `package` of every `keras.saving.register_keras_serializable` here.
 KERAS_PACKAGE = "autonl_tf"
 
-#: The modules whose classes a saved model may hold: the layers (the anchors'
-#: too), and the loss, schedules and optimizer that a compiled model saves.
-MODULES = ("autonl_tf.layers", "autonl_tf.models.anchors", "autonl_tf.training.losses",
-           "autonl_tf.training.schedules", "autonl_tf.training.optimizers")
+#: The modules whose classes a saved model may hold: the layers, and the
+#: loss, schedules and optimizer that a compiled model saves with it.
+MODULES = ("autonl_tf.layers", "autonl_tf.training.losses", "autonl_tf.training.schedules",
+           "autonl_tf.training.optimizers")
 
 
 def keras_objects() -> dict:

@@ -52,7 +52,8 @@ def test_resnet20_matches_the_paper_and_a_hand_count():
 
 def test_option_a_shortcut_subsamples_and_zero_pads():
   x = np.random.default_rng(0).normal(size=(2, 8, 8, 16)).astype("float32")
-  got = anchors.ZeroPadShortcut(32, 2)(x).numpy()
+  from autonl_tf.layers import ZeroPadShortcut
+  got = ZeroPadShortcut(32, 2)(x).numpy()
   want = np.zeros((2, 4, 4, 32), "float32")
   want[..., 8:24] = x[:, ::2, ::2, :]
   np.testing.assert_array_equal(got, want)

@@ -35,7 +35,7 @@ def test_contract_command(tmp_path):
   config = json.loads((model_dir / "search_config.json").read_text())
   assert (config["nl_norm"], config["activation"]) == ("second_moment", "swish")
   assert config["decision_value"] == "logit"
-  assert len(decisions["decisions"]) == 13 and "k7" in decisions["decisions"]["sblock_0"]
+  assert len(decisions["decisions"]) == 17 and "k7" in decisions["decisions"]["sblock_0"]
   with open(model_dir / "search_log.csv") as f:
     rows = list(csv.DictReader(f))
   assert len(rows) == 1 and "sblock_12/nl" in rows[0] and "derived_macs" in rows[0]

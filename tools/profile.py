@@ -8,6 +8,7 @@ with a LiteRT latency table (`tools/latency_table.py`) its predicted ms.
 """
 
 import json
+import os
 import sys
 
 import _bootstrap  # noqa: F401
@@ -78,10 +79,20 @@ def profile_anchor(name) -> int:
   return 0
 
 
+def is_codec_arch(name) -> bool:
+  """A preset (at a width or not) or a file: counted without TensorFlow."""
+  return (name in arch_lib.PRESETS or os.path.exists(name)
+          or name.rpartition(":")[0] in arch_lib.PRESETS)
+
+
 def main(argv):
   del argv
-  from autonl_tf.models import anchors
-  if anchors.is_anchor(FLAGS.arch):
+  if not is_codec_arch(FLAGS.arch):
+    from autonl_tf.models import anchors  # imports TensorFlow: only for an anchor's name
+    anchor = anchors.is_anchor(FLAGS.arch)
+  else:
+    anchor = False
+  if anchor:
     try:
       if FLAGS.input_size < 1 or FLAGS.num_classes < 1:
         raise ValueError("--input_size and --num_classes must be positive")

@@ -17,7 +17,7 @@ import numpy as np
 
 from autonl_tf import constants
 from autonl_tf.layers.batch_norm import BatchNormalization
-from autonl_tf.saving import KERAS_PACKAGE
+from autonl_tf.layers.zero_pad_shortcut import ZeroPadShortcut
 
 PREFIX = "keras:"
 #: application name -> keras.applications constructor name.
@@ -92,30 +92,6 @@ def build_anchor(name: str, input_shape: Tuple[int, int, int], num_classes: int,
   outputs = keras.layers.Dense(int(num_classes), kernel_initializer=constants.dense_initializer(),
                                dtype="float32", name="logits")(x)
   return keras.Model(inputs, outputs, name=anchor.name.replace(":", "_"))
-
-
-@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
-class ZeroPadShortcut(keras.layers.Layer):
-  """He et al.'s option-A shortcut: the identity subsampled by `stride` and
-  zero-padded to `filters` channels (half the new channels before, half
-  after); no parameters, no MACs."""
-
-  def __init__(self, filters, stride, **kwargs):
-    super().__init__(**kwargs)
-    self.filters, self.stride = int(filters), int(stride)
-
-  def call(self, x):
-    x = x[:, ::self.stride, ::self.stride, :]
-    extra = self.filters - x.shape[-1]
-    return keras.ops.pad(x, [[0, 0], [0, 0], [0, 0], [extra // 2, extra - extra // 2]])
-
-  def compute_output_shape(self, input_shape):
-    n, h, w, _ = input_shape
-    out = lambda d: None if d is None else -(-d // self.stride)
-    return (n, out(h), out(w), self.filters)
-
-  def get_config(self):
-    return dict(super().get_config(), filters=self.filters, stride=self.stride)
 
 
 def resnet_body(x, filters, blocks, bn_momentum):
