@@ -8,7 +8,6 @@ with a LiteRT latency table (`tools/latency_table.py`) its predicted ms.
 """
 
 import json
-import os
 import sys
 
 import _bootstrap  # noqa: F401
@@ -64,6 +63,8 @@ def profile_anchor(name) -> int:
   """An anchor (`resnet20`, `keras:mobilenet_v2:<alpha>`): no arch string,
   so its model is built and its layers counted (`anchors.keras_model_macs`)."""
   from autonl_tf.models import anchors
+  if FLAGS.input_size < 1 or FLAGS.num_classes < 1:
+    raise ValueError("--input_size and --num_classes must be positive")
   if FLAGS.latency_table:
     raise ValueError(f"--latency_table prices arch strings; {name} is a Keras-built anchor")
   model = anchors.build_anchor(name, (FLAGS.input_size, FLAGS.input_size, 3), FLAGS.num_classes)
@@ -79,28 +80,16 @@ def profile_anchor(name) -> int:
   return 0
 
 
-def is_codec_arch(name) -> bool:
-  """A preset (at a width or not) or a file: counted without TensorFlow."""
-  return (name in arch_lib.PRESETS or os.path.exists(name)
-          or name.rpartition(":")[0] in arch_lib.PRESETS)
-
-
 def main(argv):
   del argv
-  if not is_codec_arch(FLAGS.arch):
-    from autonl_tf.models import anchors  # imports TensorFlow: only for an anchor's name
-    anchor = anchors.is_anchor(FLAGS.arch)
-  else:
-    anchor = False
-  if anchor:
-    try:
-      if FLAGS.input_size < 1 or FLAGS.num_classes < 1:
-        raise ValueError("--input_size and --num_classes must be positive")
-      anchors.parse(FLAGS.arch)
-      return profile_anchor(FLAGS.arch)
-    except ValueError as e:
-      print(f"error: {e}", file=sys.stderr)
-      return 2
+  if arch_lib.name_kind(FLAGS.arch) is None:  # an anchor's name? (imports TensorFlow)
+    from autonl_tf.models import anchors
+    if anchors.is_anchor(FLAGS.arch):
+      try:
+        return profile_anchor(FLAGS.arch)
+      except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
   try:
     limits = common.arch_limits_from_flags()
     arch = arch_lib.load(FLAGS.arch, limits)

@@ -32,6 +32,19 @@ def preset_path(name: str) -> str:
   return os.path.join(_DIR, PRESETS[name][0])
 
 
+def name_kind(name: str) -> Optional[str]:
+  """What `load` reads `name` as: `preset`, `file`, `scaled preset`
+  (`<preset>:<width>`), or None (no arch of the codec: e.g. an anchor's
+  name, `models.anchors`). Pure Python, as is `load`."""
+  if name in PRESETS:
+    return "preset"
+  if os.path.exists(name):
+    return "file"
+  if name.rpartition(WIDTH_SEPARATOR)[0] in PRESETS:
+    return "scaled preset"
+  return None
+
+
 def load(arch: Union[str, os.PathLike, codec.Arch],
          limits: Optional[codec.ArchLimits] = None) -> codec.Arch:
   """Loads an arch from a preset name (`autonl-s-cifar`, or at a width:
@@ -56,11 +69,12 @@ def load(arch: Union[str, os.PathLike, codec.Arch],
   if not isinstance(arch, (str, os.PathLike)):
     raise TypeError(f"arch must be a preset name, a path or an Arch, got {type(arch).__name__}")
   name = os.fspath(arch)
-  if name in PRESETS:
+  kind = name_kind(name)
+  if kind == "preset":
     path = preset_path(name)
-  elif os.path.exists(name):
+  elif kind == "file":
     path = name
-  elif name.rpartition(WIDTH_SEPARATOR)[0] in PRESETS:
+  elif kind == "scaled preset":
     base, _, width = name.rpartition(WIDTH_SEPARATOR)
     return _scaled_preset(name, base, width, limits)
   else:
