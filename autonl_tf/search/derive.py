@@ -64,14 +64,13 @@ def decision_state(supernet, arch) -> dict:
     if fits:
       j += 1
       kernel = spec.kernel_sizes[0]
-      option = (option_spec(cin, cout, stride, se, kernel, spec.expand_ratio, spec.nl_ratio,
-                            spec.nl_stride)
-                if (len(spec.kernel_sizes) == 1 and kernel in block.kernel_sizes
-                    and spec.expand_ratio in block.expand_ratios
-                    and (spec.nl_ratio == 0 or (spec.nl_ratio in block.nl_ratios
-                                                and spec.nl_stride in block.nl_strides)))
-                else None)
-      if option != spec:
+      choices = (len(spec.kernel_sizes) == 1 and kernel in block.kernel_sizes
+                 and spec.expand_ratio in block.expand_ratios
+                 and (spec.nl_ratio == 0 or (spec.nl_ratio in block.nl_ratios
+                                             and spec.nl_stride in block.nl_strides)))
+      # The choices can be the space's while the block is not (SE, repeats, a skip flag).
+      if not choices or spec != option_spec(cin, cout, stride, se, kernel, spec.expand_ratio,
+                                            spec.nl_ratio, spec.nl_stride):
         raise ValueError(f"the architecture is not in the space '{space.name}': its block "
                          f"{fixed + j} ({arch_lib.format_block(spec)}) is no option of the "
                          f"space's {cin}->{cout} stride-{stride} block (kernels "
