@@ -208,3 +208,36 @@ def cifar10_readable(data) -> bool:
           file=sys.stderr)
     return False
   return True
+
+
+def data_config(seed, quick, data_dir):
+  """CIFAR-10 at 32px from `data_dir` with data seed `seed`, or synthetic
+  data of the same shape with --quick."""
+  from autonl_tf.data import DataConfig
+  if quick:
+    return DataConfig("synthetic", image_size=32, num_classes=10, seed=seed)
+  return DataConfig("cifar10", data_dir=data_dir, image_size=32, seed=seed)
+
+
+def record_dir(flag: Optional[str], quick, name) -> Optional[str]:
+  """--record_dir's value `flag` ('' for none), or its default:
+  `docs/records/<name>`, none with --quick."""
+  if flag is not None:
+    return flag or None
+  return None if quick else os.path.join("docs", "records", name)
+
+
+def pin_arch_file(path, arch, planned) -> str:
+  """Writes `arch` to `path` (an arch file a run trains) unless `path`
+  already holds another network: a preset or space that changed under a
+  resumed benchmark would mix two networks in its runs (`planned`: what the
+  code plans, for the error). Returns `path`."""
+  from autonl_tf import arch as arch_lib
+  from autonl_tf import io
+  text = arch_lib.format_arch(arch)
+  if os.path.exists(path):
+    with open(path, encoding="utf-8") as f:
+      if f.read() != text:
+        raise ValueError(f"{path} holds another network than {planned}; pass another --workdir")
+  io.write_text(path, text)
+  return path

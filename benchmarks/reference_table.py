@@ -100,14 +100,9 @@ def network_names() -> List[str]:
 def hand_half_arch(workdir) -> str:
   """autonl-s-cifar at width 0.5, written as `<workdir>/autonl-s-cifar-x0.5.txt`."""
   from autonl_tf import arch as arch_lib
-  from autonl_tf import io
-  text = arch_lib.format_arch(arch_lib.scale_width(arch_lib.load(HAND), 0.5))
-  path = os.path.join(workdir, "autonl-s-cifar-x0.5.txt")
-  if os.path.exists(path) and open(path, encoding="utf-8").read() != text:
-    raise ValueError(f"{path} holds another network than autonl-s-cifar x0.5 (the preset "
-                     "changed since the table began); pass another --workdir")
-  io.write_text(path, text)
-  return path
+  return _runs.pin_arch_file(os.path.join(workdir, "autonl-s-cifar-x0.5.txt"),
+                             arch_lib.scale_width(arch_lib.load(HAND), 0.5),
+                             "autonl-s-cifar x0.5 (the preset changed since the table began)")
 
 
 def matched_mobilenet(workdir) -> str:
@@ -140,10 +135,7 @@ def plan(workdir) -> List[Run]:
 
 
 def data_config(seed):
-  from autonl_tf.data import DataConfig
-  if quick():
-    return DataConfig("synthetic", image_size=INPUT_SIZE, num_classes=NUM_CLASSES, seed=seed)
-  return DataConfig("cifar10", data_dir=FLAGS.data_dir, image_size=INPUT_SIZE, seed=seed)
+  return _runs.data_config(seed, quick(), FLAGS.data_dir)
 
 
 def execute(run: Run, workdir, log, records):
@@ -161,9 +153,7 @@ def execute(run: Run, workdir, log, records):
 
 
 def record_dir() -> Optional[str]:
-  if FLAGS.record_dir is not None:
-    return FLAGS.record_dir or None
-  return None if quick() else os.path.join("docs", "records", "reference")
+  return _runs.record_dir(FLAGS.record_dir, quick(), "reference")
 
 
 # ------------------------------------------------------------- latency --
@@ -188,12 +178,13 @@ def time_networks(runs: List[Run], records, workdir, log) -> dict:
   data = data_config(FLAGS.seed)
   calibration = images_from(data, "train", 20 if quick() else 200)
   test = images_from(data, "test", _common.pick(FLAGS.agreement_images, 20, 2000))
+  passes = _common.pick(FLAGS.passes, 1, 3)
   flats = {}
   for run in trained:
     keys = [f"{run.name} float32", f"{run.name} int8"]
-    if all(k in entries for k in keys) and run.name in agreement:
-      if all(len(entries[k]["passes_ms"]) >= _common.pick(FLAGS.passes, 1, 3) for k in keys):
-        continue
+    if run.name in agreement and all(len(entries.get(k, {}).get("passes_ms", ())) >= passes
+                                     for k in keys):
+      continue  # converted, checked and timed before
     keras.backend.clear_session()
     model = keras.saving.load_model(os.path.join(workdir, run.name, "final.keras"), compile=False)
     flats[keys[0]] = tflite.convert(model, "float32")
@@ -209,7 +200,7 @@ def time_networks(runs: List[Run], records, workdir, log) -> dict:
   state["settings"] = {"threads": threads, "warmup": warmup, "repeats": repeats, "batch": 1}
   latency.time_in_passes(
       list(flats), entries, lambda key: latency.time_tflite(flats[key], threads, warmup, repeats),
-      _common.pick(FLAGS.passes, 1, 3), lambda: io.write_json(path, state),
+      passes, lambda: io.write_json(path, state),
       lambda done, total, key: log(f"timed {key}: {entries[key]['ms']:.3f} ms ({done}/{total})"))
   return state
 

@@ -87,9 +87,8 @@ class Study:
 
 
 STUDIES = {
-    # docs/RESULTS.md section 5, the 13-block space, the
-    # paper's LightNL product and decision values (fixed before the CIFAR preset
-    # and space switched to the second-moment product).
+    # The first study: the 13-block space, the paper's LightNL product and
+    # decision values, as its protocol fixed them.
     "first": Study("cifar13", "none", "weight_norm", "keras", False, "search_vs_random"),
     # The second study: the space that holds the hand network, the library's
     # defaults (second-moment product, logit decisions), MobileNetV2 at 32px.
@@ -217,18 +216,13 @@ def study_space(width_multiplier):
 
 
 def data_config(seed):
-  from autonl_tf.data import DataConfig
-  if quick():
-    return DataConfig("synthetic", image_size=INPUT_SIZE, num_classes=NUM_CLASSES, seed=seed)
-  return DataConfig("cifar10", data_dir=FLAGS.data_dir, image_size=INPUT_SIZE, seed=seed)
+  return _runs.data_config(seed, quick(), FLAGS.data_dir)
 
 
 def record_dir() -> Optional[str]:
   """--record_dir, or its default: docs/records/<study name>, none with
   --quick."""
-  if FLAGS.record_dir is not None:
-    return FLAGS.record_dir or None
-  return None if quick() else os.path.join("docs", "records", study().name)
+  return _runs.record_dir(FLAGS.record_dir, quick(), study().name)
 
 
 def execute(run: Run, workdir, settings, log, records=None):
@@ -274,15 +268,9 @@ def anchor_name(budget, workdir) -> str:
                               NUM_CLASSES, ANCHOR_ALPHAS)
 
 
-def _read(path) -> str:
-  with open(path, encoding="utf-8") as f:
-    return f.read()
-
-
 def plan(workdir, budget, log) -> List[Run]:
   """Writes the arch files and returns the runs in their fixed order."""
   from autonl_tf import arch as arch_lib
-  from autonl_tf import io
   from autonl_tf.search import sampling
   hand = hand_arch()
   files = {"hand-lightnl": hand, "hand-nonl": arch_lib.without_lightnl(hand)}
@@ -292,13 +280,9 @@ def plan(workdir, budget, log) -> List[Run]:
   for i, sample in enumerate(randoms, start=1):
     files[f"random-{i}"] = sample.arch
   for name, arch in files.items():
-    text, file = arch_lib.format_arch(arch), os.path.join(workdir, f"{name}.txt")
-    if os.path.exists(file) and _read(file) != text:
-      # A preset or space that changed under a resumed study: its runs would mix two networks.
-      raise ValueError(f"{file} holds another network than the one this code plans (the "
-                       f"preset '{HAND_PRESET}' or the space '{study().space}' changed since the study "
-                       "began); pass another --workdir")
-    io.write_text(file, text)
+    _runs.pin_arch_file(os.path.join(workdir, f"{name}.txt"), arch,
+                        f"the one this code plans (the preset '{HAND_PRESET}' or the space "
+                        f"'{study().space}' changed since the study began)")
   path = lambda name: os.path.join(workdir, f"{name}.txt")
   seed = FLAGS.seed
   spread = [int(s) for s in FLAGS.spread_seeds]
