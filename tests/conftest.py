@@ -28,6 +28,7 @@ SLOW_FILES = {
     "test_reference_table.py": 190,
     "test_search_planted.py": 147,
     "test_export.py": 115,
+    "test_hostile_inputs.py": 60,
     "test_latency_vs_macs.py": 165,
     "test_distribute.py": 109,
     "test_search_objective.py": 104,

@@ -17,6 +17,7 @@ import _bootstrap  # noqa: F401
 from absl import app
 from absl import flags
 
+from autonl_tf.data import image_size
 from flags import common
 
 common.define_arch_flags(default_arch=None)
@@ -28,6 +29,9 @@ flags.DEFINE_string("export_dir", None, "Base directory; the SavedModel goes to 
 flags.DEFINE_integer("version", 1, "SavedModel version (TF Serving serves the highest).")
 flags.DEFINE_bool("overwrite", False, "Replace an existing <export_dir>/<version>.")
 flags.DEFINE_integer("top_k", 5, "Size of the top_k_* outputs.")
+flags.DEFINE_integer("max_image_pixels", image_size.DEFAULT_MAX_PIXELS,
+                     "predict_images refuses, before decoding, an image whose header declares "
+                     "more pixels than this (all frames of an animated GIF together).")
 flags.DEFINE_string("labels", None, "Class names file, one per line (overrides the dataset's).")
 flags.DEFINE_list("tflite", [], "Write TFLite models instead of the SavedModel: any of "
                   "float32, float16, dynamic, int8 (int8 needs --dataset).")
@@ -48,7 +52,8 @@ def main(argv):
     data = common.data_config_from_flags(common.synthetic_classes()) if FLAGS.dataset else None
     request = workflow.ExportRequest(
         model=FLAGS.model, export_dir=FLAGS.export_dir, version=FLAGS.version,
-        overwrite=FLAGS.overwrite, top_k=FLAGS.top_k, labels=FLAGS.labels, tflite=FLAGS.tflite,
+        overwrite=FLAGS.overwrite, top_k=FLAGS.top_k, max_image_pixels=FLAGS.max_image_pixels,
+        labels=FLAGS.labels, tflite=FLAGS.tflite,
         data=data, arch=FLAGS.arch, input_size=FLAGS.input_size, num_classes=FLAGS.num_classes,
         arch_limits=common.arch_limits_from_flags(),
         representative_images=FLAGS.representative_images,

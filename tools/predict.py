@@ -13,11 +13,16 @@ import _bootstrap  # noqa: F401
 from absl import app
 from absl import flags
 
+from autonl_tf.data import image_size
+
 flags.DEFINE_string("model", None, "A SavedModel directory (E/<version>) or a .tflite file.")
 flags.DEFINE_integer("top_k", 5, "Classes to print per image.")
 flags.DEFINE_string("labels", None, "Class names file (default: the SavedModel's asset, or "
                     "labels.txt beside the .tflite file).")
 flags.DEFINE_enum("format", "text", ["text", "json"], "Output format.")
+flags.DEFINE_integer("max_image_pixels", image_size.DEFAULT_MAX_PIXELS,
+                     "A .tflite model refuses, before decoding, an image whose header declares "
+                     "more pixels than this (a SavedModel applies the limit it was exported with).")
 flags.mark_flag_as_required("model")
 FLAGS = flags.FLAGS
 
@@ -30,7 +35,7 @@ def main(argv):
     print("error: no image files given (usage: predict.py --model=M image...)", file=sys.stderr)
     return 2
   try:
-    classifier = Classifier(FLAGS.model, FLAGS.top_k, FLAGS.labels)
+    classifier = Classifier(FLAGS.model, FLAGS.top_k, FLAGS.labels, FLAGS.max_image_pixels)
   except (ValueError, OSError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

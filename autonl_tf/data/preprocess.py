@@ -11,6 +11,7 @@ parallel map.
 import tensorflow as tf
 
 from autonl_tf import constants
+from autonl_tf.data import image_size as image_size_lib
 
 #: Input sizes up to this are "small" (CIFAR-like): pad-crop-flip for training
 #: and no centre crop for evaluation.
@@ -91,11 +92,16 @@ def eval_image(image, image_size):
   return tf.clip_by_value(_resize(image, image_size), 0.0, 255.0)
 
 
-def eval_image_any_size_from_bytes(image_bytes, image_size):
+def eval_image_any_size_from_bytes(image_bytes, image_size, max_pixels=None,
+                                   limit_source=image_size_lib.EXPORT_LIMIT):
   """Encoded bytes -> the evaluation image, as the eval pipeline makes it for
   this `image_size` (small sizes: decode and resize; large: crop while
   decoding). Used by exported models and `tools/predict.py`. Bytes that are
-  not an image raise InvalidArgumentError."""
+  not an image raise InvalidArgumentError; so do, before any decoding, images
+  whose header declares more than `max_pixels` pixels (when given: the
+  decompression-bomb guard of `image_size.check_decoded_size`)."""
+  if max_pixels is not None:
+    image_bytes = image_size_lib.check_decoded_size(image_bytes, max_pixels, limit_source)
   if image_size <= SMALL_IMAGE_MAX:
     whole = lambda shape: tf.stack([0, 0, shape[0], shape[1]])
     return eval_image(decode_and_crop(image_bytes, whole), image_size)

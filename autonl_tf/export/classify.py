@@ -9,7 +9,8 @@ from typing import List, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from autonl_tf.data import preprocess
+from autonl_tf.data import image_size, preprocess
+from autonl_tf.export.loading import load_saved_model
 from autonl_tf.export.saved_model import LABELS_FILE, ExportError, read_labels, saved_model_labels
 
 
@@ -41,10 +42,18 @@ class Classifier:
   """`Classifier(path)(files)` -> one `Prediction` per file; a file that is
   not an image gets a Prediction with `error` and does not stop the others."""
 
-  def __init__(self, path: str, top_k: int = 5, labels: Optional[str] = None):
+  def __init__(self, path: str, top_k: int = 5, labels: Optional[str] = None,
+               max_image_pixels: int = image_size.DEFAULT_MAX_PIXELS):
+    """`max_image_pixels`: the decoded-size limit of a `.tflite` model's
+    host-side decoding (a SavedModel's `predict_images` has its own, set at
+    export)."""
     if not os.path.exists(path):
       raise ExportError(f"model {path} does not exist")
+    if max_image_pixels < 1:
+      raise ExportError(f"max_image_pixels must be a positive number of pixels, got "
+                        f"{max_image_pixels}")
     self.top_k = top_k
+    self.max_image_pixels = max_image_pixels
     self.class_names = read_labels(labels) if labels else None
     if path.endswith(".tflite"):
       from autonl_tf.export.tflite import TFLiteModel
@@ -54,7 +63,7 @@ class Classifier:
         self.class_names = read_labels(beside)
       self.kind = "TFLite"
     elif os.path.isdir(path) and tf.saved_model.contains_saved_model(path):
-      loaded = tf.saved_model.load(path)
+      loaded = load_saved_model(path)
       if "predict_images" not in loaded.signatures:
         raise ExportError(f"SavedModel {path} has no predict_images signature "
                           "(was it written by tools/export.py?)")
@@ -69,7 +78,8 @@ class Classifier:
 
   def _probabilities(self, data: bytes) -> np.ndarray:
     if self.tflite is not None:
-      image = preprocess.eval_image_any_size_from_bytes(tf.constant(data), self.tflite.input_size)
+      image = preprocess.eval_image_any_size_from_bytes(
+          tf.constant(data), self.tflite.input_size, self.max_image_pixels, "--max_image_pixels")
       logits = self.tflite(image.numpy()[None])[0]
       e = np.exp(logits - logits.max())
       return e / e.sum()
@@ -80,6 +90,9 @@ class Classifier:
     results = []
     for path in files:
       try:
+        if os.path.exists(path) and not os.path.isfile(path):  # a FIFO or /dev/zero never ends
+          results.append(Prediction(path, error="not a regular file"))
+          continue
         with open(path, "rb") as f:
           data = f.read()
         p = self._probabilities(data)
@@ -87,7 +100,7 @@ class Classifier:
         results.append(Prediction(path, error=f"cannot read: {e.strerror}"))
         continue
       except tf.errors.InvalidArgumentError as e:
-        results.append(Prediction(path, error=f"not a decodable image ({_first_line(e)})"))
+        results.append(Prediction(path, error=f"refused ({_first_line(e)})"))
         continue
       k = min(self.top_k, len(p))
       top = np.argsort(-p, kind="stable")[:k]
@@ -99,9 +112,13 @@ class Classifier:
 
 
 def _first_line(e):
-  """The human part of a TF op error: no node names, graph ids or op tags."""
+  """The human part of a TF op error: no node names, graph ids or op tags;
+  of a failed in-graph check, its message alone."""
   import re
   msg = getattr(e, "message", str(e))
+  check = re.search(r"Summarized data: b'(.*?)'$|assertion failed: \[(.*?)\]", msg, re.M)
+  if check:
+    return check.group(1) or check.group(2)
   msg = re.sub(r"\{\{[^}]*\}\}|\[\[.*?\]\]|\[Op:[^\]]*\]( name:)?", " ", msg)
   lines = [l.strip() for l in msg.splitlines()
            if l.strip() and "Detected at node" not in l and "stack traces" not in l

@@ -14,6 +14,7 @@ from typing import Callable, Optional
 import keras
 import tensorflow as tf
 
+from autonl_tf.export.saved_model import ExportError, check_classifier
 from autonl_tf.export.tflite import TFLiteModel
 from autonl_tf.models.network import build_model
 from autonl_tf.training.optimizers import RMSpropTF
@@ -69,6 +70,20 @@ def _load_model_weights_only(model, path):
     model.load_weights(path)
 
 
+def load_saved_model(path: str):
+  """`tf.saved_model.load(path)`, or a `ModelLoadError` naming `path` when it
+  is no SavedModel or one that cannot be read (truncated, corrupt, a
+  symlink loop)."""
+  if not tf.saved_model.contains_saved_model(path):
+    raise ModelLoadError(f"{path} is a directory but not a SavedModel")
+  try:
+    return tf.saved_model.load(path)
+  except (tf.errors.OpError, ValueError, OSError) as e:
+    msg = getattr(e, "message", str(e)).strip().splitlines()
+    raise ModelLoadError(f"cannot load SavedModel {path} (truncated or corrupt?): "
+                         f"{msg[0] if msg else type(e).__name__}") from None
+
+
 def load_keras_model(path: str, arch: Optional[str] = None, input_size: int = 224,
                      num_classes: int = 1000, arch_limits=None):
   """A `.keras` file or a `.weights.h5` checkpoint (EMA weights when it holds
@@ -83,6 +98,10 @@ def load_keras_model(path: str, arch: Optional[str] = None, input_size: int = 22
       model = keras.saving.load_model(path, compile=False)
     except Exception as e:
       raise ModelLoadError(f"cannot load {path}: {e}") from None
+    try:
+      check_classifier(model)
+    except ExportError as e:
+      raise ModelLoadError(f"{path}: {e}") from None
     return model, f"Keras model {path}"
   if path.endswith(".weights.h5"):
     if arch is None:
@@ -105,14 +124,17 @@ def load_for_inference(path: str, arch: Optional[str] = None, input_size: int = 
   if not os.path.exists(path):
     raise ModelLoadError(f"model {path} does not exist")
   if os.path.isdir(path):
-    if not tf.saved_model.contains_saved_model(path):
-      raise ModelLoadError(f"{path} is a directory but not a SavedModel")
-    loaded = tf.saved_model.load(path)
+    loaded = load_saved_model(path)
     if "serving_default" not in loaded.signatures:
       raise ModelLoadError(f"SavedModel {path} has no serving_default signature")
     serve = loaded.signatures["serving_default"]
-    key = list(serve.structured_input_signature[1].keys())[0]
-    fn = lambda images: serve(**{key: tf.convert_to_tensor(images)})["logits"].numpy()
+    inputs = sorted(serve.structured_input_signature[1])
+    outputs = sorted(serve.structured_outputs)
+    if inputs != ["images"] or "logits" not in outputs:
+      raise ModelLoadError(f"SavedModel {path} was not written by tools/export.py: its "
+                           f"serving_default takes {inputs} and returns {outputs} (expected "
+                           "images -> logits, ...)")
+    fn = lambda images: serve(images=tf.convert_to_tensor(images))["logits"].numpy()
     return fn, True, f"SavedModel {path}"
   if path.endswith(".tflite"):
     return TFLiteModel(path), True, f"TFLite model {path}"

@@ -30,7 +30,7 @@ import keras
 import tensorflow as tf
 
 from autonl_tf import io
-from autonl_tf.data import preprocess
+from autonl_tf.data import image_size, preprocess
 
 LABELS_FILE = "labels.txt"
 OUTPUTS = ("logits", "probabilities", "top_k_classes", "top_k_scores")
@@ -49,15 +49,45 @@ class ExportError(ValueError):
   pass
 
 
+#: What every tool asks of a model (the contract of this library's networks).
+CLASSIFIER = "an image classifier: one [batch, H, H, 3] image input, one [batch, classes] output"
+
+
+def _shape(model, which):
+  try:
+    return getattr(model, which)
+  except (AttributeError, ValueError):  # a model never called or built
+    raise ExportError(f"the model has no defined {which.split('_')[0]}: it is not "
+                      f"{CLASSIFIER}") from None
+
+
+def _dims(shape, rank):
+  return (isinstance(shape, tuple) and len(shape) == rank
+          and all(d is None or isinstance(d, int) for d in shape))
+
+
 def input_size_of(model: keras.Model) -> int:
-  shape = model.input_shape
-  if shape[1] is None or shape[1] != shape[2] or shape[3] != 3:
-    raise ExportError(f"the model's input shape {shape} is not a fixed [H, H, 3] image")
+  """H of `model`'s one `[batch, H, H, 3]` input; `ExportError` naming the
+  input otherwise (several inputs, another rank, a non-square or non-RGB one)."""
+  shape = _shape(model, "input_shape")
+  if not _dims(shape, 4) or shape[1] is None or shape[1] != shape[2] or shape[3] != 3:
+    raise ExportError(f"the model's input shape {shape} is not one fixed [batch, H, H, 3] "
+                      f"image: it is not {CLASSIFIER}")
   return int(shape[1])
 
 
 def num_classes_of(model: keras.Model) -> int:
-  return int(model.output_shape[-1])
+  """The classes of `model`'s one `[batch, classes]` output (`ExportError` otherwise)."""
+  shape = _shape(model, "output_shape")
+  if not _dims(shape, 2) or shape[1] is None or shape[1] < 2:
+    raise ExportError(f"the model's output shape {shape} is not one [batch, classes] vector "
+                      f"of at least 2 logits: it is not {CLASSIFIER}")
+  return int(shape[1])
+
+
+def check_classifier(model: keras.Model):
+  """`(input size, classes)` of a model every tool can take, else `ExportError`."""
+  return input_size_of(model), num_classes_of(model)
 
 
 def write_labels(path: str, class_names: Sequence[str]):
@@ -68,8 +98,14 @@ def write_labels(path: str, class_names: Sequence[str]):
 
 
 def read_labels(path: str):
-  with open(path) as f:
-    return [line.rstrip("\n") for line in f]
+  """The class names of a labels file, one per line (`ExportError` naming
+  the file when it is not UTF-8 text)."""
+  try:
+    with open(path, encoding="utf-8") as f:
+      return [line.rstrip("\n") for line in f]
+  except UnicodeDecodeError as e:
+    raise ExportError(f"labels file {path} is not UTF-8 text (byte {e.start}): expected one "
+                      "class name per line") from None
 
 
 def check_class_names(model, class_names):
@@ -148,18 +184,24 @@ def remove_stale_temporaries(export_dir: str):
 
 def export_saved_model(model: keras.Model, export_dir: str, version: int = 1,
                        class_names: Optional[Sequence[str]] = None, top_k: int = 5,
-                       overwrite: bool = False) -> str:
+                       overwrite: bool = False,
+                       max_image_pixels: int = image_size.DEFAULT_MAX_PIXELS) -> str:
   """Writes `model` (taking ImageNet-normalised input) as a SavedModel into
   `export_dir/version`, atomically: it is built in a temporary directory
   beside the target and renamed into place only when complete. Temporary
   directories that killed exports left behind are removed first.
+  `predict_images` refuses, before decoding, an image whose header declares
+  more than `max_image_pixels` pixels (`image_size.check_decoded_size`).
 
   Returns the version directory.
   """
   if version < 0:
     raise ExportError(f"version must be a non-negative integer, got {version}")
+  if max_image_pixels < 1:
+    raise ExportError(f"max_image_pixels must be a positive number of pixels, got "
+                      f"{max_image_pixels}")
+  size, _ = check_classifier(model)
   check_class_names(model, class_names)
-  size = input_size_of(model)
   target = os.path.join(export_dir, str(version))
   if os.path.exists(target):
     if not overwrite:
@@ -190,7 +232,8 @@ def export_saved_model(model: keras.Model, export_dir: str, version: int = 1,
            tf.shape(image_bytes)], name="check_image_bytes_shape")
       with tf.control_dependencies([check]):
         image_bytes = tf.ensure_shape(tf.identity(image_bytes), [None])
-      images = tf.map_fn(lambda b: preprocess.eval_image_any_size_from_bytes(b, size),
+      images = tf.map_fn(lambda b: preprocess.eval_image_any_size_from_bytes(
+                             b, size, max_image_pixels),
                          image_bytes, fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32))
       return heads(images)
 

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from autonl_tf import io
 from autonl_tf.data import preprocess
-from autonl_tf.export.saved_model import (PIXEL_RANGE, VALUES_MESSAGE, ExportError,
+from autonl_tf.export.saved_model import (CLASSIFIER, PIXEL_RANGE, VALUES_MESSAGE, ExportError,
                                           input_size_of, shape_message)
 
 VARIANTS = ("float32", "float16", "dynamic", "int8")
@@ -95,13 +95,24 @@ class TFLiteModel:
   def __init__(self, path=None, content=None):
     if path is not None and not os.path.exists(path):
       raise ExportError(f"TFLite model {path} does not exist")
-    self.interp = _interpreter(model_content=content, model_path=path)
-    self.interp.allocate_tensors()
-    self.input = self.interp.get_input_details()[0]
-    self.output = self.interp.get_output_details()[0]
-    shape = self.input["shape"]
+    try:
+      self.interp = _interpreter(model_content=content, model_path=path)
+      self.interp.allocate_tensors()
+    except (ValueError, RuntimeError) as e:  # LiteRT's messages for a file that is no model
+      raise ExportError(f"cannot load TFLite model {path or '(in memory)'}: "
+                        f"{str(e).strip().splitlines()[0]}") from None
+    inputs, outputs = self.interp.get_input_details(), self.interp.get_output_details()
+    shapes = ([d["shape"].tolist() for d in inputs], [d["shape"].tolist() for d in outputs])
+    shape = shapes[0][0] if len(inputs) == 1 else []
+    out = shapes[1][0] if len(outputs) == 1 else []
+    if (len(shape) != 4 or shape[0] != 1 or shape[1] != shape[2] or shape[3] != 3
+        or len(out) != 2 or out[0] != 1 or out[1] < 2):
+      raise ExportError(f"TFLite model {path or '(in memory)'} takes {shapes[0]} and returns "
+                        f"{shapes[1]}: it is not {CLASSIFIER} (expected [1, H, H, 3] -> "
+                        "[1, classes], as tools/export.py writes)")
+    self.input, self.output = inputs[0], outputs[0]
     self.input_size = int(shape[1])
-    self.num_classes = int(self.output["shape"][-1])
+    self.num_classes = int(out[1])
 
   def _quantize(self, images):
     dtype = self.input["dtype"]

@@ -10,7 +10,7 @@ import numpy as np
 
 from autonl_tf import io
 from autonl_tf.arch.codec import ArchLimits
-from autonl_tf.data import DataConfig, DataError, dataset_info, make_dataset
+from autonl_tf.data import DataConfig, DataError, dataset_info, image_size, make_dataset
 from autonl_tf.export import saved_model, tflite
 from autonl_tf.export.loading import load_keras_model
 from autonl_tf.export.saved_model import ExportError
@@ -23,6 +23,7 @@ class ExportRequest:
   version: int = 1
   overwrite: bool = False
   top_k: int = 5
+  max_image_pixels: int = image_size.DEFAULT_MAX_PIXELS
   labels: Optional[str] = None
   tflite: Sequence[str] = ()
   data: Optional[DataConfig] = None
@@ -135,7 +136,8 @@ def run_export(request: ExportRequest, log: Callable = print) -> dict:
       f"{', class names from ' + (request.labels or (data.dataset if data else 'the training run')) if names else ''}")
   if not request.tflite:
     path = saved_model.export_saved_model(model, request.export_dir, request.version, names,
-                                          request.top_k, request.overwrite)
+                                          request.top_k, request.overwrite,
+                                          request.max_image_pixels)
     log(f"wrote SavedModel {path} (signatures serving_default, predict_images)")
     return {"saved_model": path}
 
