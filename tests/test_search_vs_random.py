@@ -45,16 +45,18 @@ def test_quick_study_reports_every_variant_from_its_runs(tmp_path):
   hand = dataclasses.replace(arch_lib.scale_width(arch_lib.load("autonl-s-cifar"), 0.25),
                              nl_norm="none")
   budget = flops.count(hand, 32, 10).macs
-  # Two of the seven trainings come from records (made-up results of the networks the study
-  # plans: the second seed of hand-lightnl and the second random draw); the five others, one of
-  # every variant, train.
+  # Four of the seven trainings come from records (made-up results of the networks the study
+  # plans: the second seed of hand-lightnl, hand-nonl and both random draws); the three others
+  # (hand-lightnl, the searched network, the anchor) train.
   records = str(tmp_path / "records")
   space = get_space("cifar13", width_multiplier=0.25, nl_norm="none")
-  random2 = sampling.sample_within(space, budget, 2, 0, 32, 10, 0.03)[1].arch
+  random1, random2 = [s.arch for s in sampling.sample_within(space, budget, 2, 0, 32, 10, 0.03)]
   record(records, "hand-lightnl-seed2", hand, 1.5)
+  record(records, "hand-nonl", arch_lib.without_lightnl(hand), 9.5)
+  record(records, "random-1", random1, 11.75)
   record(records, "random-2", random2, 14.25)
   out = run_study(workdir, f"--record_dir={records}")
-  assert "[hand-lightnl-seed2] restored from" in out and "[random-2] restored from" in out
+  assert out.count("restored from") == 4 and "[random-2] restored from" in out
   with open(os.path.join(workdir, "study.json")) as f:
     study = json.load(f)
   assert study["budget_macs"] == budget and study["width_multiplier"] == 0.25
@@ -111,7 +113,7 @@ def test_quick_study_reports_every_variant_from_its_runs(tmp_path):
   assert anchor["name"].startswith("keras:mobilenet_v2:")
   w, h = viz.png_size(study["plot"])
   assert w > 500 and h > 300
-  assert out.count("epoch 1:") == 6  # five trainings and the search's first epoch
+  assert out.count("epoch 1:") == 4  # three trainings and the search's first epoch
 
   # Every run finished: skipped, the same table; each run's record is kept in --record_dir,
   # from which a lost workdir is restored: nothing trains again, the same table.
@@ -203,20 +205,21 @@ def test_quick_deep_study_reports_the_three_verdicts(tmp_path):
   """--protocol=deep: the `cifar` space (which holds the hand network), the
   library's defaults, hand-lightnl and hand-nonl at both seeds in the means,
   MobileNetV2 at 32px as the anchor; verdicts (a), (b) and (c) recomputed
-  from the runs' own files. Five of the nine trainings come from records
-  (made-up results of the networks the study plans), four train."""
+  from the runs' own files. Six of the nine trainings come from records
+  (made-up results of the networks the study plans), three train."""
   workdir, records = str(tmp_path / "deep"), str(tmp_path / "records")
   hand = arch_lib.scale_width(arch_lib.load("autonl-s-cifar"), 0.25)
   assert hand.nl_norm == "second_moment"  # the preset's own product
   budget = flops.count(hand, 32, 10).macs
   space = get_space("cifar", width_multiplier=0.25)
-  random2 = sampling.sample_within(space, budget, 2, 0, 32, 10, 0.03)[1].arch
+  random1, random2 = [s.arch for s in sampling.sample_within(space, budget, 2, 0, 32, 10, 0.03)]
   record(records, "hand-lightnl-seed2", hand, 12.5)
+  record(records, "random-1", random1, 10.75)
   record(records, "hand-nonl-seed1", arch_lib.without_lightnl(hand), 13.0)
   record(records, "hand-nonl-seed2", arch_lib.without_lightnl(hand), 11.0)
   record(records, "random-2", random2, 14.25)
   out = run_study(workdir, f"--record_dir={records}", "--protocol=deep")
-  assert out.count("restored from") == 4
+  assert out.count("restored from") == 5
   with open(os.path.join(workdir, "search-seed1", "search_config.json")) as f:
     config = json.load(f)
   assert (config["space"], config["decision_value"], config["nl_norm"]) == (
