@@ -67,7 +67,8 @@ def build(space_name, size, classes, threads, warmup, repeats, passes, calibrati
 def measure(space_name, size, classes, table, networks, threads, warmup, repeats, passes):
   """Rows (name, MACs, measured ms, summed ms, predicted ms, error) of `networks`
   random networks of the space, each timed end to end in `passes` passes
-  through all of them (its `.tflite` kept in the workdir)."""
+  through all of them (its `.tflite` kept in the workdir), and how many of
+  those timings were contended (`latency.contended`)."""
   from autonl_tf import arch as arch_lib
   from autonl_tf import latency
   from autonl_tf.search import sampling
@@ -100,7 +101,7 @@ def measure(space_name, size, classes, table, networks, threads, warmup, repeats
     predicted = table.predict(arch, size, classes)
     rows.append((name, flops.count(arch, size, classes).macs, measured,
                  predicted / table.scale, predicted, predicted / measured - 1))
-  return rows
+  return rows, sum(n.get("contended_passes", 0) for n in done["networks"].values())
 
 
 def main(argv):
@@ -121,8 +122,10 @@ def main(argv):
   tables = {case: build(*case, threads, warmup, repeats, passes, calibration) for case in cases}
   summary = []
   for (space_name, size, classes), (table, built_s) in tables.items():
-    rows = measure(space_name, size, classes, table, networks, threads, warmup, repeats, passes)
+    rows, contended = measure(space_name, size, classes, table, networks, threads, warmup, repeats, passes)
     entries = len(table.entries)
+    timings = [*table.entries.values(), *table.calibration.get("networks", ())]
+    hit = sum(t.get("contended_passes", 0) for t in timings) + contended
     errors = [abs(r[-1]) for r in rows]
     raw = [r[3] / r[2] - 1 for r in rows]
     _common.title(f"{space_name} at {size}px, {classes} classes: {len(rows)} random networks, "
@@ -137,16 +140,19 @@ def main(argv):
                     f"{100 * max(abs(e) for e in raw):.1f}%",
                     f"{100 * statistics.median(errors):.1f}%", f"{100 * max(errors):.1f}%",
                     f"{100 * statistics.mean(r[-1] for r in rows):+.1f}%",
+                    f"{hit} of {passes * (len(timings) + len(rows))}",
                     _common.verdict(statistics.median(errors) <= 0.05 and max(errors) <= 0.15)))
   _common.title("Summary (targets: median |error| <= 5%, worst <= 15%)")
   _common.table(["space", "table entries", "table build s (this run)", "scale",
                  "sum of pieces: median / worst |error|", "median |error|", "worst |error|",
-                 "mean error", "verdict"], summary)
+                 "mean error", "contended timings", "verdict"], summary)
   _common.note(f"error = predicted / measured - 1; predicted = scale x sum of pieces, the scale "
                f"the median of measured / sum over {calibration} other random networks "
                "(`latency.calibration_archs`, not the test networks' seed). A table or timing "
                "already in --workdir is reused: the build time of a rerun counts only what was "
-               "missing.")
+               "missing. Contended timings: passes that, after `latency.CONTENTION_RETRIES` "
+               "retries, still had fewer idle cores than threads (`latency.contended`); pause "
+               "other jobs and remove the workdir to redo them.")
   return 0
 
 
