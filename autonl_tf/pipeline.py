@@ -29,6 +29,7 @@ import tensorflow as tf
 from autonl_tf import distribute
 from autonl_tf import flops
 from autonl_tf import io
+from autonl_tf import run_files
 from autonl_tf.arch import codec
 from autonl_tf.arch import presets
 from autonl_tf.data import DataConfig, dataset_info
@@ -138,9 +139,10 @@ class Layout:
   @classmethod
   def of(cls, root: str, tflite_variants: Sequence[str]) -> "Layout":
     at = lambda *parts: os.path.join(root, *parts)
-    return cls(root=root, search_dir=at("search"), arch_file=at("search", "arch.txt"),
-               decisions_file=at("search", "decisions.json"), train_dir=at("train"),
-               model_file=at("train", "final.keras"), metrics_file=at("train", "metrics.json"),
+    return cls(root=root, search_dir=at("search"), arch_file=at("search", run_files.ARCH),
+               decisions_file=at("search", run_files.DECISIONS), train_dir=at("train"),
+               model_file=at("train", run_files.FINAL_MODEL),
+               metrics_file=at("train", run_files.METRICS),
                eval_file=at("eval.json"), export_dir=at("export"),
                saved_model_dir=at("export", "1"),
                tflite_files=tuple(at("export", f"model_{v}.tflite") for v in tflite_variants),

@@ -33,6 +33,7 @@ from matplotlib.ticker import MaxNLocator
 
 from autonl_tf import flops
 from autonl_tf import io
+from autonl_tf import run_files
 from autonl_tf.arch import codec
 from autonl_tf.arch import presets
 
@@ -44,11 +45,11 @@ __all__ = ["plot_arch", "read_search_log", "plot_search", "plot_accuracy_vs_macs
 # the epoch-mean Keras logs (`accuracy`, `ce`, `lambda`, `loss`, `macs`),
 # `lambda_now` (lambda at the end of the epoch) and one `<block>/<decision>`
 # column per gate (e.g. `sblock_3/e_small`), valued 0.0 or 1.0.
-LOG_FILE = "search_log.csv"
+LOG_FILE = run_files.SEARCH_LOG
 STEP_COLUMN = "epoch"
 MAC_COLUMN = "derived_macs"
 DECISION_SEPARATOR = "/"
-_CONFIG_FILE = "search_config.json"  # written by `runner.search` next to the log
+_CONFIG_FILE = run_files.SEARCH_CONFIG  # written by `runner.search` next to the log
 
 DPI = 150
 

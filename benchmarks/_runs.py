@@ -15,6 +15,8 @@ import sys
 import time
 from typing import Callable, Optional
 
+from autonl_tf import run_files
+
 
 def epoch_clock(path):
   """A callback appending each epoch's wall time to `path` (JSON), so that a
@@ -39,7 +41,7 @@ def run_seconds(run_dir) -> dict:
   epochs' wall times, which counts every pause (a background run stopped
   while tests ran) and every job it shared the machine with; `alone`, its
   epochs times its fastest epoch: what it takes with the machine to itself."""
-  path = os.path.join(run_dir, "epoch_times.json")
+  path = os.path.join(run_dir, run_files.EPOCH_TIMES)
   if not os.path.exists(path):
     return {"wall": 0.0, "alone": 0.0}
   from autonl_tf import io
@@ -50,9 +52,10 @@ def run_seconds(run_dir) -> dict:
 #: What a finished run keeps in --record_dir: its result (a training's
 #: `metrics.json`, a search's `decisions.json` and `arch.txt`, or
 #: `failed.json`), its settings and its epoch times; no weights.
-RECORD_FILES = ("metrics.json", "decisions.json", "arch.txt", "search_config.json",
-                "epoch_times.json", "failed.json",
-                "config.json", "log.csv", "search_log.csv")  # the settings and per-epoch logs
+RECORD_FILES = (run_files.METRICS, run_files.DECISIONS, run_files.ARCH, run_files.SEARCH_CONFIG,
+                run_files.EPOCH_TIMES, run_files.FAILED,
+                # the settings and per-epoch logs
+                run_files.CONFIG, run_files.LOG, run_files.SEARCH_LOG)
 
 
 def keep_record(run, workdir, records):
@@ -75,7 +78,7 @@ def restore_record(run, workdir, records, log):
   kept = os.path.join(records, run.name)
   if not os.path.isdir(kept):
     return
-  metrics = os.path.join(kept, "metrics.json")
+  metrics = os.path.join(kept, run_files.METRICS)
   if os.path.exists(metrics) and run.arch:
     recorded = io.read_json(metrics)
     if anchors.is_anchor(run.arch):
@@ -95,8 +98,8 @@ def result_paths(run, workdir):
   """`run`'s directory, the file its success writes (a search's
   `decisions.json`, a training's `metrics.json`) and its `failed.json`."""
   run_dir = os.path.join(workdir, run.name)
-  done = os.path.join(run_dir, "decisions.json" if run.search else "metrics.json")
-  return run_dir, done, os.path.join(run_dir, "failed.json")
+  done = os.path.join(run_dir, run_files.DECISIONS if run.search else run_files.METRICS)
+  return run_dir, done, os.path.join(run_dir, run_files.FAILED)
 
 
 def finished_record(run, workdir, log, records=None) -> Optional[dict]:
@@ -140,7 +143,7 @@ def execute(run, workdir, work: Callable, log, records=None):
   keras.backend.clear_session()
   keras.utils.set_random_seed(run.seed)
   prefix = lambda line: log(f"[{run.name}] {line}")
-  clock = epoch_clock(os.path.join(run_dir, "epoch_times.json"))
+  clock = epoch_clock(os.path.join(run_dir, run_files.EPOCH_TIMES))
   try:
     work(run_dir, prefix, clock)
   except (ArithmeticError, RuntimeError, ValueError) as e:  # a diverged run is a result

@@ -20,6 +20,8 @@ import _common as C
 from absl import app
 from absl import flags
 
+from autonl_tf import run_files
+
 flags.DEFINE_string("data_dir", None, "TFDS data directory with cifar10 and fashion_mnist.")
 flags.DEFINE_string("workdir", "runs/first_epoch", "Where each run writes.")
 flags.DEFINE_integer("steps", 200, "Steps of the first epoch (the recipe's warm-up spans it).")
@@ -47,14 +49,15 @@ def _last_row(path):
 def run_network(name, data, model_dir, steps, batch):
   from autonl_tf.training import recipes
   from autonl_tf.training.trainer import train
-  arch = name if "without" not in name else _without_lightnl(os.path.join(model_dir, "arch.txt"))
+  arch = (name if "without" not in name
+          else _without_lightnl(os.path.join(model_dir, run_files.ARCH)))
   start = time.time()
   train(recipes.train_config("cifar", arch=arch, data=data, model_dir=model_dir, epochs=1,
                              steps_per_epoch=steps, batch_size=batch,
                              validation_steps=FLAGS.validation_steps,
                              eval_steps=FLAGS.validation_steps, bn_recalibration_batches=0,
                              verbose=0), log=None)
-  row = _last_row(os.path.join(model_dir, "log.csv"))
+  row = _last_row(os.path.join(model_dir, run_files.LOG))
   return (float(row["ce"]), float(row["accuracy"]), float(row["val_ce"]),
           float(row["val_accuracy"]), time.time() - start)
 
@@ -63,11 +66,11 @@ def run_supernet(data, model_dir, steps, batch):
   from autonl_tf.search.runner import search
   from autonl_tf.training import recipes
   start = time.time()
-  if not os.path.exists(os.path.join(model_dir, "arch.txt")):
+  if not os.path.exists(os.path.join(model_dir, run_files.ARCH)):
     search(recipes.search_config("cifar", space="cifar", data=data, model_dir=model_dir,
                                  epochs=1, warmup_epochs=1, steps_per_epoch=steps,
                                  batch_size=batch, verbose=0), log=None)
-  row = _last_row(os.path.join(model_dir, "search_log.csv"))
+  row = _last_row(os.path.join(model_dir, run_files.SEARCH_LOG))
   return float(row["ce"]), float(row["accuracy"]), float("nan"), float("nan"), time.time() - start
 
 

@@ -21,6 +21,8 @@ import _common
 from absl import app
 from absl import flags
 
+from autonl_tf import run_files
+
 flags.DEFINE_string("latency_table", None, "Table of the autonl-imagenet space at 224px, 1000 "
                     "classes (tools/latency_table.py or benchmarks/latency_table_error.py).")
 flags.DEFINE_string("workdir", "runs/latency_search", "The search's model_dir.")
@@ -81,7 +83,7 @@ def main(argv):
       landing_window=FLAGS.landing_window if FLAGS.landing_latency == "measured" else None,
       validation_steps=2, landing_bn_batches=2, verbose=0)
   info = search(config, log=lambda line: print(line, file=sys.stderr))
-  searched = arch_lib.load(os.path.join(FLAGS.workdir, "arch.txt"))
+  searched = arch_lib.load(os.path.join(FLAGS.workdir, run_files.ARCH))
   rows.append((f"searched (latency target = MobileNetV2's, landing on {FLAGS.landing_latency} "
                f"latency)",
                timed(latency.arch_tflite(searched, 224, 1000)), info["latency_ms"], info["macs"],

@@ -41,6 +41,8 @@ import search_vs_random as study
 from absl import app
 from absl import flags
 
+from autonl_tf import run_files
+
 flags.DEFINE_string("study", None, "Workdir of benchmarks/search_vs_random.py whose search "
                     "--search_seed and its trained network are the MAC-searched side.")
 flags.DEFINE_string("latency_table", None, "tools/latency_table.py table of the study's space and "
@@ -57,14 +59,14 @@ def study_networks(study_dir):
   from autonl_tf import io
   nets = {}
   for name in sorted(os.listdir(study_dir)):
-    if not os.path.exists(os.path.join(study_dir, name, "metrics.json")):
+    if not os.path.exists(os.path.join(study_dir, name, run_files.METRICS)):
       continue
     if name == "anchor":
       nets[name] = ("anchor", io.read_json(os.path.join(study_dir, "anchor.json"))["name"])
     elif name.startswith("searched-"):  # searched-seedN, or searched-<arm>-seedN
       variant = name.rsplit("-seed", 1)[0]
       nets[name] = (variant, os.path.join(study_dir, name.replace("searched-", "search-", 1),
-                                          "arch.txt"))
+                                          run_files.ARCH))
     elif name.startswith("hand-lightnl"):
       nets[name] = ("hand-lightnl", os.path.join(study_dir, "hand-lightnl.txt"))
     elif name == "hand-nonl" or name.startswith("random-"):
@@ -96,8 +98,8 @@ def main(argv):
                 f"this {'with' if settings['quick'] else 'without'} --quick")
   seed = FLAGS.search_seed
   mac_name = f"searched-seed{seed}"
-  mac_arch_path = os.path.join(FLAGS.study, f"search-seed{seed}", "arch.txt")
-  if not os.path.exists(os.path.join(FLAGS.study, mac_name, "metrics.json")):
+  mac_arch_path = os.path.join(FLAGS.study, f"search-seed{seed}", run_files.ARCH)
+  if not os.path.exists(os.path.join(FLAGS.study, mac_name, run_files.METRICS)):
     return fail(f"the study's {mac_name} is not trained yet ({FLAGS.study}): run this after it")
   width = settings["width_multiplier"]
   size, classes = study.INPUT_SIZE, study.NUM_CLASSES
@@ -119,7 +121,7 @@ def main(argv):
   timings = io.read_json(timings_path) if os.path.exists(timings_path) else {}
   save = lambda: io.write_json(timings_path, timings)
   targets = timings.setdefault("targets", {})
-  steered = os.path.join(workdir, f"latency-search-seed{seed}", "decisions.json")
+  steered = os.path.join(workdir, f"latency-search-seed{seed}", run_files.DECISIONS)
   if mac_name not in targets:
     targets[mac_name] = (
         io.read_json(steered)["target_latency_ms"] if os.path.exists(steered)  # its search's
@@ -135,7 +137,7 @@ def main(argv):
           cost_model="latency", target_macs=None, latency_table=FLAGS.latency_table,
           target_latency_ms=target, landing_latency="measured")),
       study.Run(f"latency-searched-seed{seed}", "latency-searched", settings["seed"],
-                os.path.join(workdir, lat_search, "arch.txt"), after=lat_search)]
+                os.path.join(workdir, lat_search, run_files.ARCH), after=lat_search)]
   records = {}
   for run in runs:
     if run.after and "failed" in records.get(run.after, {}):
@@ -145,7 +147,7 @@ def main(argv):
 
   rows, nets = [], study_networks(FLAGS.study)
   for name, (variant, arch) in nets.items():
-    rows.append((variant, name, io.read_json(os.path.join(FLAGS.study, name, "metrics.json")),
+    rows.append((variant, name, io.read_json(os.path.join(FLAGS.study, name, run_files.METRICS)),
                  arch))
   lat_trained = records[runs[1].name]
   if "failed" not in lat_trained:

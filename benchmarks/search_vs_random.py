@@ -55,6 +55,8 @@ from _runs import finished_record, pooled_std, run_seconds
 from absl import app
 from absl import flags
 
+from autonl_tf import run_files
+
 HAND_PRESET = "autonl-s-cifar"
 
 
@@ -301,7 +303,7 @@ def plan(workdir, budget, log) -> List[Run]:
     variant = arm(value)
     name = f"search{variant[len('searched'):]}-seed{s}"
     return [Run(name, "search", s, search=True, search_fields={"decision_value": value}),
-            Run(f"{variant}-seed{s}", variant, seed, os.path.join(workdir, name, "arch.txt"),
+            Run(f"{variant}-seed{s}", variant, seed, os.path.join(workdir, name, run_files.ARCH),
                 after=name)]
 
   first, *others = arms()

@@ -19,6 +19,7 @@ from absl import app
 from absl import flags
 
 from autonl_tf import io
+from autonl_tf import run_files
 from autonl_tf import viz
 from autonl_tf.arch import presets
 
@@ -47,8 +48,8 @@ def _read_json(path):
 
 def _search_defaults(search_dir):
   """(input_size, num_classes) the search ran with, None where unknown."""
-  decisions = _read_json(os.path.join(search_dir, "decisions.json"))
-  config = _read_json(os.path.join(search_dir, "search_config.json"))
+  decisions = _read_json(os.path.join(search_dir, run_files.DECISIONS))
+  config = _read_json(os.path.join(search_dir, run_files.SEARCH_CONFIG))
   size = decisions.get("input_size") or (config.get("data") or {}).get("image_size")
   classes = decisions.get("num_classes") or (config.get("data") or {}).get("num_classes")
   return size, classes
@@ -76,8 +77,8 @@ def main(argv):
       if not os.path.exists(log_path):
         log_path = None
       arch = FLAGS.arch
-      if not arch and os.path.exists(os.path.join(search_dir, "arch.txt")):
-        arch = os.path.join(search_dir, "arch.txt")
+      if not arch and os.path.exists(os.path.join(search_dir, run_files.ARCH)):
+        arch = os.path.join(search_dir, run_files.ARCH)
       if log_path is None and arch is None:
         raise ValueError(f"'{search_dir}' has neither {viz.LOG_FILE} nor arch.txt "
                          "(is it a model dir of tools/search.py?)")

@@ -9,6 +9,7 @@ from typing import Callable, List, Optional, Sequence
 import numpy as np
 
 from autonl_tf import io
+from autonl_tf import run_files
 from autonl_tf.arch.codec import ArchLimits
 from autonl_tf.data import DataConfig, DataError, dataset_info, image_size, make_dataset
 from autonl_tf.export import saved_model, tflite
@@ -43,7 +44,7 @@ def training_data_config(model_path: str) -> Optional[DataConfig]:
   the run's config.json beside it (or one directory up for checkpoints)."""
   here = os.path.dirname(os.path.abspath(model_path))
   for d in (here, os.path.dirname(here)):
-    path = os.path.join(d, "config.json")
+    path = os.path.join(d, run_files.CONFIG)
     if os.path.exists(path):
       try:
         data = io.read_json(path).get("data")

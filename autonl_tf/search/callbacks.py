@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from autonl_tf import flops
 from autonl_tf import io
+from autonl_tf import run_files
 from autonl_tf.search import derive as derive_lib
 
 
@@ -95,8 +96,9 @@ class DecisionLog(keras.callbacks.Callback):
 
   def __init__(self, model_dir, is_chief=True):
     super().__init__()
-    self.path = os.path.join(model_dir, "search_log.csv")
-    self.writer = tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard", "decisions")) \
+    self.path = os.path.join(model_dir, run_files.SEARCH_LOG)
+    self.writer = tf.summary.create_file_writer(
+        os.path.join(model_dir, run_files.TENSORBOARD, "decisions")) \
         if is_chief else None
     self.is_chief = is_chief
 
@@ -131,8 +133,8 @@ class MarginLog(keras.callbacks.Callback):
 
   def __init__(self, model_dir, is_chief=True):
     super().__init__()
-    self.path = os.path.join(model_dir, "margins.csv")
-    self.logdir = os.path.join(model_dir, "tensorboard", "decisions")
+    self.path = os.path.join(model_dir, run_files.MARGINS)
+    self.logdir = os.path.join(model_dir, run_files.TENSORBOARD, "decisions")
     self.is_chief = is_chief
     self.writer = None
     self.epoch = 0

@@ -10,6 +10,7 @@ import statistics
 from autonl_tf import arch as arch_lib
 from autonl_tf import flops
 from autonl_tf import io
+from autonl_tf import run_files
 from autonl_tf.layers.mbconv import MBConv
 from autonl_tf.search.space import option_spec
 
@@ -240,6 +241,6 @@ def write_derived(supernet, model_dir, extra=None):
                 latency_ms=float(supernet.latency()))
   info.update(extra or {})
   os.makedirs(model_dir, exist_ok=True)
-  io.write_text(os.path.join(model_dir, "arch.txt"), text)
-  io.write_text(os.path.join(model_dir, "decisions.json"), json.dumps(info, indent=2) + "\n")
+  io.write_text(os.path.join(model_dir, run_files.ARCH), text)
+  io.write_text(os.path.join(model_dir, run_files.DECISIONS), json.dumps(info, indent=2) + "\n")
   return arch, info

@@ -15,6 +15,7 @@ from autonl_tf import arch as arch_lib
 from autonl_tf import distribute
 from autonl_tf import flops
 from autonl_tf import io
+from autonl_tf import run_files
 from autonl_tf.data import pipeline
 from autonl_tf.search import callbacks as search_cb
 from autonl_tf.search import choices
@@ -440,9 +441,9 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   steps = config.steps_per_epoch or (info.split_sizes["train"] or 0) // config.batch_size
   if steps < 1:
     raise ValueError("set steps_per_epoch (the train split is smaller than a batch or unknown)")
-  backup_dir = os.path.join(config.model_dir, "backup")
+  backup_dir = os.path.join(config.model_dir, run_files.BACKUP)
   done = saved_step(backup_dir)  # a resumed run's data stream goes on after these steps
-  config_path = os.path.join(config.model_dir, "search_config.json")
+  config_path = os.path.join(config.model_dir, run_files.SEARCH_CONFIG)
   if done and os.path.exists(config_path):
     _check_resumed_config(io.read_json(config_path), config)
   os.makedirs(config.model_dir, exist_ok=True)

@@ -8,6 +8,7 @@ import time
 import keras
 
 from autonl_tf import io
+from autonl_tf import run_files
 
 
 class LossIsNaN(RuntimeError):
@@ -55,8 +56,9 @@ def chief_logging(model_dir, chief=True):
   """`log.csv` and TensorBoard summaries, written by the chief only."""
   if not chief:
     return []
-  return [keras.callbacks.CSVLogger(os.path.join(model_dir, "log.csv"), append=True),
-          keras.callbacks.TensorBoard(os.path.join(model_dir, "tensorboard"), write_graph=False)]
+  return [keras.callbacks.CSVLogger(os.path.join(model_dir, run_files.LOG), append=True),
+          keras.callbacks.TensorBoard(os.path.join(model_dir, run_files.TENSORBOARD),
+                                      write_graph=False)]
 
 
 def latest_checkpoint(directory):

@@ -15,6 +15,7 @@ from autonl_tf import constants
 from autonl_tf import distribute
 from autonl_tf import flops
 from autonl_tf import io
+from autonl_tf import run_files
 from autonl_tf.data import pipeline
 from autonl_tf.models import anchors
 from autonl_tf.models.network import build_model
@@ -162,8 +163,9 @@ def build_and_compile(config: TrainConfig, num_classes: int, steps_per_epoch: in
   return model
 
 
-FINISHED_RUN = ("final.keras", "metrics.json")
-RUN_STATE = ("metrics.json", "backup", "checkpoints", "log.csv", "tensorboard")
+FINISHED_RUN = (run_files.FINAL_MODEL, run_files.METRICS)
+RUN_STATE = (run_files.METRICS, run_files.BACKUP, run_files.CHECKPOINTS, run_files.LOG,
+             run_files.TENSORBOARD)
 
 
 def finished_metrics(model_dir: str) -> Optional[dict]:
@@ -172,7 +174,7 @@ def finished_metrics(model_dir: str) -> Optional[dict]:
   if not all(os.path.exists(os.path.join(model_dir, f)) for f in FINISHED_RUN):
     return None
   try:
-    return io.read_json(os.path.join(model_dir, "metrics.json"))
+    return io.read_json(os.path.join(model_dir, run_files.METRICS))
   except ValueError as e:
     raise ValueError(f"{model_dir}/metrics.json is not valid JSON ({e}): pass --retrain to "
                      "train again into it") from None
@@ -238,9 +240,9 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
     count = flops.check_limits(arch, data.image_size, num_classes, config.arch_limits)
   os.makedirs(config.model_dir, exist_ok=True)
   if chief:
-    io.write_json(os.path.join(config.model_dir, "config.json"), dataclasses.asdict(config))
+    io.write_json(os.path.join(config.model_dir, run_files.CONFIG), dataclasses.asdict(config))
 
-  backup_dir = os.path.join(config.model_dir, "backup")
+  backup_dir = os.path.join(config.model_dir, run_files.BACKUP)
   done = saved_step(backup_dir)  # a resumed run's data stream goes on after these steps
   train_ds = pipeline.distributed_dataset(strategy, data, "train", config.batch_size, True,
                                           skip_steps=done)
@@ -261,7 +263,7 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
   backup = ChiefBackupAndRestore(backup_dir, chief, log=log, data_step=done)
   callbacks = [
       backup, ResumeLog(backup, quiet), cb.StopOnNaN(),
-      cb.EpochCheckpoint(os.path.join(config.model_dir, "checkpoints"),
+      cb.EpochCheckpoint(os.path.join(config.model_dir, run_files.CHECKPOINTS),
                          config.checkpoints_to_keep, is_chief=chief),
   ] + cb.chief_logging(config.model_dir, chief) + [
       cb.EpochSummary(quiet, ["loss", "ce", "accuracy", "top5", "val_loss", "val_ce",
@@ -303,6 +305,6 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
       "arch_text": arch_text,
   }
   if chief:
-    io.save_model(model, os.path.join(config.model_dir, "final.keras"))
-    io.write_json(os.path.join(config.model_dir, "metrics.json"), metrics)
+    io.save_model(model, os.path.join(config.model_dir, run_files.FINAL_MODEL))
+    io.write_json(os.path.join(config.model_dir, run_files.METRICS), metrics)
   return metrics
