@@ -44,6 +44,8 @@ import _runs
 from absl import app
 from absl import flags
 
+from autonl_tf import run_files
+
 flags.DEFINE_string("data_dir", os.environ.get("TFDS_DATA_DIR", "runs/tfds"),
                     "TFDS data directory with a prepared cifar10 (tools/prepare_data.py).")
 flags.DEFINE_string("workdir", None, "Where the runs go (default: runs/reference, or a temporary "
@@ -161,17 +163,23 @@ def record_dir() -> Optional[str]:
 def time_networks(runs: List[Run], records, workdir, log) -> dict:
   """LiteRT float32 and int8 ms at batch 1 of every trained run, the
   networks interleaved (`latency.time_in_passes`, resumable in
-  `<workdir>/latency.json`), and int8's top-1 agreement with Keras."""
+  `<workdir>/latency.json`), and int8's top-1 agreement with Keras. A run
+  whose `final.keras` is gone (its workdir lost, the run restored from its
+  record) is timed from its architecture with fresh weights (the same
+  graph: the same milliseconds) and has no agreement; it is listed in
+  `timed_from_arch`."""
   import keras
   from autonl_tf import io
   from autonl_tf import latency
   from autonl_tf.export import tflite
   from autonl_tf.export.workflow import images_from
+  from autonl_tf.models import anchors
   path = os.path.join(workdir, "latency.json")
   state = io.read_json(path) if os.path.exists(path) else {}
   state.setdefault("machine", latency.machine())
   entries = state.setdefault("entries", {})
   agreement = state.setdefault("int8_top1_agreement", {})
+  from_arch = state.setdefault("timed_from_arch", [])
   trained = [r for r in runs if "top1" in records.get(r.name, {})]
   if not trained:
     return state
@@ -182,18 +190,26 @@ def time_networks(runs: List[Run], records, workdir, log) -> dict:
   flats = {}
   for run in trained:
     keys = [f"{run.name} float32", f"{run.name} int8"]
-    if run.name in agreement and all(len(entries.get(k, {}).get("passes_ms", ())) >= passes
-                                     for k in keys):
+    if ((run.name in agreement or run.name in from_arch)
+        and all(len(entries.get(k, {}).get("passes_ms", ())) >= passes for k in keys)):
       continue  # converted, checked and timed before
     keras.backend.clear_session()
-    model = keras.saving.load_model(os.path.join(workdir, run.name, "final.keras"), compile=False)
+    final = os.path.join(workdir, run.name, run_files.FINAL_MODEL)
+    if os.path.exists(final):
+      model = keras.saving.load_model(final, compile=False)
+    else:
+      model = anchors.build(run.arch, (INPUT_SIZE, INPUT_SIZE, 3), NUM_CLASSES)
+      if run.name not in from_arch:
+        from_arch.append(run.name)
     flats[keys[0]] = tflite.convert(model, "float32")
     flats[keys[1]] = tflite.convert(model, "int8", calibration)
-    if run.name not in agreement:
+    if run.name not in agreement and run.name not in from_arch:
       report = tflite.parity(model, tflite.TFLiteModel(content=flats[keys[1]]), test, "int8")
       agreement[run.name] = report["top1_agreement"]
+    agree = (f"int8 top-1 agreement {agreement[run.name]:.4f}" if run.name in agreement else
+             f"timed from its architecture ({final} is gone): no int8 agreement")
     log(f"[{run.name}] converted: float32 {len(flats[keys[0]]) / 1e6:.2f} MB, int8 "
-        f"{len(flats[keys[1]]) / 1e6:.2f} MB, int8 top-1 agreement {agreement[run.name]:.4f}")
+        f"{len(flats[keys[1]]) / 1e6:.2f} MB, {agree}")
     io.write_json(path, state)
   warmup, repeats = _common.warmup_repeats((2, 5), (30, 200))
   threads = FLAGS.threads or 1
@@ -320,6 +336,10 @@ def main(argv):
     _common.note(line)
   _common.note("ms: the fastest of the passes' fastest invokes (`latency.time_tflite`); train "
                "min: epochs x the run's fastest epoch (the machine to itself)")
+  if timings.get("timed_from_arch"):
+    _common.note(f"timed from the architecture (the trained model lost with its workdir, the run "
+                 f"restored from its record), no int8 agreement: "
+                 f"{', '.join(timings['timed_from_arch'])}")
   _common.note(f"plots: {', '.join(plots)}; runs in {workdir}"
                + (f"; finished runs' records in {kept}" if kept else ""))
   return 0

@@ -61,6 +61,15 @@ def parse(name: str) -> Anchor:
   return Anchor(parts[0], alpha)
 
 
+def build(arch, input_shape: Tuple[int, int, int], num_classes: int) -> keras.Model:
+  """An anchor by name (`build_anchor`) or any other arch (`build_model`:
+  a preset, a file, an `Arch`), with the default dropout and BN momentum."""
+  if is_anchor(arch):
+    return build_anchor(arch, input_shape, num_classes)
+  from autonl_tf.models.network import build_model
+  return build_model(arch, input_shape, num_classes)
+
+
 def build_anchor(name: str, input_shape: Tuple[int, int, int], num_classes: int,
                  dropout_rate: float = constants.DROPOUT_RATE,
                  bn_momentum: float = constants.BN_MOMENTUM) -> keras.Model:
