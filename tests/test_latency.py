@@ -185,3 +185,64 @@ def test_the_latency_cost_is_the_table_sum_of_the_derived_network(tmp_path):
       net.force_state(dict(zip(net.decision_names, (int(b) for b in bits))))
       expected = table.predict(net.derive(), size, classes)
       assert float(net.latency()) == pytest.approx(expected, rel=1e-5)
+
+
+def test_contention_is_measured_and_a_contended_timing_retried(monkeypatch):
+  """Issue 41: other processes' cores = (machine busy - this process's CPU) /
+  wall; a 2-thread timing on 2 cores is contended above a quarter core, a
+  1-thread one above 1.25; a contended timing is retried until idle."""
+  assert latency.others_cores((10.0, 3.0, 100.0), (12.0, 4.5, 104.0)) == pytest.approx(1.25)
+  assert latency.others_cores((10.0, 3.0, None), (12.0, 4.5, 104.0)) is None
+  assert latency.others_cores((10.0, 3.0, 100.0), (12.0, 5.0, 101.0)) == 0.0  # ticks lag
+  monkeypatch.setattr(latency.os, "cpu_count", lambda: 2)
+  assert [latency.contended(x, 2) for x in (None, 0.2, 0.3)] == [False, False, True]
+  assert [latency.contended(x, 1) for x in (1.2, 1.3)] == [False, True]
+  # Snapshots: two busy windows (the other core fully used), then an idle one.
+  loads = iter([1.0, 1.0, 0.0])
+  clock = {"t": 0.0, "busy": 0.0}
+
+  def snapshot():
+    clock["t"] += 1.0
+    return clock["t"], 0.0, clock["busy"]
+
+  def invokes(*args):
+    clock["busy"] += next(loads)  # CPU seconds of others over the next 1 s window
+    return {"ms": 1.0}
+
+  sleeps = []
+  monkeypatch.setattr(latency, "_cpu_snapshot", snapshot)
+  monkeypatch.setattr(latency, "_time_invokes", invokes)
+  monkeypatch.setattr(latency.time, "sleep", sleeps.append)
+  timing = latency.time_tflite(b"", threads=2, warmup=1, repeats=1)
+  assert timing["contended"] is False and timing["others_cores"] == 0.0 and sleeps == [1.0, 1.0]
+  loads = iter([1.0] * 10)
+  timing = latency.time_tflite(b"", threads=2, warmup=1, repeats=1)
+  assert timing["contended"] is True and len(sleeps) == 2 + latency.CONTENTION_RETRIES
+  entry = latency.add_pass(latency.add_pass(None, dict(timing, contended=False)), timing)
+  assert entry["contended_passes"] == 1 and entry["passes_ms"] == [1.0, 1.0]
+
+
+@pytest.mark.slow
+def test_two_thread_table_predicts_a_7x7_lightnl_block_at_4x4(tmp_path):
+  """Issue 41's outliers ended with a 7x7, expansion-3 block and a LightNL on
+  4x4 maps: a table built at 2 threads predicts such a network within 15%
+  (the section 8 worst-case target, uncalibrated) when the machine has two
+  idle cores; with a busy second core the timings say so and the check
+  cannot be made (skipped, naming the load)."""
+  arch = arch_lib.parse_arch("#! stem_stride=1 head_filters=320 nl_norm=second_moment\n"
+                             "r1_k3_s11_e1_i16_o16\n"
+                             "r1_k3_s22_e3_i16_o40\n"
+                             "r1_k5_s22_e3_i40_o80_se0.25\n"
+                             "r1_k3_s22_e6_i80_o96_se0.25\n"
+                             "r1_k7_s11_e3_i96_o160_se0.25_nonlocal0.125\n")
+  assert latency.arch_pieces(arch, 32, 10)[-2].key == "lightnl 4x4x160 r0.125 s1 second_moment"
+  settings = latency.table_settings("test", 32, 10, 2, 10, 100, 2)
+  table = latency.build_table(latency.arch_pieces(arch, 32, 10), str(tmp_path / "t.json"),
+                              settings, threads=2, warmup=10, repeats=100, passes=2)
+  whole = latency.time_arch(arch, 32, 10, threads=2, warmup=10, repeats=100, passes=2)
+  hit = whole["contended_passes"] + sum(e["contended_passes"] for e in table.entries.values())
+  if hit:
+    pytest.skip(f"{hit} timings had fewer than 2 idle cores (others used "
+                f"{whole['others_cores']:.2f} cores): the 2-thread check needs an idle machine")
+  error = table.predict(arch, 32, 10) / whole["ms"] - 1
+  assert abs(error) <= 0.15, (error, whole["ms"])
