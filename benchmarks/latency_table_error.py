@@ -48,18 +48,19 @@ def _paths(space_name, size, threads):
 
 def build(space_name, size, classes, threads, warmup, repeats, passes, calibration):
   """The space's table (built or completed, then calibrated on
-  `calibration` networks of `latency.calibration_archs`, not the test
+  `calibration` networks of `pieces.calibration_archs`, not the test
   networks) and its build time this run."""
   from autonl_tf import latency
+  from autonl_tf.search import pieces
   from autonl_tf.search.space import get_space
   space = get_space(space_name)
-  settings = latency.table_settings(latency.space_what(space), size, classes, threads, warmup,
+  settings = latency.table_settings(pieces.space_what(space), size, classes, threads, warmup,
                                     repeats, passes)
   start = time.time()
   path = os.path.join(_paths(space_name, size, threads), "table.json")
-  table = latency.build_table(latency.space_pieces(space, size, classes), path, settings,
+  table = latency.build_table(pieces.space_pieces(space, size, classes), path, settings,
                               threads, warmup, repeats, passes=passes)
-  table = latency.calibrate(table, path, latency.calibration_archs(space, calibration), size,
+  table = latency.calibrate(table, path, pieces.calibration_archs(space, calibration), size,
                             classes, threads, warmup, repeats, passes)
   return table, time.time() - start
 
@@ -106,8 +107,8 @@ def measure(space_name, size, classes, table, networks, threads, warmup, repeats
 
 def main(argv):
   del argv
-  from autonl_tf import latency
-  if FLAGS.seed == latency.CALIBRATION_SEED:
+  from autonl_tf.search import pieces
+  if FLAGS.seed == pieces.CALIBRATION_SEED:
     print("error: --seed is the calibration networks' seed; pick another", file=sys.stderr)
     return 2
   _common.setup(FLAGS.seed)
@@ -148,9 +149,9 @@ def main(argv):
                  "mean error", "contended timings", "verdict"], summary)
   _common.note(f"error = predicted / measured - 1; predicted = scale x sum of pieces, the scale "
                f"the median of measured / sum over {calibration} other random networks "
-               "(`latency.calibration_archs`, not the test networks' seed). A table or timing "
-               "already in --workdir is reused: the build time of a rerun counts only what was "
-               "missing. Contended timings: passes that, after `latency.CONTENTION_RETRIES` "
+               "(`search.pieces.calibration_archs`, not the test networks' seed). A table or "
+               "timing already in --workdir is reused: the build time of a rerun counts only what "
+               "was missing. Contended timings: passes that, after `latency.CONTENTION_RETRIES` "
                "retries, still had fewer idle cores than threads (`latency.contended`); pause "
                "other jobs and remove the workdir to redo them.")
   return 0

@@ -84,6 +84,7 @@ def main(argv):
   from autonl_tf import io
   from autonl_tf import latency
   from autonl_tf.models import anchors
+  from autonl_tf.search import pieces
 
   def fail(message):
     print(f"error: {message}", file=sys.stderr)
@@ -106,7 +107,7 @@ def main(argv):
   try:
     table = latency.LatencyTable.load(FLAGS.latency_table)
     table.check(FLAGS.latency_table, input_size=size, num_classes=classes)
-    want = latency.space_what(study.study_space(width))
+    want = pieces.space_what(study.study_space(width))
     if table.settings.get("what") != want:
       raise ValueError(f"the latency table {FLAGS.latency_table} was built for "
                        f"{table.settings.get('what')}, not the study's {want}")

@@ -36,8 +36,9 @@ def random_latency_table(space, size, classes, seed=7, path=None):
   doubly counted gate shows), the overhead 0.01 ms, calibrated with scale
   1.1; saved at `path` when given, with the settings a search checks."""
   from autonl_tf import latency
+  from autonl_tf.search import pieces as search_pieces
   rng = np.random.default_rng(seed)
-  pieces = latency.space_pieces(space, size, classes)
+  pieces = search_pieces.space_pieces(space, size, classes)
   table = latency.LatencyTable({p.key: {"ms": float(v)} for p, v in
                                 zip(pieces, rng.uniform(0.1, 1.0, len(pieces)))},
                                {"input_size": size, "num_classes": classes,

@@ -10,6 +10,8 @@ import pytest
 
 from autonl_tf import arch as arch_lib
 from autonl_tf import latency
+from autonl_tf.latency import timing as timing_lib
+from autonl_tf.search import pieces as search_pieces
 from autonl_tf.search import sampling
 from autonl_tf.search.space import get_space
 from search_testing import random_latency_table
@@ -46,16 +48,34 @@ def test_prediction_is_the_overhead_plus_every_piece_without_it():
     table.predict(ARCH, 32, 10)
 
 
+def test_a_piece_is_the_typed_key_of_its_entry_and_an_option_of_a_block_is_typed():
+  piece = latency.arch_pieces(ARCH, 32, 10)[3]
+  assert str(piece) == piece.key == "lightnl 16x16x16 r0.25 s2"
+  assert str(latency.OVERHEAD_PIECE) == latency.OVERHEAD == "overhead"
+  table = latency.LatencyTable({"overhead": {"ms": 0.01}, piece.key: {"ms": 0.07}})
+  assert table.entry(piece) == table.entry(piece.key) == 0.07
+  assert table.ms(piece) == pytest.approx(0.06)
+  space = get_space("tiny")
+  options = search_pieces.space_block_pieces(space, 16)[0]
+  k, e = space.kernel_sizes[-1], space.expand_ratios[-1]
+  r, s = space.nl_ratios[0], space.nl_strides[-1]
+  body, nl = options[search_pieces.BlockOption(k, e)], options[search_pieces.NLOption(r, s)]
+  assert (body.kind, body.spec.kernel_sizes, body.spec.expand_ratio) == ("mbconv", (k,), e)
+  assert (nl.kind, nl.ratio, nl.stride) == ("lightnl", r, s)
+  assert len(options) == len(space.kernel_sizes) * len(space.expand_ratios) + \
+      len(space.nl_ratios) * len(space.nl_strides)
+
+
 @pytest.mark.parametrize("width", [1.0, 0.5])
 def test_a_space_table_covers_every_network_of_the_space(width):
   space = get_space("cifar", width_multiplier=width)
-  keys = {p.key for p in latency.space_pieces(space, 32, 10)}
+  keys = {p.key for p in search_pieces.space_pieces(space, 32, 10)}
   rng = random.Random(0)
   for _ in range(300):
     arch = sampling.sample_arch(space, rng)
     assert {p.key for p in latency.arch_pieces(arch, 32, 10)} <= keys
   # 17 blocks x (3 kernels x 2 expands + 3 ratios x 2 strides), shared shapes once.
-  options = latency.space_block_pieces(space, 32)
+  options = search_pieces.space_block_pieces(space, 32)
   assert len(options) == 17 and all(len(o) == 12 for o in options)
 
 
@@ -71,7 +91,7 @@ def test_one_entry_on_a_tiny_shape_times_what_keras_computes():
   # The flatbuffer is the piece: same output as a Keras model of it with the
   # same weights (fresh BN: inference mode is the identity affine).
   keras.utils.set_random_seed(3)
-  model = latency._piece_model(piece)
+  model = timing_lib._piece_model(piece)
   flat = latency.model_tflite(model, piece.shape)
   interp = Interpreter(model_content=flat)
   interp.allocate_tensors()
@@ -91,7 +111,7 @@ def test_a_killed_build_is_completed_not_restarted(tmp_path):
   rerun times the rest of the first pass, then every piece again, and an
   entry is the fastest of its passes."""
   space = get_space("tiny")
-  pieces = latency.space_pieces(space, 16, 5)
+  pieces = search_pieces.space_pieces(space, 16, 5)
   keys = ["overhead"] + [p.key for p in pieces]
   path = str(tmp_path / "new_dir" / "lut.json")  # its directory made by the build
   settings = {"what": "tiny", "threads": 1}
@@ -131,8 +151,8 @@ def test_calibration_scales_by_the_median_ratio_and_resumes(tmp_path):
   space = get_space("tiny")
   table = random_latency_table(space, 16, 5)
   table.calibration = {}
-  archs = latency.calibration_archs(space, 3)
-  assert archs == latency.calibration_archs(space, 3)  # the same networks every build
+  archs = search_pieces.calibration_archs(space, 3)
+  assert archs == search_pieces.calibration_archs(space, 3)  # the same networks every build
   sums = [table.predict(a, 16, 5) for a in archs]
   factor = {arch_lib.format_arch(a): f for a, f in zip(archs, (1.05, 1.2, 0.9))}
   timed = []
@@ -194,7 +214,7 @@ def test_contention_is_measured_and_a_contended_timing_retried(monkeypatch):
   assert latency.others_cores((10.0, 3.0, 100.0), (12.0, 4.5, 104.0)) == pytest.approx(1.25)
   assert latency.others_cores((10.0, 3.0, None), (12.0, 4.5, 104.0)) is None
   assert latency.others_cores((10.0, 3.0, 100.0), (12.0, 5.0, 101.0)) == 0.0  # ticks lag
-  monkeypatch.setattr(latency.os, "cpu_count", lambda: 2)
+  monkeypatch.setattr(timing_lib.os, "cpu_count", lambda: 2)
   assert [latency.contended(x, 2) for x in (None, 0.2, 0.3)] == [False, False, True]
   assert [latency.contended(x, 1) for x in (1.2, 1.3)] == [False, True]
   # Snapshots: two busy windows (the other core fully used), then an idle one.
@@ -210,9 +230,9 @@ def test_contention_is_measured_and_a_contended_timing_retried(monkeypatch):
     return {"ms": 1.0}
 
   sleeps = []
-  monkeypatch.setattr(latency, "_cpu_snapshot", snapshot)
-  monkeypatch.setattr(latency, "_time_invokes", invokes)
-  monkeypatch.setattr(latency.time, "sleep", sleeps.append)
+  monkeypatch.setattr(timing_lib, "_cpu_snapshot", snapshot)
+  monkeypatch.setattr(timing_lib, "_time_invokes", invokes)
+  monkeypatch.setattr(timing_lib.time, "sleep", sleeps.append)
   timing = latency.time_tflite(b"", threads=2, warmup=1, repeats=1)
   assert timing["contended"] is False and timing["others_cores"] == 0.0 and sleeps == [1.0, 1.0]
   loads = iter([1.0] * 10)

@@ -22,6 +22,7 @@ from autonl_tf import arch as arch_lib
 from autonl_tf import flops
 from autonl_tf import io
 from autonl_tf import latency
+from autonl_tf.search import pieces as search_pieces
 from autonl_tf.search import sampling
 from autonl_tf.search.space import get_space
 from search_testing import random_latency_table
@@ -65,8 +66,8 @@ def test_latency_vs_macs_targets_the_studys_searched_network(tmp_path):
   space = get_space("cifar13", width_multiplier=WIDTH, nl_norm="none")
   table = random_latency_table(space, 32, 10)
   table.calibration["scale"] = 0.03  # predictions of the order of these networks' real ms
-  table.settings.update(what=latency.space_what(space), threads=1, warmup=2, repeats=5, passes=2,
-                        machine={"cpu": latency.cpu_model()})
+  table.settings.update(what=search_pieces.space_what(space), threads=1, warmup=2, repeats=5,
+                        passes=2, machine={"cpu": latency.cpu_model()})
   lut = str(tmp_path / "lut.json")
   table.save(lut)
   workdir = str(tmp_path / "latency_vs_macs")

@@ -14,6 +14,7 @@ import autonl_tf
 from autonl_tf import arch as arch_lib
 from autonl_tf import flops
 from autonl_tf import latency
+from autonl_tf.latency import timing
 from autonl_tf.export import tflite
 from autonl_tf.layers import LightNL, MBConv
 from autonl_tf.models.network import arch_of
@@ -111,7 +112,7 @@ def test_latency_pieces_carry_the_norm():
   assert [k for k in keys["none"] if not k.startswith("lightnl")] == \
       [k for k in keys["second_moment"] if not k.startswith("lightnl")]
   piece = latency.arch_pieces(_arch("second_moment"), 16, 5)[3]
-  nl = [layer for layer in latency._piece_model(piece).layers if isinstance(layer, LightNL)]
+  nl = [layer for layer in timing._piece_model(piece).layers if isinstance(layer, LightNL)]
   assert [layer.norm for layer in nl] == ["second_moment"]
 
 

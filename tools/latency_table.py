@@ -1,5 +1,6 @@
 """Builds a LiteRT latency table of a search space on this machine, or times
-a whole network end to end the same way (`autonl_tf.latency`).
+a whole network end to end the same way (`autonl_tf.latency`; a space's
+pieces: `autonl_tf.search.pieces`).
 
   python tools/latency_table.py --space=cifar --input_size=32 --num_classes=10 --out=lut.json
   python tools/latency_table.py --arch=runs/search/arch.txt --input_size=32 --num_classes=10 \
@@ -9,7 +10,7 @@ Every entry is a tiny float32 TFLite model of one piece (stem, block option,
 LightNL option, head) at its input shape, invoked `--warmup` times untimed and
 `--repeats` times timed on `--threads` threads, in `--passes` passes through
 the whole table; the fastest invoke is the entry (why the fastest and not the
-median: `autonl_tf/latency.py`). The file is rewritten after every timing:
+median: `autonl_tf/latency/timing.py`). The file is rewritten after every timing:
 rerun the same command after a kill and it times only what is missing.
 """
 
@@ -55,14 +56,15 @@ def settings(what):
 def build():
   import keras
   from autonl_tf import latency
+  from autonl_tf.search import pieces as pieces_lib
   from autonl_tf.search.space import get_space
   if not FLAGS.out:
     raise ValueError("--out is required with --space (the table file to write)")
   override = {} if FLAGS.nl_norm is None else {"nl_norm": FLAGS.nl_norm}  # None: the space's
   space = get_space(FLAGS.space, width_multiplier=FLAGS.width_multiplier,
                     activation=FLAGS.activation, **override)
-  pieces = latency.space_pieces(space, FLAGS.input_size, FLAGS.num_classes)
-  what = latency.space_what(space)
+  pieces = pieces_lib.space_pieces(space, FLAGS.input_size, FLAGS.num_classes)
+  what = pieces_lib.space_what(space)
   bar = {"unit": "entry"}
 
   def progress(done, total, key):
@@ -76,7 +78,7 @@ def build():
     bar.clear()
     bar["unit"] = "network"
     table = latency.calibrate(table, FLAGS.out,
-                              latency.calibration_archs(space, FLAGS.calibration_networks),
+                              pieces_lib.calibration_archs(space, FLAGS.calibration_networks),
                               FLAGS.input_size, FLAGS.num_classes, FLAGS.threads, FLAGS.warmup,
                               FLAGS.repeats, FLAGS.passes, progress)
   spread = sorted((e["p90_ms"] - e["p10_ms"]) / e["median_ms"] for e in table.entries.values())

@@ -7,6 +7,7 @@
 * `blocks`: `SuperMBConv`, the searchable block;
 * `supernet`: `SuperNet`, the `keras.Model` and its NAS `train_step`;
 * `cost`: the MACs as a function of the gates, and the cost term of the loss;
+* `pieces`: a space as latency-table pieces (`latency.Piece`), keyed by typed options;
 * `derive`: from gates to an `Arch`, the landing, `arch.txt`, child weights;
 * `callbacks`: warm-up / search switch, landing log, per-epoch and per-step logs;
 * `runner`: `SearchConfig` (every default) and `search()`.

@@ -26,16 +26,18 @@ cross-entropy loses without it.
 
 The cost model (`choices.COST_MODELS`) says what is priced: `macs` (the MACs above),
 or `latency`, the milliseconds a `latency.LatencyTable` predicts
-(`block_latency`), built the same way: multilinear in the raw gates, so a
-decision's straight-through gradient is its latency delta times its
-sigmoid', and for any hard gate setting the cost is the table's prediction
-for the derived network. Everything above holds with "MACs" read as "ms".
+(`block_latency`, from the entries of `search.pieces.space_block_pieces`),
+built the same way: multilinear in the raw gates, so a decision's
+straight-through gradient is its latency delta times its sigmoid', and for
+any hard gate setting the cost is the table's prediction for the derived
+network. Everything above holds with "MACs" read as "ms".
 """
 
 import tensorflow as tf
 
 from autonl_tf import arch as arch_lib
 from autonl_tf import flops
+from autonl_tf.search.pieces import BlockOption, NLOption
 
 
 def fixed_macs(space, input_size, num_classes, last_hw):
@@ -105,17 +107,17 @@ def kernel_weights(g):
 def block_latency(block, g, ms):
   """Latency of a `SuperMBConv` as a function of its raw gates `g`, from its
   latency-table entries `ms` ({option: ms without the invoke overhead},
-  options `k<k>_e<e>` and `nl<r>_s<s>` as `latency.space_block_pieces`
-  names them): `e_small * (sum_k,e w_k w_e T(k, e) + nl * sum_r,s w_r w_s
-  T_nl(r, s))`, multilinear in the gates like `block_macs`, so that for
+  options the `BlockOption`s and `NLOption`s of
+  `search.pieces.space_block_pieces`): `e_small * (sum_k,e w_k w_e T(k, e)
+  + nl * sum_r,s w_r w_s T_nl(r, s))`, multilinear in the gates like `block_macs`, so that for
   hard gates it is the table's entries of the derived block."""
   small, large = block.expand_ratios
   expand = {small: 1.0 - g["e_large"], large: g["e_large"]}
   body = 0.0
   for k, wk in kernel_weights(g).items():
     for e, we in expand.items():
-      body = body + wk * we * ms[f"k{k}_e{e}"]
-  nl = _lightnl_mix(block, g, lambda r, s: ms[f"nl{r:g}_s{s}"])
+      body = body + wk * we * ms[BlockOption(k, e)]
+  nl = _lightnl_mix(block, g, lambda r, s: ms[NLOption(r, s)])
   return g["e_small"] * (body + g["nl"] * nl)
 
 

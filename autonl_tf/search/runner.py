@@ -177,9 +177,10 @@ def _latency_table(config: SearchConfig, num_classes: int):
                        "tools/latency_table.py for this space)")
     return None
   from autonl_tf import latency
+  from autonl_tf.search import pieces
   table = latency.LatencyTable.load(config.latency_table)
   table.check(config.latency_table, input_size=config.data.image_size, num_classes=num_classes)
-  what, want = table.settings.get("what"), latency.space_what(_space(config))
+  what, want = table.settings.get("what"), pieces.space_what(_space(config))
   if what is not None and what != want:
     raise ValueError(f"the latency table {config.latency_table} was built for {what}, not "
                      f"{want}: build one with the search's --space, --width_multiplier, "

@@ -30,6 +30,7 @@ from autonl_tf.layers.mbconv import MBConv
 from autonl_tf.search import choices
 from autonl_tf.search import cost as cost_lib
 from autonl_tf.search import derive as derive_lib
+from autonl_tf.search import pieces as pieces_lib
 from autonl_tf.search.blocks import SuperMBConv
 from autonl_tf.search.space import SearchSpace
 
@@ -168,10 +169,9 @@ class SuperNet(keras.Model):
     """Reads this supernet's entries from a `latency.LatencyTable` (of its
     space, input size and classes): then `latency()` is the differentiable
     predicted latency of the current hard architecture."""
-    from autonl_tf import latency as latency_lib
-    options = latency_lib.space_block_pieces(self.space, self.input_size)
-    self._block_ms = [{name: table.ms(piece) for name, piece in o.items()} for o in options]
-    fixed = latency_lib.space_fixed_pieces(self.space, self.input_size, self.num_classes)
+    options = pieces_lib.space_block_pieces(self.space, self.input_size)
+    self._block_ms = [{option: table.ms(piece) for option, piece in o.items()} for o in options]
+    fixed = pieces_lib.space_fixed_pieces(self.space, self.input_size, self.num_classes)
     self._fixed_ms = table.overhead() + sum(table.ms(p) for p in fixed)
 
   def latency(self):
