@@ -56,11 +56,11 @@ def _smoke(data_dir, seed):
   data = DataConfig("synthetic", image_size=16, num_classes=4, seed=seed)
   return PipelineConfig(
       name="smoke", data=data, description="synthetic data, tiny space and schedule (tests)",
-      search=SearchConfig(space="tiny", data=data, model_dir="", epochs=2, warmup_epochs=1,
+      search=SearchConfig(space="tiny", data=data, model_dir="", epochs=2, supernet_warmup_epochs=1,
                           steps_per_epoch=4, batch_size=16, cost="target", target_macs=6e5,
                           verbose=0),
       train=TrainConfig(arch="", data=data, model_dir="", batch_size=16, epochs=2,
-                        steps_per_epoch=5, lr_per_256=0.1, warmup_epochs=0.5, ema_momentum=0.9,
+                        steps_per_epoch=5, lr_per_256=0.1, lr_warmup_epochs=0.5, ema_momentum=0.9,
                         validation_split=None, eval_steps=2, bn_recalibration_batches=2,
                         verbose=0),
       representative_images=20, parity_images=20, eval_batch_size=16)
@@ -74,7 +74,7 @@ def _cifar10_quick(data_dir, seed):
                   "65M MACs (a budget where every kind of decision is open), 3 training epochs "
                   "of the CIFAR recipe (far from convergence)",
       search=recipes.search_config(
-          "cifar", space="cifar", data=data, model_dir="", epochs=4, warmup_epochs=1,
+          "cifar", space="cifar", data=data, model_dir="", epochs=4, supernet_warmup_epochs=1,
           steps_per_epoch=50, batch_size=64, cost="target", target_macs=65e6, verbose=0),
       train=recipes.train_config(
           "cifar", arch="", data=data, model_dir="", epochs=3, validation_split=None,
@@ -90,7 +90,7 @@ def _imagenet_paper(data_dir, seed):
                   "AutoNL-S's 267M MACs, 350 epochs of the MnasNet recipe",
       search=recipes.search_config(
           "imagenet", space="autonl-imagenet", data=data, model_dir="", epochs=10,
-          warmup_epochs=2, batch_size=1024, cost="target", target_macs=267e6),
+          supernet_warmup_epochs=2, batch_size=1024, cost="target", target_macs=267e6),
       train=recipes.train_config("imagenet", arch="", data=data, model_dir="", batch_size=4096,
                                  epochs=350),
       representative_images=500, parity_images=1000)

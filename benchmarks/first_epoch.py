@@ -68,7 +68,7 @@ def run_supernet(data, model_dir, steps, batch):
   start = time.time()
   if not os.path.exists(os.path.join(model_dir, run_files.ARCH)):
     search(recipes.search_config("cifar", space="cifar", data=data, model_dir=model_dir,
-                                 epochs=1, warmup_epochs=1, steps_per_epoch=steps,
+                                 epochs=1, supernet_warmup_epochs=1, steps_per_epoch=steps,
                                  batch_size=batch, verbose=0), log=None)
   row = _last_row(os.path.join(model_dir, run_files.SEARCH_LOG))
   return float(row["ce"]), float(row["accuracy"]), float("nan"), float("nan"), time.time() - start

@@ -75,7 +75,7 @@ def main(argv):
   config = SearchConfig(
       space="autonl-imagenet", data=DataConfig("synthetic", image_size=224, num_classes=1000,
                                                seed=FLAGS.seed),
-      model_dir=FLAGS.workdir, epochs=FLAGS.search_epochs, warmup_epochs=1,
+      model_dir=FLAGS.workdir, epochs=FLAGS.search_epochs, supernet_warmup_epochs=1,
       steps_per_epoch=FLAGS.search_steps, batch_size=8, cost="target", cost_model="latency",
       latency_table=FLAGS.latency_table, target_latency_ms=target, tolerance=0.03,
       arch_lr=FLAGS.arch_lr, dual_lr=FLAGS.dual_lr, landing_candidates=FLAGS.landing_candidates,

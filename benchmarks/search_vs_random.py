@@ -243,7 +243,7 @@ def execute(run: Run, workdir, settings, log, records=None):
       search(recipes.search_config(
           "cifar", space=study().space, width_multiplier=settings["width_multiplier"],
           data=data_config(run.seed), model_dir=run_dir, epochs=settings["search_epochs"],
-          warmup_epochs=settings["search_warmup_epochs"],
+          supernet_warmup_epochs=settings["search_warmup_epochs"],
           steps_per_epoch=settings["search_steps"], batch_size=settings["search_batch_size"],
           **fields),
           log=prefix, extra_callbacks=[clock])

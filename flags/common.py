@@ -92,14 +92,14 @@ def define_recipe_flag():
                     "optimizer flags; a flag given on the command line overrides its value.")
 
 
-def recipe_fields(kind, flag_to_field):
+def recipe_fields(kind, flag_values):
   """The recipe's `kind` (`train` / `search`) field values, overridden by the
-  flags of `flag_to_field` ({flag name: config field}) given on the command
+  flags of `flag_values` ({field: its flag's value}) given on the command
   line; flags not given take the recipe's value when it has one, else their
   default."""
   from autonl_tf.training import recipes
   values = recipes.recipe(FLAGS.recipe, kind)
-  for flag, field in flag_to_field.items():
-    if FLAGS[flag].present or field not in values:
-      values[field] = FLAGS[flag].value
+  for field, value in flag_values.items():
+    if FLAGS[field].present or field not in values:
+      values[field] = value
   return values

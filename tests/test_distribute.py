@@ -36,7 +36,7 @@ def arch_file(tiny_arch):
 
 def train_config(arch_file, tmp_path, **kw):
   base = dict(arch=arch_file, data=DataConfig("synthetic", image_size=SIZE, num_classes=CLASSES),
-              model_dir=str(tmp_path / "run"), batch_size=16, epochs=1, warmup_epochs=0,
+              model_dir=str(tmp_path / "run"), batch_size=16, epochs=1, lr_warmup_epochs=0,
               dropout_rate=0.0, drop_connect_rate=0.0, ema_momentum=0.0, lr_per_256=0.5)
   base.update(kw)
   return TrainConfig(**base)
@@ -129,7 +129,7 @@ def test_bfloat16_xla_search_step(tmp_path):
       config = SearchConfig(space="test-dist", data=DataConfig("synthetic", image_size=SIZE,
                                                                num_classes=CLASSES),
                             model_dir=str(tmp_path), batch_size=16, cost="target",
-                            target_macs=2e5, warmup_epochs=0, jit_compile=precision != "float32",
+                            target_macs=2e5, supernet_warmup_epochs=0, jit_compile=precision != "float32",
                             precision=precision)
       net = build_supernet(config, CLASSES, 10)
       net.search_phase.assign(1.0)

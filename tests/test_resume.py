@@ -90,7 +90,7 @@ def test_killed_search_resumes_as_uninterrupted(tmp_path):
     config = SearchConfig(
         space="tiny", data=DataConfig("synthetic", image_size=16, num_classes=5, seed=1,
                                       deterministic=True),
-        model_dir=model_dir, epochs=3, warmup_epochs=warmup_epochs, steps_per_epoch=STEPS,
+        model_dir=model_dir, epochs=3, supernet_warmup_epochs=warmup_epochs, steps_per_epoch=STEPS,
         batch_size=8, gate_dropout=0.5, verbose=0)
     return search(config, extra_callbacks=callbacks, log=None)
 
@@ -133,7 +133,7 @@ def test_killed_target_search_lands_as_uninterrupted(tmp_path, monkeypatch):
     config = runner.SearchConfig(
         space="tiny", data=DataConfig("synthetic", image_size=16, num_classes=5, seed=1,
                                       deterministic=True),
-        model_dir=model_dir, epochs=3, warmup_epochs=0, steps_per_epoch=STEPS, batch_size=8,
+        model_dir=model_dir, epochs=3, supernet_warmup_epochs=0, steps_per_epoch=STEPS, batch_size=8,
         cost="target", target_macs=2e6, tolerance=0.6, verbose=0)
     return runner.search(config, extra_callbacks=callbacks, log=None)
 
@@ -209,7 +209,7 @@ def test_killed_training_resumes_as_uninterrupted(tmp_path):
     config = TrainConfig(
         arch=str(arch), data=DataConfig("synthetic", image_size=16, num_classes=5, seed=1,
                                         deterministic=True),
-        model_dir=model_dir, batch_size=8, epochs=3, steps_per_epoch=STEPS, warmup_epochs=1,
+        model_dir=model_dir, batch_size=8, epochs=3, steps_per_epoch=STEPS, lr_warmup_epochs=1,
         lr_schedule="cosine", dropout_rate=0.3, drop_connect_rate=0.5, ema_momentum=0.9,
         validation_split=None, eval_steps=1, bn_recalibration_batches=0, verbose=0)
     return train(config, extra_callbacks=callbacks, log=None)

@@ -367,7 +367,7 @@ def test_search_proper_starts_every_decision_on_one_line_with_a_fresh_arch_sched
   data = DataConfig("synthetic", image_size=SIZE, num_classes=5)
   for warmup in (0, 2):
     config = SearchConfig(space=TINY, data=data, model_dir=str(tmp_path), epochs=5,
-                          warmup_epochs=warmup, arch_lr=0.5, margin=0.25)
+                          supernet_warmup_epochs=warmup, arch_lr=0.5, margin=0.25)
     net = build_supernet(config, 5, steps_per_epoch=10)
     for b in net.blocks:  # margins moved by a warm-up
       for v in b.arch_vars.values():

@@ -24,7 +24,7 @@ SIZE, CLASSES = 16, 5
 def _config(tmp_path, **fields):
   data = DataConfig("synthetic", image_size=SIZE, num_classes=CLASSES, seed=1, deterministic=True)
   return SearchConfig(**{**dict(
-      space="tiny", data=data, model_dir=str(tmp_path / "search"), epochs=2, warmup_epochs=1,
+      space="tiny", data=data, model_dir=str(tmp_path / "search"), epochs=2, supernet_warmup_epochs=1,
       steps_per_epoch=10, batch_size=16, cost="target", cost_model="latency",
       latency_table=str(tmp_path / "lut.json"), tolerance=0.1, arch_lr=0.05, dual_lr=0.5,
       penalty=2.0, validation_steps=2, landing_bn_batches=2, landing_candidates=2,

@@ -32,7 +32,7 @@ def _config(tmp_path, **fields):
   data = DataConfig("synthetic", image_size=SIZE, num_classes=CLASSES, seed=1, deterministic=True)
   # No learning-rate ramp: the warm-up epoch trains the weights at full rate.
   return SearchConfig(**{**dict(space=TINY, data=data, model_dir=str(tmp_path), epochs=3,
-                                warmup_epochs=1, steps_per_epoch=STEPS, batch_size=16,
+                                supernet_warmup_epochs=1, steps_per_epoch=STEPS, batch_size=16,
                                 lr_warmup_epochs=0.0), **fields})
 
 
@@ -46,12 +46,12 @@ def _warmed_up(tmp_path, **fields):
   keras.utils.set_random_seed(2)
   config = _config(tmp_path, **fields)
   net = build_supernet(config, CLASSES, STEPS)
-  phase = SearchPhase(config.warmup_epochs, config.gate_dropout)
+  phase = SearchPhase(config.supernet_warmup_epochs, config.gate_dropout)
   x = np.concatenate([b[0] for b in _batches(config, STEPS)])
   y = np.concatenate([b[1] for b in _batches(config, STEPS)])
   net.fit(x, y, batch_size=config.batch_size, epochs=1, callbacks=[phase], verbose=0,
           shuffle=False)
-  phase.on_epoch_begin(config.warmup_epochs)
+  phase.on_epoch_begin(config.supernet_warmup_epochs)
   return config, net
 
 

@@ -84,14 +84,14 @@ def _search_keeps(task, fixed, needed, unneeded):
       macs[a, b] = float(probe.macs())
   assert macs[1, 0] - macs[0, 0] >= macs[0, 1] - macs[0, 0] > 0
   target = macs[1, 0]
-  config = _config(size, epochs=7, warmup_epochs=2, steps_per_epoch=steps, cost="target",
+  config = _config(size, epochs=7, supernet_warmup_epochs=2, steps_per_epoch=steps, cost="target",
                    target_macs=target, arch_lr=0.05, dual_lr=0.5, penalty=2.0)
   assert macs[1, 1] > target * (1 + config.tolerance)
   net = build_supernet(config, 2, steps)
   net.force_state(fixed)
-  landing = LandingLog(config.epochs, config.warmup_epochs, config.tolerance)
+  landing = LandingLog(config.epochs, config.supernet_warmup_epochs, config.tolerance)
   history = net.fit(x, y, batch_size=64, epochs=config.epochs, verbose=0, shuffle=True,
-                    callbacks=[SearchPhase(config.warmup_epochs, config.gate_dropout), landing])
+                    callbacks=[SearchPhase(config.supernet_warmup_epochs, config.gate_dropout), landing])
   assert history.history["accuracy"][-1] > 0.9  # the task was learned (with the needed option)
   names = net.decision_names
   margins, _, _ = net.trace()

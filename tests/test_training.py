@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def tiny_config(tiny_arch, model_dir, **kw):
   base = dict(arch=tiny_arch, data=DataConfig("synthetic", image_size=8, num_classes=4, seed=0),
               model_dir=str(model_dir), batch_size=16, epochs=3, steps_per_epoch=8,
-              lr_per_256=0.2, warmup_epochs=0, ema_momentum=0.9, drop_connect_rate=0.0,
+              lr_per_256=0.2, lr_warmup_epochs=0, ema_momentum=0.9, drop_connect_rate=0.0,
               dropout_rate=0.0, validation_split=None, eval_steps=4, verbose=0,
               bn_recalibration_batches=5)
   base.update(kw)

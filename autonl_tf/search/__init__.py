@@ -10,10 +10,11 @@
 * `pieces`: a space as latency-table pieces (`latency.Piece`), keyed by typed options;
 * `derive`: from gates to an `Arch`, the landing, `arch.txt`, child weights;
 * `callbacks`: warm-up / search switch, landing log, per-epoch and per-step logs;
-* `runner`: `SearchConfig` (every default) and `search()`.
+* `config`: `SearchConfig` (every default of a search);
+* `runner`: `search()`.
 
-`space`, `sampling` and `choices` are pure Python; the names below are imported when
-first used (as in the `autonl_tf` package), so that importing those three does
+`space`, `sampling`, `choices` and `config` are pure Python; the names below are imported when
+first used (as in the `autonl_tf` package), so that importing those four does
 not load TensorFlow.
 """
 

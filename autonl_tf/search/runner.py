@@ -1,12 +1,12 @@
-"""Runs a search end to end: `SearchConfig` (every default of the search in
-one place), the supernet built from it, data, warm-up, the NAS objective,
+"""Runs a search end to end: a `SearchConfig` (`search.config`: every default
+of the search in one place), the supernet built from it, data, warm-up, the NAS objective,
 checkpoints / resume, logs, the landing, and the derived `arch.txt`."""
 
 import dataclasses
 import json
 import os
 import time
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
 import keras
 import tensorflow as tf
@@ -19,6 +19,7 @@ from autonl_tf import run_files
 from autonl_tf.data import pipeline
 from autonl_tf.search import callbacks as search_cb
 from autonl_tf.search import choices
+from autonl_tf.search.config import SearchConfig, saved_fields
 from autonl_tf.search import derive as derive_lib
 from autonl_tf.search.derive import write_derived
 from autonl_tf.search.space import SearchSpace, get_space
@@ -28,118 +29,6 @@ from autonl_tf.training.evaluation import recalibrate_batch_norm
 from autonl_tf.training.backup import ChiefBackupAndRestore, ResumeLog, saved_step
 from autonl_tf.training.losses import apply_weight_decay
 from autonl_tf.training import optimizers
-
-
-@dataclasses.dataclass(frozen=True)
-class SearchConfig:
-  """Attributes:
-    space: search space name (`autonl-imagenet`, `cifar`, ...) or a
-      `SearchSpace`.
-    width_multiplier: every channel count of the space times this
-      (`SearchSpace.scaled`; e.g. 0.5: about a quarter of the MACs).
-    activation: of every network of the space (`arch.ACTIVATIONS`: `swish`,
-      the paper's, `hard_swish` or `relu6`; None: the space's own), written
-      on the derived arch.txt's `#!` line.
-    nl_norm: LightNL's product in every network of the space
-      (`arch.NL_NORMS`: `none`, the paper's, or `second_moment`; None: the
-      space's own), on the derived arch.txt's `#!` line.
-    data: what to read.
-    model_dir: output directory.
-    epochs / warmup_epochs / steps_per_epoch / batch_size: the schedule.
-    cost: `log` or `target` (`search.cost`); target_macs: the budget of
-      `target` mode.
-    cost_model: what the cost prices: `macs`, or `latency`, the ms predicted
-      by the LiteRT latency table at path `latency_table`
-      (`tools/latency_table.py`, built for this space, width, input size and
-      classes); target_latency_ms: the budget of `target` mode then.
-    lam: lambda, the price of MACs: the weight of the cost's force against
-      the cross-entropy's, both normalised (`search.supernet`); None: 0.5 in
-      `log` mode, and a start at 0 in `target` mode, where the price rises
-      from nothing until the budget binds, so that the decisions worth least
-      per MAC go first. dual_lr: lambda's step; tolerance: the band
-      around the target inside which lambda holds and within which the
-      landing picks architectures; penalty: the proportional part of the
-      price, penalty * (MACs / target - 1).
-    margin: every decision's distance from flipping (log units) when the
-      search proper starts.
-    decision_value: what a kernel, expansion, skip or LightNL decision
-      compares with its learnable threshold: `logit` (the default), nothing,
-      the threshold is a logit moved by its straight-through gradient alone;
-      or `weight_norm`, the log RMS of its weights (Single-Path NAS, the
-      paper).
-      The weights are all followed by batch norm, so their common scale is
-      not something the loss sees: with `weight_norm` weight decay and
-      gradient noise move every margin alike (`search.blocks`).
-    landing_candidates: how many of the most visited architectures within
-      tolerance the landing evaluates on the validation split (the held-out
-      tail of train when the dataset has no validation split; never test).
-    landing_latency: with `cost_model=latency`, what the landing holds to
-      the target: `table`, the predicted ms, or `measured`, each candidate
-      timed end to end on this machine (LiteRT, the table's threads and
-      repeats: the machine must be the one the table was built on). Then
-      the states visited within `landing_window` (None: 0.1; only with
-      `measured`) of the target (predicted) are the pool; `landing_candidates` distinct networks of it are timed,
-      each time the one nearest the target after correcting the table by
-      the measured/predicted ratio of those timed so far
-      (`derive.time_nearest`); the most accurate of those measured within
-      `tolerance` is derived, else the one measured nearest.
-    validation_steps: batches of that evaluation (None: the whole split).
-    landing_bn_batches: training batches over which each candidate's BN
-      statistics are re-estimated before it is evaluated (0: none).
-    optimizer / momentum / nesterov: the weights' optimizer (`rmsprop`, the
-      TF1-style RMSProp of the paper's recipe, or `sgd`; see
-      `training.recipes`).
-    lr / arch_lr: learning rates of weights (per 256 images, linear
-      warm-up over `lr_warmup_epochs`, then cosine) and of architecture
-      variables (SGD on the normalised force, cosine over the search proper,
-      so that the architecture settles as the rate decays).
-    weight_decay: L2 on conv/dense kernels; label_smoothing.
-    gate_dropout: warm-up gate dropout probability.
-    jit_compile: XLA-compile the search step.
-    precision: `float32`, `mixed_bfloat16` or `mixed_float16` (see
-      `distribute.precision`); architecture variables, gates and MACs stay
-      float32.
-    sync_bn: batch-norm statistics over all replicas.
-  """
-  space: Union[str, SearchSpace]
-  data: pipeline.DataConfig
-  model_dir: str
-  width_multiplier: float = 1.0
-  activation: Optional[str] = None
-  nl_norm: Optional[str] = None
-  epochs: int = 10
-  warmup_epochs: int = 2
-  steps_per_epoch: Optional[int] = None
-  batch_size: int = 128
-  cost: str = "log"
-  target_macs: Optional[float] = None
-  cost_model: str = "macs"
-  latency_table: Optional[str] = None
-  target_latency_ms: Optional[float] = None
-  lam: Optional[float] = None
-  dual_lr: float = 0.01
-  tolerance: float = 0.03
-  penalty: float = 1.0
-  margin: float = 0.1
-  decision_value: str = "logit"
-  landing_candidates: int = 5
-  landing_bn_batches: int = 20
-  landing_latency: str = "table"
-  landing_window: Optional[float] = None
-  validation_steps: Optional[int] = None
-  optimizer: str = "rmsprop"
-  momentum: float = 0.9
-  nesterov: bool = False
-  lr: float = 0.032
-  lr_warmup_epochs: float = 1.0
-  arch_lr: float = 0.005
-  weight_decay: float = 1e-5
-  label_smoothing: float = 0.1
-  gate_dropout: float = 0.1
-  jit_compile: bool = False
-  precision: str = "float32"
-  sync_bn: bool = False
-  verbose: int = 2
 
 
 def _cosine(peak, total_steps, warmup_steps):
@@ -200,7 +89,9 @@ def _check_resumed_config(saved: dict, config: SearchConfig):
   defaults. A `_SPACE_OVERRIDES` field at None is the space's own value now
   in `config`, and `_LEGACY_SPACE_VALUES` in `saved` (files written before
   the resolved values were recorded), so that a search saved before a
-  space's default changed is not resumed under the new one."""
+  space's default changed is not resumed under the new one. A file written
+  under older field names is read under today's (`config.saved_fields`)."""
+  saved = saved_fields(saved)
   now = json.loads(json.dumps(dataclasses.asdict(config)))
   defaults = json.loads(json.dumps(dataclasses.asdict(SearchConfig(
       space=config.space, data=pipeline.DataConfig(config.data.dataset),
@@ -280,7 +171,7 @@ def build_supernet(config: SearchConfig, num_classes: int, steps_per_epoch: int)
   # The architecture optimizer's step counter restarts at 0 when the search
   # proper starts (`SearchPhase`): its cosine spans the search epochs.
   weight_warm = int(config.lr_warmup_epochs * steps_per_epoch)
-  search_steps = max(1, (config.epochs - config.warmup_epochs) * steps_per_epoch)
+  search_steps = max(1, (config.epochs - config.supernet_warmup_epochs) * steps_per_epoch)
   net.compile(optimizer=optimizers.make(config.optimizer, _cosine(peak, total, weight_warm),
                                         momentum=config.momentum, nesterov=config.nesterov),
               arch_optimizer=keras.optimizers.SGD(_cosine(config.arch_lr, search_steps, 0)),
@@ -428,8 +319,8 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   elif config.landing_window is not None:
     raise ValueError("landing_window is for landing_latency=measured (a table landing would "
                      "ignore it)")
-  if config.epochs < 1 or config.warmup_epochs < 0 or config.batch_size < 1:
-    raise ValueError("epochs and batch_size must be positive, warmup_epochs >= 0")
+  if config.epochs < 1 or config.supernet_warmup_epochs < 0 or config.batch_size < 1:
+    raise ValueError("epochs and batch_size must be positive, supernet_warmup_epochs >= 0")
   _space(config)
   strategy = strategy or tf.distribute.get_strategy()
   chief = distribute.is_chief(strategy)
@@ -460,12 +351,12 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
     net = build_supernet(config, info.num_classes, steps)
   quiet = log or (lambda _: None)
   landing = search_cb.LandingLog(
-      config.epochs, config.warmup_epochs,
+      config.epochs, config.supernet_warmup_epochs,
       landing_window(config) if timer else config.tolerance) if config.cost == "target" else None
   backup = ChiefBackupAndRestore(backup_dir, chief, log=log, data_step=done,
                                  extra_state={"landing": landing} if landing else None)
   callbacks = [
-      search_cb.SearchPhase(config.warmup_epochs, config.gate_dropout),
+      search_cb.SearchPhase(config.supernet_warmup_epochs, config.gate_dropout),
       backup, ResumeLog(backup, quiet), cb.StopOnNaN(),
   ] + ([landing] if landing else []) + [
       *cb.chief_logging(config.model_dir, chief),

@@ -11,5 +11,6 @@ __all__, __getattr__, __dir__ = _lazy.exports(__name__, {
     "evaluation": ("evaluate", "examples_seen", "recalibrate_batch_norm", "topk_correct"),
     "losses": ("SparseLabelSmoothingCrossEntropy", "apply_weight_decay", "decayed_variables"),
     "schedules": ("WarmupExponentialDecay", "learning_rate_schedule"),
-    "trainer": ("TrainConfig", "build_and_compile", "train"),
+    "config": ("TrainConfig",),
+    "trainer": ("build_and_compile", "train"),
 })

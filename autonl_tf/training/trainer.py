@@ -11,7 +11,6 @@ import keras
 import tensorflow as tf
 
 from autonl_tf import arch as arch_lib
-from autonl_tf import constants
 from autonl_tf import distribute
 from autonl_tf import flops
 from autonl_tf import io
@@ -24,85 +23,9 @@ from autonl_tf.training.backup import ChiefBackupAndRestore, ResumeLog, saved_st
 from autonl_tf.training import evaluation
 from autonl_tf.training.losses import SparseLabelSmoothingCrossEntropy, apply_weight_decay
 from autonl_tf.training import optimizers
+from autonl_tf.training.config import TrainConfig
 from autonl_tf.training.optimizers import OPTIMIZERS
 from autonl_tf.training.schedules import learning_rate_schedule
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-  """Every setting of a training run; defaults are the paper's ImageNet recipe.
-
-  Attributes:
-    arch: preset name, arch file, or a `keras.applications` anchor
-      (`keras:mobilenet_v2:<alpha>`, see `models.anchors`).
-    data: what to read (`pipeline.DataConfig`).
-    model_dir: where checkpoints, logs, `final.keras` and `metrics.json` go.
-    batch_size: global batch size.
-    epochs: training epochs.
-    steps_per_epoch: None = one pass over the train split.
-    optimizer: `rmsprop` (TF1-style, the paper's) or `sgd`.
-    nesterov: Nesterov momentum for `sgd`.
-    lr_per_256: peak learning rate per 256 images.
-    lr_schedule: `exponential` (0.97 every 2.4 epochs) or `cosine`.
-    warmup_epochs: linear warm-up.
-    lr_decay_rate / lr_decay_epochs: the exponential schedule.
-    rmsprop_rho / epsilon: RMSProp (0.9, 1e-3).
-    momentum: RMSProp's or SGD's momentum (0.9).
-    label_smoothing: 0.1.
-    weight_decay: 1e-5, L2 on conv/dense kernels only.
-    dropout_rate: before the classifier.
-    drop_connect_rate: stochastic depth, linear in depth.
-    ema_momentum: weight EMA (0 disables); the EMA weights are evaluated.
-    bn_momentum: batch-norm momentum.
-    eval_split: split of the final evaluation.
-    validation_split: split evaluated after each epoch (None: none).
-    validation_steps: batches of the per-epoch validation (None: all).
-    eval_steps: batches of the final evaluation (None: all).
-    bn_recalibration_batches: training batches over which BN statistics are
-      re-estimated for the final (EMA) weights before the final evaluation
-      (0: off). See `evaluation.recalibrate_batch_norm` for why.
-    jit_compile: XLA-compile the train step.
-    precision: `float32`, `mixed_bfloat16` (TPU, CPU) or `mixed_float16`
-      (GPU, with dynamic loss scaling).
-    sync_bn: batch-norm statistics over all replicas (global batch).
-    checkpoints_to_keep: per-epoch checkpoints kept.
-    verbose: Keras progress output (0, 1, 2).
-    arch_limits: bounds on the arch (`arch_lib.ArchLimits`; None: the
-      defaults), checked before any data is read or graph built.
-  """
-  arch: str
-  data: pipeline.DataConfig
-  model_dir: str
-  batch_size: int = 256
-  epochs: int = 350
-  steps_per_epoch: Optional[int] = None
-  optimizer: str = "rmsprop"
-  nesterov: bool = False
-  lr_per_256: float = 0.016
-  lr_schedule: str = "exponential"
-  warmup_epochs: float = 5.0
-  lr_decay_rate: float = 0.97
-  lr_decay_epochs: float = 2.4
-  rmsprop_rho: float = 0.9
-  momentum: float = 0.9
-  epsilon: float = 1e-3
-  label_smoothing: float = 0.1
-  weight_decay: float = 1e-5
-  dropout_rate: float = 0.2
-  drop_connect_rate: float = 0.2
-  ema_momentum: float = 0.9999
-  bn_momentum: float = constants.BN_MOMENTUM
-  eval_split: str = "test"
-  validation_split: Optional[str] = "validation"
-  validation_steps: Optional[int] = None
-  eval_steps: Optional[int] = None
-  bn_recalibration_batches: int = 100
-  jit_compile: bool = False
-  precision: str = "float32"
-  sync_bn: bool = False
-  checkpoints_to_keep: int = 3
-  verbose: int = 2
-  arch_limits: Optional[arch_lib.ArchLimits] = None
 
 
 def validate(config: TrainConfig):
@@ -132,7 +55,7 @@ def validate(config: TrainConfig):
 def make_optimizer(config: TrainConfig, steps_per_epoch: int):
   schedule = learning_rate_schedule(
       config.lr_schedule, config.lr_per_256, config.batch_size, steps_per_epoch,
-      config.epochs, config.warmup_epochs, config.lr_decay_rate, config.lr_decay_epochs)
+      config.epochs, config.lr_warmup_epochs, config.lr_decay_rate, config.lr_decay_epochs)
   return optimizers.make(config.optimizer, schedule, momentum=config.momentum,
                          nesterov=config.nesterov, rho=config.rmsprop_rho,
                          epsilon=config.epsilon, ema_momentum=config.ema_momentum)
