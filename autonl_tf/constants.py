@@ -6,7 +6,7 @@ BN momentum 0.99 and epsilon 1e-3; conv kernels ~ normal(0, sqrt(2/fan_out));
 ImageNet mean/std in 0-255 units. Two initialisations differ from MnasNet's
 (see `dense_initializer` and `layers.MBConv`'s `zero_init_residual`): with
 MnasNet's, a 10-class network starts far above chance and its early layers
-get gradients 50x their weights' norm (measured: docs/RESULTS.md).
+get gradients 50x their weights' norm.
 
 Pure Python: Keras is imported inside the functions that build its objects.
 """

@@ -6,7 +6,7 @@ element-wise kernels forward and more backward, where tf.keras used one
 `FusedBatchNormV3` (keras-team/keras-core#225, "BatchNorm is slow": Keras
 Core's BN is much slower than tf.keras' without XLA). On this project's CPU
 the fused kernel makes a training step of the CIFAR study's networks 1.26-1.37x
-faster (docs/RESULTS.md, section 10).
+faster.
 
 `BatchNormalization` is Keras' layer (same variables, config and inference
 path) whose non-synchronized training call on NHWC tensors runs

@@ -8,7 +8,7 @@ src/cpu/x64/jit_uni_dw_conv_kernel_utils.cpp). A 5x5 or 7x7 depthwise kernel's
 gradient falls back to oneDNN's generic grouped convolution (`jit:avx512_core`
 in `ONEDNN_VERBOSE=1`): on this project's 2-core machine the kernel gradient
 of one 128x32x32x48 layer takes 45 ms at 7x7 and 27 ms at 5x5 where the 3x3
-one takes 4.4 ms (docs/RESULTS.md, section 10).
+one takes 4.4 ms.
 
 The fix, in one place: the kernel gradient is computed strip by strip, each
 strip at most 3 columns wide (7 = 3 + 2 + 2), by the same TensorFlow op on

@@ -27,9 +27,9 @@ def lightnl_aggregate(x, ratio, stride, order_a, norm="none"):
   channels last.
 
   The product is cubic in `x`: an image whose activations are 4x the
-  training batches' gets a 64x output, which the next LightNL cubes again
-  (docs/RESULTS.md, section 6). `norm="second_moment"` divides it by the
-  image's mean square `m = mean(x^2)` (plus `eps = 1e-3`), which makes it
+  training batches' gets a 64x output, which the next LightNL cubes again.
+  `norm="second_moment"` divides it by the image's mean square
+  `m = mean(x^2)` (plus `eps = 1e-3`), which makes it
   homogeneous of degree 1 (`y(a x) = a y(x)` where `m >> eps`, like a
   convolution) and about the paper's product where `m` is about 1, the scale
   of a project BN output with unit gamma. Where `m << eps` (a residual

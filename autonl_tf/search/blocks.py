@@ -31,7 +31,7 @@ LightNL values carry nothing the loss sees, and the kernel rings' only
 through the ring's share of its channel's kernel. Their common scale moves
 only by what moves a scale-free weight's norm, weight decay shrinking it and
 gradient noise growing it, and every margin moves with it by the same log
-factor, whatever the decision is worth (docs/RESULTS.md section 5).
+factor, whatever the decision is worth.
 `decision_value='logit'` takes the values out: each threshold decision is
 then a learnable logit, `0 - t`, moved by its straight-through gradient
 alone, like the ratio and stride decisions.
@@ -199,7 +199,7 @@ class SuperMBConv(keras.layers.Layer):
     # force is its option's effect on the output, and in a branch scaled by 0
     # nothing has any; after the 50-step warm-up of a CIFAR-10 search every
     # decision of the skippable blocks was 10-40x weaker than the other
-    # blocks' (docs/RESULTS.md section 7).
+    # blocks'.
     self.project_bn = bn("project_bn")
     self.project_bn.build(out_shape)
     self.nl_dw = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False,
@@ -374,7 +374,7 @@ class SuperMBConv(keras.layers.Layer):
     # masked twice (also before the depthwise conv), an off `e_large` saw the
     # channels' output as act(BN(0)), a per-channel constant, and its
     # straight-through gradient no longer measured what turning them on would
-    # do (docs/RESULTS.md section 5, "What the searches did").
+    # do.
     x = self._act(self.expand_bn(self.expand_conv(inputs), training=training))
     x = depthwise.depthwise_conv2d(x, g["kernel"], self.stride, training)
     x = self._act(self.dw_bn(x, training=training)) * self._channel_mask(g)
