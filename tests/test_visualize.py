@@ -94,7 +94,7 @@ def test_header_matches_a_real_search(tmp_path, supernet):
   assert len(header) == 106
 
 
-def test_read_search_log(search_dir):
+def test_read_search_log(search_dir, tmp_path):
   log = viz.read_search_log(search_dir)  # a directory or the file itself
   header = _header(search_dir / "search_log.csv")
   assert list(log) == header
@@ -104,9 +104,14 @@ def test_read_search_log(search_dir):
   assert all(isinstance(v, np.ndarray) and v.shape == (5,) for v in log.values())
   np.testing.assert_array_equal(log["epoch"], [1, 2, 3, 4, 5])
   assert set(np.unique(np.concatenate([log[c] for c in log.decision_columns]))) <= {0.0, 1.0}
-  assert log.target_macs == 4e7 and log.warmup_epochs == 2
+  assert log.target_macs == 4e7 and log.supernet_warmup_epochs == 2  # the field's old name
   again = viz.read_search_log(search_dir / "search_log.csv")
   assert list(again) == list(log)
+  config = json.loads((search_dir / "search_config.json").read_text())
+  config["supernet_warmup_epochs"] = config.pop("warmup_epochs") + 1
+  (tmp_path / "search_config.json").write_text(json.dumps(config))
+  (tmp_path / "search_log.csv").write_text((search_dir / "search_log.csv").read_text())
+  assert viz.read_search_log(tmp_path).supernet_warmup_epochs == 3  # today's name
 
 
 def test_rerun_epoch_keeps_the_last_row(tmp_path, supernet):
