@@ -1,0 +1,78 @@
+"""The import graph: every module of `autonl_tf` imports on its own in a
+fresh interpreter (no cycle that only some import order survives), and the
+latency code (`autonl_tf.latency`) imports nothing from `autonl_tf.search`:
+the search imports the latency code, not the other way round."""
+
+import ast
+import concurrent.futures
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _module_files(package="autonl_tf"):
+  """{module name: file} of every module of `package` in the checkout."""
+  out = {}
+  for folder, subfolders, files in os.walk(os.path.join(ROOT, *package.split("."))):
+    subfolders[:] = sorted(d for d in subfolders if d != "__pycache__")
+    for name in sorted(f for f in files if f.endswith(".py")):
+      parts = os.path.relpath(os.path.join(folder, name), ROOT)[:-len(".py")].split(os.sep)
+      out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = os.path.join(folder, name)
+  return out
+
+
+def _imported(module, path):
+  """Every module name the file of `module` imports, at any depth (lazy
+  imports inside functions included), relative imports resolved; for
+  `from a import b` both `a` and `a.b`."""
+  with open(path) as f:
+    tree = ast.parse(f.read(), path)
+  package = module if path.endswith("__init__.py") else module.rpartition(".")[0]
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+      yield from (alias.name for alias in node.names)
+    elif isinstance(node, ast.ImportFrom):
+      base = node.module or ""
+      if node.level:
+        anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+        base = ".".join(anchor + ([base] if base else []))
+      yield base
+      yield from (f"{base}.{alias.name}" for alias in node.names)
+
+
+def test_the_latency_code_imports_nothing_from_the_search():
+  latency = {m: p for m, p in _module_files().items()
+             if m == "autonl_tf.latency" or m.startswith("autonl_tf.latency.")}
+  assert {"autonl_tf.latency.table", "autonl_tf.latency.timing"} <= set(latency)
+  found = {m: sorted(name for name in _imported(m, p)
+                     if name == "autonl_tf.search" or name.startswith("autonl_tf.search."))
+           for m, p in latency.items()}
+  assert not {m: names for m, names in found.items() if names}
+
+
+def test_the_import_parser_sees_lazy_and_relative_imports(tmp_path):
+  lazy, relative = tmp_path / "lazy.py", tmp_path / "relative.py"
+  lazy.write_text("def f():\n  from autonl_tf.search import pieces\n")
+  relative.write_text("from ..search import space\n")
+  assert "autonl_tf.search.pieces" in set(_imported("autonl_tf.latency.lazy", str(lazy)))
+  assert "autonl_tf.search" in set(_imported("autonl_tf.latency.relative", str(relative)))
+
+
+def _import_alone(module):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  proc = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=600)
+  return module, proc.returncode, proc.stderr[-1500:]
+
+
+@pytest.mark.slow
+def test_every_module_imports_alone_in_a_fresh_interpreter():
+  modules = sorted(_module_files())
+  assert len(modules) > 50 and "autonl_tf.search.pieces" in modules
+  with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+    failed = {m: err for m, code, err in pool.map(_import_alone, modules) if code}
+  assert not failed, "\n\n".join(f"{m}:\n{err}" for m, err in failed.items())
