@@ -25,7 +25,7 @@ except ImportError:
 #: xdist's own order, most tests first). The rest follow in name order.
 SLOW_FILES = {
     "test_search_vs_random.py": 380,
-    "test_imports.py": 350,  # a fresh interpreter per module (measured with a busy core)
+    "test_imports.py": 30,
     "test_reference_table.py": 190,
     "test_search_planted.py": 147,
     "test_export.py": 115,
