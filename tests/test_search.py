@@ -305,17 +305,17 @@ def test_target_mode_lands_near_the_target(tmp_path, decision_value):
   net.search_phase.assign(1.0)
   # As tools/search.py: the landing records the visited states near the target.
   from autonl_tf.search.callbacks import LandingLog
-  landing = LandingLog(epochs=3, warmup_epochs=0, tolerance=0.05)
-  _fit(net, steps=20, epochs=3, callbacks=[landing])
-  best = landing.landing.candidates(1)
+  landing_log = LandingLog(epochs=3, warmup_epochs=0, tolerance=0.05)
+  _fit(net, steps=20, epochs=3, callbacks=[landing_log])
+  best = landing_log.visited.candidates(1)
   assert best, "no state within 5% of the target was visited"
-  net.force_state(landing.landing.state(best[0]))
+  net.force_state(landing_log.visited.state(best[0]))
   try:
     derived = flops.count(net.derive(), SIZE, 5).macs
   finally:
     net.force_state(None)
   assert abs(derived / target - 1) <= 0.05, (derived, target)
-  assert derived == landing.landing.values[best[0]]
+  assert derived == landing_log.visited.values[best[0]]
   assert float(net.lam) != 0
 
 

@@ -13,7 +13,7 @@ import pytest
 from autonl_tf import arch as arch_lib
 from autonl_tf import flops
 from autonl_tf.data import DataConfig
-from autonl_tf.search import derive
+from autonl_tf.search import landing as landing_lib
 from autonl_tf.search.runner import SearchConfig, search
 from autonl_tf.search.space import get_space
 from search_testing import make_net, random_latency_table
@@ -127,10 +127,10 @@ def test_time_nearest_follows_the_measured_over_predicted_ratio():
     timed.append(key)
     return truth[key]
 
-  assert derive.time_nearest(predicted, timer, 10.0, 3) == {"a": 10.6, "b": 10.1, "c": 9.5}
+  assert landing_lib.time_nearest(predicted, timer, 10.0, 3) == {"a": 10.6, "b": 10.1, "c": 9.5}
   assert timed == ["a", "b", "c"]
-  assert derive.time_nearest(predicted, truth.get, 10.0, 9) == {k: truth[k] for k in "abcd"}
-  assert derive.time_nearest(predicted, truth.get, 10.0, 0) == {}
+  assert landing_lib.time_nearest(predicted, truth.get, 10.0, 9) == {k: truth[k] for k in "abcd"}
+  assert landing_lib.time_nearest(predicted, truth.get, 10.0, 0) == {}
 
 
 def test_a_measured_landing_holds_the_measured_latency_to_the_target(tmp_path, monkeypatch):
@@ -194,7 +194,7 @@ def test_a_measured_landing_holds_the_measured_latency_to_the_target(tmp_path, m
 
 
 def test_a_measured_landing_times_in_corrected_order_and_picks_the_most_accurate(tmp_path):
-  """`runner.land` on a fixed pool of states (no search trajectory): with
+  """`landing.land` on a fixed pool of states (no search trajectory): with
   every network measuring 12% over its prediction, the first timed is the
   prediction nearest the target, and every later one the prediction nearest
   target / 1.12 (the median measured/predicted ratio is then exactly 1.12);
@@ -202,7 +202,7 @@ def test_a_measured_landing_times_in_corrected_order_and_picks_the_most_accurate
   of them is derived."""
   import numpy as np
   from autonl_tf.data import make_dataset
-  from autonl_tf.search.runner import build_supernet, land
+  from autonl_tf.search.runner import build_supernet
   table = random_latency_table(get_space("tiny"), SIZE, CLASSES, path=tmp_path / "lut.json")
   config = _config(tmp_path, target_latency_ms=1.0, tolerance=0.04, landing_window=0.3,
                    landing_latency="measured", landing_candidates=4)
@@ -220,7 +220,7 @@ def test_a_measured_landing_times_in_corrected_order_and_picks_the_most_accurate
     pool.setdefault(text, (bits, table.predict(net.derive(), SIZE, CLASSES)))
   target = float(np.median([ms for _, ms in pool.values()]))
   net.target_latency_ms = target
-  landing = derive.Landing(names, 0.3)
+  landing = landing_lib.Landing(names, 0.3)
   for bits, ms in pool.values():
     landing.record(1, [int(c) for c in bits], ms, target)
   inside = {t: v for t, v in pool.items() if abs(v[1] / target - 1) <= 0.3}
@@ -244,7 +244,7 @@ def test_a_measured_landing_times_in_corrected_order_and_picks_the_most_accurate
   assert abs(measured[order[0]] / target - 1) > 0.04
   assert any(abs(measured[t] / target - 1) <= 0.04 for t in order[1:])
   val = make_dataset(config.data, "validation", 8, training=False)
-  record = land(net, landing, val, config, log=None, calibration_ds=None, timer=timer)
+  record = landing_lib.land(net, landing, val, config, log=None, calibration_ds=None, timer=timer)
   rows = record["candidates"]
   assert timed == order and [r["arch"] for r in rows] == [t.splitlines() for t in order]
   for r, text in zip(rows, order):

@@ -19,8 +19,9 @@ from autonl_tf.data import DataConfig, make_dataset
 from autonl_tf.search import SearchSpace, Stage
 from autonl_tf.search import cost as cost_lib
 from autonl_tf.search.callbacks import MarginLog, SearchPhase
-from autonl_tf.search.derive import Landing, write_derived
-from autonl_tf.search.runner import SearchConfig, build_supernet, land
+from autonl_tf.search.derive import write_derived
+from autonl_tf.search.landing import Landing, land
+from autonl_tf.search.runner import SearchConfig, build_supernet
 from search_testing import make_net, random_latency_table
 
 TINY = SearchSpace(name="tiny", stages=(Stage(16, 2, 1), Stage(24, 2, 2, 0.25)), stem_filters=8,

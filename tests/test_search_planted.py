@@ -27,7 +27,8 @@ import tensorflow as tf
 from autonl_tf.data import DataConfig
 from autonl_tf.search import SearchSpace, Stage
 from autonl_tf.search.callbacks import LandingLog, SearchPhase
-from autonl_tf.search.runner import SearchConfig, build_supernet, land
+from autonl_tf.search.landing import land
+from autonl_tf.search.runner import SearchConfig, build_supernet
 
 SPACE = SearchSpace(name="planted", stages=(Stage(24, 2, 1),), stem_filters=24, stem_stride=1,
                     first_block="", head_filters=32, kernel_sizes=(3, 5), nl_ratios=(1.0,),
@@ -89,16 +90,17 @@ def _search_keeps(task, fixed, needed, unneeded):
   assert macs[1, 1] > target * (1 + config.tolerance)
   net = build_supernet(config, 2, steps)
   net.force_state(fixed)
-  landing = LandingLog(config.epochs, config.supernet_warmup_epochs, config.tolerance)
+  landing_log = LandingLog(config.epochs, config.supernet_warmup_epochs, config.tolerance)
   history = net.fit(x, y, batch_size=64, epochs=config.epochs, verbose=0, shuffle=True,
-                    callbacks=[SearchPhase(config.supernet_warmup_epochs, config.gate_dropout), landing])
+                    callbacks=[SearchPhase(config.supernet_warmup_epochs, config.gate_dropout),
+                               landing_log])
   assert history.history["accuracy"][-1] > 0.9  # the task was learned (with the needed option)
   names = net.decision_names
   margins, _, _ = net.trace()
   kept, dropped = (margins[names.index(f"sblock_1/{d}")] for d in (needed, unneeded))
   assert kept > dropped  # the needed decision ends further from flipping off
   val = tf.data.Dataset.from_tensor_slices((xv, yv)).batch(128)
-  record = land(net, landing.landing, val, config)
+  record = land(net, landing_log.visited, val, config)
   arch = net.derive()
   net.force_state(None)
   assert record["chosen_by"] == "validation accuracy", record

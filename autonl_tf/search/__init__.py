@@ -8,8 +8,10 @@
 * `supernet`: `SuperNet`, the `keras.Model` and its NAS `train_step`;
 * `cost`: the MACs as a function of the gates, and the cost term of the loss;
 * `pieces`: a space as latency-table pieces (`latency.Piece`), keyed by typed options;
-* `derive`: from gates to an `Arch`, the landing, `arch.txt`, child weights;
-* `callbacks`: warm-up / search switch, landing log, per-epoch and per-step logs;
+* `derive`: from gates to an `Arch` (and back), `arch.txt`, `decisions.json`, child weights;
+* `landing`: which visited architecture the search returns (candidates, validation,
+  measured timing, the landing's record and log);
+* `callbacks`: warm-up / search switch, the visited-state record, per-epoch and per-step logs;
 * `config`: `SearchConfig` (every default of a search);
 * `runner`: `search()`.
 

@@ -1,5 +1,5 @@
-"""Callbacks of a search: the warm-up / search switch, the landing, and the
-logs.
+"""Callbacks of a search: the warm-up / search switch, the record of the
+visited states the landing chooses from (`search.landing`), and the logs.
 
 Log schema (read by `autonl_tf.viz`):
 * `search_log.csv`, one row per epoch: `epoch`, `derived_macs` (and
@@ -24,7 +24,7 @@ import tensorflow as tf
 from autonl_tf import flops
 from autonl_tf import io
 from autonl_tf import run_files
-from autonl_tf.search import derive as derive_lib
+from autonl_tf.search import landing as landing_lib
 
 
 class SearchPhase(keras.callbacks.Callback):
@@ -172,28 +172,28 @@ class MarginLog(keras.callbacks.Callback):
 
 class LandingLog(keras.callbacks.Callback):
   """`target` mode: records every hard architecture visited after each step
-  of the search proper in a `derive.Landing` (`landing`).
-  Its state goes into the backup (`get_state` / `set_state`, through
-  `ChiefBackupAndRestore(extra_state=...)`), so that a resumed search lands
-  as the uninterrupted one would."""
+  of the search proper in a `landing.Landing` (`visited`), from which
+  `landing.land` chooses. Its state goes into the backup (`get_state` /
+  `set_state`, through `ChiefBackupAndRestore(extra_state=...)`), so that a
+  resumed search lands as the uninterrupted one would."""
 
   def __init__(self, epochs, warmup_epochs, tolerance):
     super().__init__()
     self.first = min(epochs - 1, warmup_epochs)
     self.tolerance = tolerance
-    self.landing = None
+    self.visited = None
     self._active = False
     self.epoch = 0
 
   def get_state(self):
-    return self.landing.to_json() if self.landing else None
+    return self.visited.to_json() if self.visited else None
 
   def set_state(self, state):
-    self.landing = derive_lib.Landing.from_json(state) if state else None
+    self.visited = landing_lib.Landing.from_json(state) if state else None
 
   def on_train_begin(self, logs=None):
-    if self.landing is None:  # else restored from the backup
-      self.landing = derive_lib.Landing(self.model.decision_names, self.tolerance)
+    if self.visited is None:  # else restored from the backup
+      self.visited = landing_lib.Landing(self.model.decision_names, self.tolerance)
 
   def on_epoch_begin(self, epoch, logs=None):
     self._active = epoch >= self.first
@@ -202,4 +202,4 @@ class LandingLog(keras.callbacks.Callback):
   def on_train_batch_end(self, batch, logs=None):
     if self._active:
       _, bits, value = _step_trace(self.model)
-      self.landing.record(self.epoch, bits, value, self.model.target)
+      self.visited.record(self.epoch, bits, value, self.model.target)

@@ -89,7 +89,7 @@ class SearchConfig:
       (predicted) are the pool; `landing_candidates` distinct networks of it
       are timed, each time the one nearest the target after correcting the
       table by the measured / predicted ratio of those timed so far
-      (`derive.time_nearest`); the most accurate of those measured within
+      (`landing.time_nearest`); the most accurate of those measured within
       `tolerance` is derived, else the one measured nearest.
     landing_window: with `landing_latency=measured`, the relative distance
       from the target (predicted) within which visited states are the

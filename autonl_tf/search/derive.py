@@ -1,11 +1,10 @@
-"""From a searched supernet to a network: the hard decisions as an `Arch`,
-the landing (which visited architecture the search returns), the files
-`arch.txt` / `decisions.json`, and (for checks and warm starts) the child's
-weights sliced out of the supernet."""
+"""From a searched supernet to a network: the hard decisions as an `Arch`
+(and back, `decision_state`), the files `arch.txt` / `decisions.json`, and
+(for checks and warm starts) the child's weights sliced out of the supernet.
+Which visited architecture a search returns is `search.landing`'s."""
 
 import json
 import os
-import statistics
 
 from autonl_tf import arch as arch_lib
 from autonl_tf import flops
@@ -99,80 +98,6 @@ def decision_state(supernet, arch) -> dict:
     raise ValueError(f"the architecture is not in the space '{space.name}': "
                      + ("; ".join(diff) or "its fixed parts differ"))
   return state
-
-
-class Landing:
-  """The hard architectures a `target`-mode search visits within `tolerance`
-  of the budget, with how often in each epoch and their priced quantity
-  (`SuperNet.budget_value`: MACs, or predicted ms), and the nearest state
-  seen outside it.
-
-  A state is the string of raw decision bits in `SuperNet.decision_names`
-  order. `candidates` ranks the states within tolerance by visits (ties: the
-  later epoch); `runner.land` evaluates them (the weights are shared, so
-  every visited state is evaluated with the same weights) and derives the
-  most accurate, or the nearest state when none was within tolerance.
-  """
-
-  def __init__(self, names, tolerance):
-    self.names = list(names)
-    self.tolerance = float(tolerance)
-    self.visits = {}   # bits -> {epoch: count}
-    self.values = {}   # bits -> MACs or ms
-    self.nearest = None  # (distance, bits, value, epoch) of the nearest state outside
-
-  def record(self, epoch, gates, value, target):
-    """Counts a visit of the state with raw 0/1 `gates` costing `value`
-    (MACs or ms, in the unit of `target`)."""
-    bits = "".join(str(int(g)) for g in gates)
-    distance = abs(value / target - 1.0)
-    if distance <= self.tolerance:
-      per_epoch = self.visits.setdefault(bits, {})
-      per_epoch[epoch] = per_epoch.get(epoch, 0) + 1
-      self.values[bits] = value
-    elif self.nearest is None or distance < self.nearest[0]:
-      self.nearest = (distance, bits, value, epoch)
-
-  def candidates(self, limit=None):
-    """Up to `limit` (None: all) states within tolerance, most visited first
-    (ties: the later one)."""
-    order = sorted(self.visits, key=lambda b: (-sum(self.visits[b].values()),
-                                               -max(self.visits[b])))
-    return order[:limit]
-
-  def state(self, bits):
-    return {n: int(c) for n, c in zip(self.names, bits)}
-
-  def to_json(self):
-    return {"names": self.names, "tolerance": self.tolerance,
-            "visits": {b: {str(e): n for e, n in v.items()} for b, v in self.visits.items()},
-            "values": self.values, "nearest": list(self.nearest) if self.nearest else None}
-
-  @classmethod
-  def from_json(cls, data):
-    out = cls(data["names"], data["tolerance"])
-    out.visits = {b: {int(e): n for e, n in v.items()} for b, v in data["visits"].items()}
-    # Backups written before the latency cost call the values "macs".
-    out.values = dict(data["values"] if "values" in data else data["macs"])
-    out.nearest = tuple(data["nearest"]) if data.get("nearest") else None
-    return out
-
-
-def time_nearest(predicted, timer, target, count):
-  """Times (`timer(key)` -> measured ms) up to `count` of the networks
-  `predicted` ({key: predicted ms}) for a landing on measured latency, each
-  time the one whose prediction, corrected by the median measured/predicted
-  ratio of those timed so far (1 before the first), is nearest `target`
-  (ties: the earlier key). The correction follows the table's error on the
-  networks around the target, which a whole-space calibration cannot.
-  Returns {key: measured ms} in timing order."""
-  measured = {}
-  while len(measured) < min(count, len(predicted)):
-    ratio = statistics.median(measured[k] / predicted[k] for k in measured) if measured else 1.0
-    key = min((k for k in predicted if k not in measured),
-              key=lambda k: abs(predicted[k] * ratio / target - 1))
-    measured[key] = float(timer(key))
-  return measured
 
 
 def _bn_copy(src, dst, n=None):

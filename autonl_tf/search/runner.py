@@ -11,7 +11,6 @@ from typing import Optional, Sequence
 import keras
 import tensorflow as tf
 
-from autonl_tf import arch as arch_lib
 from autonl_tf import distribute
 from autonl_tf import flops
 from autonl_tf import io
@@ -20,12 +19,11 @@ from autonl_tf.data import pipeline
 from autonl_tf.search import callbacks as search_cb
 from autonl_tf.search import choices
 from autonl_tf.search.config import SearchConfig, saved_fields
-from autonl_tf.search import derive as derive_lib
+from autonl_tf.search import landing
 from autonl_tf.search.derive import write_derived
 from autonl_tf.search.space import SearchSpace, get_space
 from autonl_tf.search.supernet import SuperNet
 from autonl_tf.training import callbacks as cb
-from autonl_tf.training.evaluation import recalibrate_batch_norm
 from autonl_tf.training.backup import ChiefBackupAndRestore, ResumeLog, saved_step
 from autonl_tf.training.losses import apply_weight_decay
 from autonl_tf.training import optimizers
@@ -119,32 +117,6 @@ def _check_resumed_config(saved: dict, config: SearchConfig):
                      f"resume it with its own settings, or search into a new model_dir")
 
 
-def landing_window(config: SearchConfig) -> float:
-  """The measured landing's window: `config.landing_window`, or 0.1."""
-  return 0.1 if config.landing_window is None else config.landing_window
-
-
-def _landing_timer(table, config: SearchConfig, strategy, num_classes: int):
-  """`landing_latency=measured`: an `Arch` -> ms timing it end to end like
-  the table's entries (its threads, warm-up, repeats and passes) on this
-  machine; None otherwise. Refuses a table of another CPU, or a strategy
-  spanning several machines (each would time on its own)."""
-  if config.landing_latency != "measured":
-    return None
-  from autonl_tf import latency
-  built_on = (table.settings.get("machine") or {}).get("cpu")
-  if built_on != latency.cpu_model():
-    raise ValueError(f"landing_latency=measured times the candidates on this machine "
-                     f"({latency.cpu_model()}), but the latency table {config.latency_table} "
-                     f"was built on {built_on}: build the table here, or land on the table")
-  if not distribute.single_machine(strategy):
-    raise ValueError("landing_latency=measured times the candidates on this machine: it needs "
-                     "a strategy on one machine (the workers of a cluster would each time "
-                     "their own)")
-  return lambda arch: latency.time_arch(arch, config.data.image_size, num_classes,
-                                        *table.timing)["ms"]
-
-
 def make_supernet(config: SearchConfig, num_classes: int) -> SuperNet:
   """The (uncompiled) supernet of `config`, under its precision policy."""
   table = _latency_table(config, num_classes)
@@ -179,121 +151,10 @@ def build_supernet(config: SearchConfig, num_classes: int, steps_per_epoch: int)
   return net
 
 
-def format_cost(net: SuperNet, value) -> str:
-  """A value of the supernet's priced quantity, with its unit."""
-  return f"{value / 1e6:.2f}M MACs" if net.cost_model == "macs" else f"{value:.3f} ms"
-
-
-def land(net: SuperNet, landing, val_ds, config: SearchConfig, log=None, calibration_ds=None,
-         timer=None):
-  """Forces the supernet to the architecture the search returns and says
-  how it was chosen: in `target` mode the most accurate, on `val_ds`, of the
-  `landing_candidates` most visited states within tolerance (else the
-  nearest state seen); in `log` mode the last state. With `calibration_ds`
-  (training batches), each candidate's BN statistics are re-estimated over
-  `landing_bn_batches` of them first: the moving statistics were gathered
-  under whichever states the search visited, mostly the most visited one,
-  and would otherwise favour it. With `timer` (an `Arch` -> measured ms:
-  `landing_latency=measured`), the candidates are the distinct networks
-  timed by `derive.time_nearest` among the states `landing` holds (those
-  within `landing_window`), and only those measured within `tolerance` are
-  evaluated. Returns the record for `decisions.json`."""
-  if landing is None:
-    return {"chosen_by": "last step"}
-  names = landing.candidates(None if timer else config.landing_candidates)
-  if not names:
-    if landing.nearest is None:
-      return {"chosen_by": "last step"}
-    _, bits, value, _ = landing.nearest
-    net.force_state(landing.state(bits))
-    return {"chosen_by": f"nearest to the target ({value / net.target - 1:+.1%}; none "
-                         f"within {landing.tolerance:.0%})"}
-  unit = net.cost_unit
-
-  def calibrate():
-    if calibration_ds is not None and config.landing_bn_batches:
-      recalibrate_batch_norm(net, calibration_ds, config.landing_bn_batches)
-
-  def evaluate(bits):
-    """The validation result of state `bits`, its BN statistics re-estimated first."""
-    net.force_state(landing.state(bits))
-    calibrate()
-    return net.evaluate(val_ds, steps=config.validation_steps, verbose=0, return_dict=True)
-
-  bn_batches = config.landing_bn_batches if calibration_ds is not None else 0
-  if timer is None:
-    rows = []
-    for bits in names:
-      result = evaluate(bits)
-      value = landing.values[bits]
-      rows.append({unit: value, "visits": sum(landing.visits[bits].values()),
-                   "val_accuracy": float(result["accuracy"]), "val_ce": float(result["ce"]),
-                   "arch": arch_lib.format_arch(net.derive()).splitlines(), "bits": bits})
-      if net.cost_model != "macs":
-        rows[-1]["macs"] = float(net.macs())
-      if log:
-        log(f"landing candidate {len(rows)}: {format_cost(net, value)}, "
-            f"{rows[-1]['visits']} steps, validation accuracy {rows[-1]['val_accuracy']:.4f}")
-    best = max(rows, key=lambda r: (r["val_accuracy"], -abs(r[unit] / net.target - 1)))
-    net.force_state(landing.state(best["bits"]))
-    calibrate()
-    return {"chosen_by": "validation accuracy", "bn_recalibration_batches": bn_batches,
-            "candidates": rows}
-  return _land_measured(net, landing, names, config, log, calibrate, evaluate, timer, bn_batches)
-
-
-def _land_measured(net, landing, names, config, log, calibrate, evaluate, timer, bn_batches):
-  """`land` with `landing_latency=measured` (see there)."""
-  unit = net.cost_unit
-  pool, archs = {}, {}  # arch text -> candidate row / Arch; states deriving one network merged
-  for bits in names:
-    net.force_state(landing.state(bits))
-    arch = net.derive()
-    text = arch_lib.format_arch(arch)
-    visits = sum(landing.visits[bits].values())
-    if text in pool:
-      pool[text]["visits"] += visits
-    else:
-      archs[text] = arch
-      pool[text] = {unit: landing.values[bits], "macs": float(net.macs()), "visits": visits,
-                    "arch": text.splitlines(), "bits": bits}
-  measured = derive_lib.time_nearest({t: r[unit] for t, r in pool.items()},
-                                     lambda t: timer(archs[t]), net.target,
-                                     config.landing_candidates)
-
-  def distance(r):
-    return abs(r["measured_latency_ms"] / net.target - 1)
-
-  rows = []
-  for text, ms in measured.items():
-    r = dict(pool[text], measured_latency_ms=ms)
-    r["within_tolerance"] = distance(r) <= config.tolerance
-    if r["within_tolerance"]:
-      result = evaluate(r["bits"])
-      r.update(val_accuracy=float(result["accuracy"]), val_ce=float(result["ce"]))
-    rows.append(r)
-    if log:
-      log(f"landing candidate {len(rows)}: {format_cost(net, r[unit])} predicted, {ms:.3f} ms "
-          f"measured ({ms / net.target - 1:+.1%}), {r['visits']} steps"
-          + (f", validation accuracy {r['val_accuracy']:.4f}" if "val_accuracy" in r else ""))
-  eligible = [r for r in rows if r["within_tolerance"]]
-  if eligible:
-    best = max(eligible, key=lambda r: (r["val_accuracy"], -distance(r)))
-    chosen_by = "validation accuracy among the candidates measured within tolerance"
-  else:
-    best = min(rows, key=distance)
-    chosen_by = (f"nearest measured latency ({best['measured_latency_ms'] / net.target - 1:+.1%}; "
-                 f"none measured within {config.tolerance:.0%})")
-  net.force_state(landing.state(best["bits"]))
-  calibrate()
-  return {"chosen_by": chosen_by, "bn_recalibration_batches": bn_batches,
-          "landing_latency": "measured", "landing_window": landing_window(config),
-          "measured_latency_ms": best["measured_latency_ms"], "candidates": rows}
-
-
-def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = None,
-           extra_callbacks: Sequence[keras.callbacks.Callback] = (), log=print) -> dict:
-  """Runs the search; returns the contents of `decisions.json`."""
+def _check_config(config: SearchConfig):
+  """Raises a ValueError for settings a search refuses (an unknown choice, a
+  budget missing or of the other cost model, a landing it cannot honour,
+  no epochs), before any output."""
   for field in choices.BY_FIELD:
     choices.check(field, getattr(config, field))
   if config.cost == "target" and config.cost_model == "macs" and not config.target_macs:
@@ -310,25 +171,23 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   for name in ("target_macs", "target_latency_ms"):
     if getattr(config, name) is not None and not getattr(config, name) > 0:
       raise ValueError(f"{name} must be positive, got {getattr(config, name)}")
-  if config.landing_latency == "measured":
-    if config.cost_model != "latency" or config.cost != "target":
-      raise ValueError("landing_latency=measured is for cost=target with cost_model=latency")
-    if not landing_window(config) >= config.tolerance:
-      raise ValueError(f"landing_window ({config.landing_window}) must be at least the "
-                       f"tolerance ({config.tolerance})")
-  elif config.landing_window is not None:
-    raise ValueError("landing_window is for landing_latency=measured (a table landing would "
-                     "ignore it)")
+  landing.check_config(config)
   if config.epochs < 1 or config.supernet_warmup_epochs < 0 or config.batch_size < 1:
     raise ValueError("epochs and batch_size must be positive, supernet_warmup_epochs >= 0")
   _space(config)
+
+
+def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = None,
+           extra_callbacks: Sequence[keras.callbacks.Callback] = (), log=print) -> dict:
+  """Runs the search; returns the contents of `decisions.json`."""
+  _check_config(config)
   strategy = strategy or tf.distribute.get_strategy()
   chief = distribute.is_chief(strategy)
   start = time.time()
   info = pipeline.dataset_info(config.data)
   # A table that does not fit, or cannot be measured against, fails before any output.
-  timer = _landing_timer(_latency_table(config, info.num_classes), config, strategy,
-                         info.num_classes)
+  timer = landing.latency_timer(_latency_table(config, info.num_classes), config, strategy,
+                                info.num_classes)
   data = dataclasses.replace(config.data, num_classes=info.num_classes)
   steps = config.steps_per_epoch or (info.split_sizes["train"] or 0) // config.batch_size
   if steps < 1:
@@ -350,15 +209,15 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   with strategy.scope():
     net = build_supernet(config, info.num_classes, steps)
   quiet = log or (lambda _: None)
-  landing = search_cb.LandingLog(
+  landing_log = search_cb.LandingLog(
       config.epochs, config.supernet_warmup_epochs,
-      landing_window(config) if timer else config.tolerance) if config.cost == "target" else None
+      landing.window(config) if timer else config.tolerance) if config.cost == "target" else None
   backup = ChiefBackupAndRestore(backup_dir, chief, log=log, data_step=done,
-                                 extra_state={"landing": landing} if landing else None)
+                                 extra_state={"landing": landing_log} if landing_log else None)
   callbacks = [
       search_cb.SearchPhase(config.supernet_warmup_epochs, config.gate_dropout),
       backup, ResumeLog(backup, quiet), cb.StopOnNaN(),
-  ] + ([landing] if landing else []) + [
+  ] + ([landing_log] if landing_log else []) + [
       *cb.chief_logging(config.model_dir, chief),
       search_cb.DecisionLog(config.model_dir, chief), search_cb.MarginLog(config.model_dir, chief),
       cb.EpochSummary(quiet, ["ce", "accuracy", "macs"] + (
@@ -366,14 +225,9 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   ] + list(extra_callbacks)
   net.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps, callbacks=callbacks,
           verbose=config.verbose, shuffle=False)  # the input pipeline shuffles
-  val_ds = None
-  if landing is not None and landing.landing.candidates(1):
-    val_ds = pipeline.distributed_dataset(strategy, data, "validation", config.batch_size, False)
-  calibration_ds = None
-  if val_ds is not None and config.landing_bn_batches:
-    calibration_ds = pipeline.make_dataset(data, "train", config.batch_size, training=True)
-  landed = land(net, landing.landing if landing else None, val_ds, config, quiet, calibration_ds,
-                timer)
+  visited = landing_log.visited if landing_log else None
+  val_ds, calibration_ds = landing.validation_data(visited, strategy, data, config)
+  landed = landing.land(net, visited, val_ds, config, quiet, calibration_ds, timer)
   extra = {"search_time_s": round(time.time() - start, 1), "epochs": config.epochs,
            "steps_per_epoch": steps, "dataset": data.dataset, "landing": landed}
   if chief:
