@@ -337,8 +337,8 @@ def main(argv):
   _common.note("ms: the fastest of the passes' fastest invokes (`latency.time_tflite`); train "
                "min: epochs x the run's fastest epoch (the machine to itself)")
   if timings.get("timed_from_arch"):
-    _common.note(f"timed from the architecture (the trained model lost with its workdir, the run "
-                 f"restored from its record), no int8 agreement: "
+    _common.note(f"timed from the architecture (the trained model gone with its workdir, the run "
+                 f"rebuilt from its record), no int8 agreement: "
                  f"{', '.join(timings['timed_from_arch'])}")
   _common.note(f"plots: {', '.join(plots)}; runs in {workdir}"
                + (f"; finished runs' records in {kept}" if kept else ""))
