@@ -292,3 +292,24 @@ def test_rmsprop_tf_matches_tf1_update_rule():
     mom = 0.9 * mom + 0.1 * g / np.sqrt(ms + 1e-3)
     want = want - mom
   np.testing.assert_allclose(var.numpy(), want, rtol=1e-5)
+
+
+def test_fit_loop_steps_per_epoch_are_the_full_batches_of_the_train_split():
+  """Training and the search take their steps per epoch from one function:
+  floor(examples / batch) when unset, the setting when set, and a named error
+  for an unknown or too small split."""
+  from autonl_tf.data import DatasetInfo
+  from autonl_tf.training import fit_loop
+
+  def info(train):
+    return DatasetInfo("cifar10", 10, [str(i) for i in range(10)],
+                       {"train": train, "test": 10000}, (32, 32, 3))
+
+  assert fit_loop.steps_per_epoch(info(50000), None, 128) == 390  # 50000 // 128
+  assert fit_loop.steps_per_epoch(info(50000), 7, 128) == 7
+  assert fit_loop.steps_per_epoch(info(None), 3, 128) == 3
+  with pytest.raises(ValueError, match="cifar10's train split is unknown: set steps_per_epoch"):
+    fit_loop.steps_per_epoch(info(None), None, 128)
+  with pytest.raises(ValueError, match="the train split has 100 examples, fewer than one batch "
+                                       "of 128"):
+    fit_loop.steps_per_epoch(info(100), None, 128)

@@ -23,8 +23,7 @@ from autonl_tf.search import landing
 from autonl_tf.search.derive import write_derived
 from autonl_tf.search.space import SearchSpace, get_space
 from autonl_tf.search.supernet import SuperNet
-from autonl_tf.training import callbacks as cb
-from autonl_tf.training.backup import ChiefBackupAndRestore, ResumeLog, saved_step
+from autonl_tf.training import fit_loop
 from autonl_tf.training.losses import apply_weight_decay
 from autonl_tf.training import optimizers
 
@@ -189,13 +188,10 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   timer = landing.latency_timer(_latency_table(config, info.num_classes), config, strategy,
                                 info.num_classes)
   data = dataclasses.replace(config.data, num_classes=info.num_classes)
-  steps = config.steps_per_epoch or (info.split_sizes["train"] or 0) // config.batch_size
-  if steps < 1:
-    raise ValueError("set steps_per_epoch (the train split is smaller than a batch or unknown)")
-  backup_dir = os.path.join(config.model_dir, run_files.BACKUP)
-  done = saved_step(backup_dir)  # a resumed run's data stream goes on after these steps
+  steps = fit_loop.steps_per_epoch(info, config.steps_per_epoch, config.batch_size)
+  loop = fit_loop.FitLoop(config.model_dir, strategy, log)
   config_path = os.path.join(config.model_dir, run_files.SEARCH_CONFIG)
-  if done and os.path.exists(config_path):
+  if loop.data_step and os.path.exists(config_path):
     _check_resumed_config(io.read_json(config_path), config)
   os.makedirs(config.model_dir, exist_ok=True)
   if chief:
@@ -204,27 +200,22 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
     space = _space(config)
     io.write_json(config_path, dataclasses.asdict(dataclasses.replace(
         config, **{k: getattr(space, k) for k in _SPACE_OVERRIDES})))
-  train_ds = pipeline.distributed_dataset(strategy, data, "train", config.batch_size, True,
-                                          skip_steps=done)
+  train_ds = loop.train_data(data, config.batch_size)
   with strategy.scope():
     net = build_supernet(config, info.num_classes, steps)
   quiet = log or (lambda _: None)
   landing_log = search_cb.LandingLog(
       config.epochs, config.supernet_warmup_epochs,
       landing.window(config) if timer else config.tolerance) if config.cost == "target" else None
-  backup = ChiefBackupAndRestore(backup_dir, chief, log=log, data_step=done,
-                                 extra_state={"landing": landing_log} if landing_log else None)
-  callbacks = [
-      search_cb.SearchPhase(config.supernet_warmup_epochs, config.gate_dropout),
-      backup, ResumeLog(backup, quiet), cb.StopOnNaN(),
-  ] + ([landing_log] if landing_log else []) + [
-      *cb.chief_logging(config.model_dir, chief),
-      search_cb.DecisionLog(config.model_dir, chief), search_cb.MarginLog(config.model_dir, chief),
-      cb.EpochSummary(quiet, ["ce", "accuracy", "macs"] + (
-          ["latency_ms"] if config.cost_model == "latency" else []) + ["lambda"]),
-  ] + list(extra_callbacks)
-  net.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps, callbacks=callbacks,
-          verbose=config.verbose, shuffle=False)  # the input pipeline shuffles
+  loop.fit(net, train_ds, config.epochs, steps, verbose=config.verbose,
+           first=[search_cb.SearchPhase(config.supernet_warmup_epochs, config.gate_dropout)],
+           state=[landing_log] if landing_log else [],
+           extra_state={"landing": landing_log} if landing_log else None,
+           logs=[search_cb.DecisionLog(config.model_dir, chief),
+                 search_cb.MarginLog(config.model_dir, chief)],
+           summary_keys=["ce", "accuracy", "macs"] + (
+               ["latency_ms"] if config.cost_model == "latency" else []) + ["lambda"],
+           extra=extra_callbacks)
   visited = landing_log.visited if landing_log else None
   val_ds, calibration_ds = landing.validation_data(visited, strategy, data, config)
   landed = landing.land(net, visited, val_ds, config, quiet, calibration_ds, timer)

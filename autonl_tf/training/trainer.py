@@ -19,8 +19,8 @@ from autonl_tf.data import pipeline
 from autonl_tf.models import anchors
 from autonl_tf.models.network import build_model
 from autonl_tf.training import callbacks as cb
-from autonl_tf.training.backup import ChiefBackupAndRestore, ResumeLog, saved_step
 from autonl_tf.training import evaluation
+from autonl_tf.training import fit_loop
 from autonl_tf.training.losses import SparseLabelSmoothingCrossEntropy, apply_weight_decay
 from autonl_tf.training import optimizers
 from autonl_tf.training.config import TrainConfig
@@ -121,6 +121,51 @@ def _clear_run_state(model_dir: str, log):
     log(f"retrain: removed the previous run's {', '.join(removed)} from {model_dir}")
 
 
+def _finished_or_cleared(model_dir: str, retrain: bool, chief: bool, log) -> Optional[dict]:
+  """The metrics of the finished run in `model_dir`, said in one line, unless
+  `retrain` (then the chief removes the previous run's state); else None."""
+  if retrain:
+    if chief and os.path.isdir(model_dir):
+      _clear_run_state(model_dir, log)
+    return None
+  done = finished_metrics(model_dir)
+  if done is not None:
+    log(f"{model_dir} holds a finished run (final.keras, metrics.json: top-1 "
+        f"{done.get('top1', float('nan')):.2f} after {done.get('epochs')} epochs): left as "
+        "it is; pass --retrain to train again into it")
+  return done
+
+
+def _validation_data(config: TrainConfig, data, strategy):
+  """The per-epoch validation stream of `config.validation_split` (None
+  without one). TPUs need static shapes: there the last partial batch is
+  dropped (a few images of the per-epoch check; the final evaluation runs
+  outside the strategy on every image)."""
+  if not config.validation_split:
+    return None
+  return pipeline.distributed_dataset(
+      strategy, data, config.validation_split, config.batch_size, False,
+      drop_remainder=isinstance(strategy, tf.distribute.TPUStrategy))
+
+
+def _recalibrate_and_evaluate(model, config: TrainConfig, data, info, log):
+  """Re-estimates the batch-norm statistics on `config.bn_recalibration_batches`
+  training batches (0: none), then evaluates on `config.eval_split`.
+
+  Returns:
+    (the batches recalibrated on, `evaluation.evaluate`'s result)."""
+  recalibrated = 0
+  if config.bn_recalibration_batches > 0:
+    recal_ds = pipeline.make_dataset(data, "train", config.batch_size, training=True)
+    recalibrated = evaluation.recalibrate_batch_norm(model, recal_ds,
+                                                     config.bn_recalibration_batches)
+  eval_ds = pipeline.make_dataset(data, config.eval_split, config.batch_size, training=False)
+  total = evaluation.examples_seen(info.split_sizes[config.eval_split], config.eval_steps,
+                                   config.batch_size)
+  return recalibrated, evaluation.evaluate(evaluation.keras_predict_fn(model), eval_ds,
+                                           config.eval_steps, total, log=log)
+
+
 def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None,
           extra_callbacks: Sequence[keras.callbacks.Callback] = (), log=print,
           retrain: bool = False) -> dict:
@@ -138,25 +183,14 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
   strategy = strategy or tf.distribute.get_strategy()
   chief = distribute.is_chief(strategy)
   quiet = log or (lambda _: None)
-  if not retrain:
-    done = finished_metrics(config.model_dir)
-    if done is not None:
-      quiet(f"{config.model_dir} holds a finished run (final.keras, metrics.json: top-1 "
-            f"{done.get('top1', float('nan')):.2f} after {done.get('epochs')} epochs): left as "
-            "it is; pass --retrain to train again into it")
-      return done
-  elif chief and os.path.isdir(config.model_dir):
-    _clear_run_state(config.model_dir, quiet)
+  done = _finished_or_cleared(config.model_dir, retrain, chief, quiet)
+  if done is not None:
+    return done
   start = time.time()
   info = pipeline.dataset_info(config.data)
   num_classes = info.num_classes
   data = dataclasses.replace(config.data, num_classes=num_classes)
-  if config.steps_per_epoch is None and info.split_sizes["train"] is None:
-    raise ValueError(f"the size of {data.dataset}'s train split is unknown: set steps_per_epoch")
-  steps_per_epoch = config.steps_per_epoch or info.split_sizes["train"] // config.batch_size
-  if steps_per_epoch < 1:
-    raise ValueError(f"the train split has {info.split_sizes['train']} examples, fewer than one "
-                     f"batch of {config.batch_size}")
+  steps_per_epoch = fit_loop.steps_per_epoch(info, config.steps_per_epoch, config.batch_size)
   arch = count = None
   if not anchors.is_anchor(config.arch):
     arch = arch_lib.load(config.arch, config.arch_limits)
@@ -165,50 +199,25 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
   if chief:
     io.write_json(os.path.join(config.model_dir, run_files.CONFIG), dataclasses.asdict(config))
 
-  backup_dir = os.path.join(config.model_dir, run_files.BACKUP)
-  done = saved_step(backup_dir)  # a resumed run's data stream goes on after these steps
-  train_ds = pipeline.distributed_dataset(strategy, data, "train", config.batch_size, True,
-                                          skip_steps=done)
-  val_ds = None
-  if config.validation_split:
-    # TPUs need static shapes: there the last partial validation batch is
-    # dropped (a few images of the per-epoch check; the final evaluation
-    # below runs outside the strategy on every image).
-    val_ds = pipeline.distributed_dataset(
-        strategy, data, config.validation_split, config.batch_size, False,
-        drop_remainder=isinstance(strategy, tf.distribute.TPUStrategy))
+  loop = fit_loop.FitLoop(config.model_dir, strategy, log)
+  train_ds = loop.train_data(data, config.batch_size)
+  val_ds = _validation_data(config, data, strategy)
   if arch is not None:
     quiet(f"building {sum(b.repeats for b in arch.blocks)} blocks at {data.image_size}x"
           f"{data.image_size}: {count.macs / 1e6:.1f}M MACs, {count.params / 1e6:.2f}M params")
   with strategy.scope():
     model = build_and_compile(config, num_classes, steps_per_epoch)
-
-  backup = ChiefBackupAndRestore(backup_dir, chief, log=log, data_step=done)
-  callbacks = [
-      backup, ResumeLog(backup, quiet), cb.StopOnNaN(),
-      cb.EpochCheckpoint(os.path.join(config.model_dir, run_files.CHECKPOINTS),
-                         config.checkpoints_to_keep, is_chief=chief),
-  ] + cb.chief_logging(config.model_dir, chief) + [
-      cb.EpochSummary(quiet, ["loss", "ce", "accuracy", "top5", "val_loss", "val_ce",
-                              "val_accuracy", "val_top5", "learning_rate"]),
-  ] + list(extra_callbacks)
-  history = model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
-                      validation_data=val_ds, validation_steps=config.validation_steps,
-                      callbacks=callbacks, verbose=config.verbose,
-                      shuffle=False)  # the input pipeline shuffles
+  history = loop.fit(
+      model, train_ds, config.epochs, steps_per_epoch, verbose=config.verbose,
+      state=[cb.EpochCheckpoint(os.path.join(config.model_dir, run_files.CHECKPOINTS),
+                                config.checkpoints_to_keep, is_chief=chief)],
+      summary_keys=["loss", "ce", "accuracy", "top5", "val_loss", "val_ce", "val_accuracy",
+                    "val_top5", "learning_rate"],
+      extra=extra_callbacks, validation_data=val_ds, validation_steps=config.validation_steps)
   train_time = time.time() - start
   # fit() ends with optimizer.finalize_variable_values: with EMA on, the model
   # now holds the EMA weights, and those are what gets evaluated and saved.
-  recalibrated = 0
-  if config.bn_recalibration_batches > 0:
-    recal_ds = pipeline.make_dataset(data, "train", config.batch_size, training=True)
-    recalibrated = evaluation.recalibrate_batch_norm(model, recal_ds,
-                                                     config.bn_recalibration_batches)
-  eval_ds = pipeline.make_dataset(data, config.eval_split, config.batch_size, training=False)
-  total = evaluation.examples_seen(info.split_sizes[config.eval_split], config.eval_steps,
-                                   config.batch_size)
-  result = evaluation.evaluate(evaluation.keras_predict_fn(model), eval_ds, config.eval_steps,
-                               total, log=log)
+  recalibrated, result = _recalibrate_and_evaluate(model, config, data, info, log)
   if arch is None:  # a keras.applications anchor
     params = anchors.keras_model_params(model)
     macs, arch_text = anchors.keras_model_macs(model), config.arch
@@ -219,9 +228,12 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
       "max_abs_logit": result["max_abs_logit"], "non_finite_logits": result["non_finite"],
       "eval_split": config.eval_split, "dataset": data.dataset,
       "macs": macs, "params": params, "epochs": config.epochs,
-      "steps_per_epoch": steps_per_epoch, "optimizer_steps": int(model.optimizer.iterations.numpy()),
-      "epochs_run_this_session": len(history.epoch), "resumed_from_step": backup.restored_step,
-      "replicas": strategy.num_replicas_in_sync, "precision": config.precision, "wall_time_s": round(time.time() - start, 1),
+      "steps_per_epoch": steps_per_epoch,
+      "optimizer_steps": int(model.optimizer.iterations.numpy()),
+      "epochs_run_this_session": len(history.epoch),
+      "resumed_from_step": loop.backup.restored_step,
+      "replicas": strategy.num_replicas_in_sync, "precision": config.precision,
+      "wall_time_s": round(time.time() - start, 1),
       "train_time_s": round(train_time, 1), "ema": config.ema_momentum > 0,
       "bn_recalibration_batches": recalibrated,
       "input_size": data.image_size, "num_classes": num_classes, "arch": config.arch,
