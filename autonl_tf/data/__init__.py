@@ -1,6 +1,6 @@
 """Input pipelines and preprocessing."""
 
-from autonl_tf.data.pipeline import (FOLDER_PREFIX, SPLITS, SYNTHETIC, DataConfig, DataError,
+from autonl_tf.data.datasets import (FOLDER_PREFIX, SPLITS, SYNTHETIC, DataConfig, DataError,
                                      DatasetInfo, dataset_info, distributed_dataset, import_tfds,
                                      is_prepared, make_dataset)
 

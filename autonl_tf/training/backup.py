@@ -7,7 +7,7 @@ completed epoch. `ResumeLog` says where a run started.
 
 A resumed run goes on as the uninterrupted one would have, bit for bit with a
 fixed seed, when its input pipeline skips what was consumed: build it with
-`skip_steps=saved_step(backup_dir)` (`data.pipeline.distributed_dataset`).
+`skip_steps=saved_step(backup_dir)` (`data.datasets.distributed_dataset`).
 The backup holds the random state of the layers (`SeedGenerator`s: dropout,
 drop-connect, the search's gate dropout) besides weights and optimizer state.
 """

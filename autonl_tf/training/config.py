@@ -13,7 +13,7 @@ from autonl_tf import constants
 from autonl_tf.arch import codec
 
 if TYPE_CHECKING:
-  from autonl_tf.data.pipeline import DataConfig
+  from autonl_tf.data.datasets import DataConfig
 
 #: `optimizer`: the weight optimizers of `training.optimizers.make`.
 OPTIMIZERS = ("rmsprop", "sgd", "adam")

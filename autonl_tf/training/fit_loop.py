@@ -20,12 +20,12 @@ import tensorflow as tf
 
 from autonl_tf import distribute
 from autonl_tf import run_files
-from autonl_tf.data import pipeline
+from autonl_tf.data import datasets
 from autonl_tf.training import callbacks as cb
 from autonl_tf.training.backup import ChiefBackupAndRestore, ResumeLog, saved_step
 
 
-def steps_per_epoch(info: pipeline.DatasetInfo, steps: Optional[int], batch_size: int) -> int:
+def steps_per_epoch(info: datasets.DatasetInfo, steps: Optional[int], batch_size: int) -> int:
   """`steps` if set, else the full batches in the train split of `info`;
   a ValueError when the split is unknown or smaller than one batch."""
   if steps:
@@ -56,9 +56,9 @@ class FitLoop:
     self.data_step = saved_step(self.backup_dir)
     self.backup = None
 
-  def train_data(self, data: pipeline.DataConfig, batch_size: int):
+  def train_data(self, data: datasets.DataConfig, batch_size: int):
     """The distributed, shuffled training stream, after the consumed batches."""
-    return pipeline.distributed_dataset(self.strategy, data, "train", batch_size, True,
+    return datasets.distributed_dataset(self.strategy, data, "train", batch_size, True,
                                         skip_steps=self.data_step)
 
   def fit(self, model: keras.Model, train_ds, epochs: int, steps: int, *,

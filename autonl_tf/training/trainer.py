@@ -15,7 +15,7 @@ from autonl_tf import distribute
 from autonl_tf import flops
 from autonl_tf import io
 from autonl_tf import run_files
-from autonl_tf.data import pipeline
+from autonl_tf.data import datasets
 from autonl_tf.models import anchors
 from autonl_tf.models.network import build_model
 from autonl_tf.training import callbacks as cb
@@ -143,7 +143,7 @@ def _validation_data(config: TrainConfig, data, strategy):
   outside the strategy on every image)."""
   if not config.validation_split:
     return None
-  return pipeline.distributed_dataset(
+  return datasets.distributed_dataset(
       strategy, data, config.validation_split, config.batch_size, False,
       drop_remainder=isinstance(strategy, tf.distribute.TPUStrategy))
 
@@ -156,10 +156,10 @@ def _recalibrate_and_evaluate(model, config: TrainConfig, data, info, log):
     (the batches recalibrated on, `evaluation.evaluate`'s result)."""
   recalibrated = 0
   if config.bn_recalibration_batches > 0:
-    recal_ds = pipeline.make_dataset(data, "train", config.batch_size, training=True)
+    recal_ds = datasets.make_dataset(data, "train", config.batch_size, training=True)
     recalibrated = evaluation.recalibrate_batch_norm(model, recal_ds,
                                                      config.bn_recalibration_batches)
-  eval_ds = pipeline.make_dataset(data, config.eval_split, config.batch_size, training=False)
+  eval_ds = datasets.make_dataset(data, config.eval_split, config.batch_size, training=False)
   total = evaluation.examples_seen(info.split_sizes[config.eval_split], config.eval_steps,
                                    config.batch_size)
   return recalibrated, evaluation.evaluate(evaluation.keras_predict_fn(model), eval_ds,
@@ -187,7 +187,7 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
   if done is not None:
     return done
   start = time.time()
-  info = pipeline.dataset_info(config.data)
+  info = datasets.dataset_info(config.data)
   num_classes = info.num_classes
   data = dataclasses.replace(config.data, num_classes=num_classes)
   steps_per_epoch = fit_loop.steps_per_epoch(info, config.steps_per_epoch, config.batch_size)
