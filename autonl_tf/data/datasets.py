@@ -278,6 +278,72 @@ def _seed_dataset(seed):
   return tf.data.Dataset.random(seed=seed).batch(2)
 
 
+def _records(source: "_Source", config: DataConfig, split: str, training: bool, repeat: bool,
+             input_context, options, decode_bytes: bool) -> tf.data.Dataset:
+  """The undecoded examples of `split` from TFDS or an image folder: this
+  pipeline's shard, cached when they fit, shuffled when training, repeated."""
+  tfds = import_tfds()
+  name, start, stop = source.read_spec(split)
+  sliced = start is not None
+  # TFDS slices by name; ImageFolder cannot, so it reads in order and skips/takes.
+  tfds_split = f"{name}[{start}:{stop}]" if sliced and source.kind == "tfds" else name
+  slice_in_pipeline = sliced and source.kind != "tfds"
+  info = source.info()
+  read_config = tfds.ReadConfig(shuffle_seed=config.seed, try_autocache=False,
+                                options=options)
+  shard_by_element = False
+  if input_context and input_context.num_input_pipelines > 1:
+    shards = 0 if source.kind != "tfds" else (source.builder.info.splits[name].num_shards or 0)
+    if not slice_in_pipeline and shards >= input_context.num_input_pipelines:
+      read_config = dataclasses.replace(read_config, input_context=input_context)
+    else:
+      shard_by_element = True
+  decoders = {"image": tfds.decode.SkipDecoding()} if decode_bytes else None
+  ds = source.builder.as_dataset(split=tfds_split, as_supervised=True, decoders=decoders,
+                                 shuffle_files=training and not slice_in_pipeline,
+                                 read_config=read_config)
+  if slice_in_pipeline:
+    ds = ds.skip(start).take(stop - start)
+  if shard_by_element:
+    ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+  n_examples = info.split_sizes.get(split)
+  h, w, c = (d or config.image_size for d in info.image_shape)
+  fits = n_examples is not None and n_examples * h * w * c < _CACHE_LIMIT_BYTES
+  if config.cache == "always" or (config.cache == "auto" and not decode_bytes and fits):
+    ds = ds.cache()
+  if training:
+    ds = ds.shuffle(config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True)
+  if repeat:
+    ds = ds.repeat()
+  return ds
+
+
+def _decoded(ds: tf.data.Dataset, config: DataConfig, training: bool, skip: int,
+             decode_bytes: bool) -> tf.data.Dataset:
+  """Examples decoded and preprocessed to `[S, S, 3]` float32 images and
+  int32 labels, after the first `skip` (each training example paired with
+  its augmentation seed first, so that a skip keeps the seeds in step)."""
+  size = config.image_size
+  if training:
+    ds = tf.data.Dataset.zip((ds, _seed_dataset(config.seed)))
+  if skip:
+    ds = ds.skip(skip)  # before the map: examples and their augmentation seeds, undecoded
+  if training:
+    if decode_bytes:
+      fn = lambda ex, seed: (preprocess.train_image_from_bytes(ex[0], size, seed), ex[1])
+    else:
+      fn = lambda ex, seed: (preprocess.train_image(ex[0], size, seed), ex[1])
+  else:
+    if decode_bytes:
+      fn = lambda image, label: (preprocess.eval_image_from_bytes(image, size), label)
+    else:
+      fn = lambda image, label: (preprocess.eval_image(image, size), label)
+  ds = ds.map(lambda *a: (lambda x, y: (tf.ensure_shape(x, [size, size, 3]),
+                                        tf.cast(y, tf.int32)))(*fn(*a)),
+              num_parallel_calls=tf.data.AUTOTUNE)
+  return ds
+
+
 def make_dataset(config: DataConfig, split: str, batch_size: int, training: bool,
                  input_context: Optional[tf.distribute.InputContext] = None,
                  drop_remainder: Optional[bool] = None, repeat: Optional[bool] = None,
@@ -317,7 +383,6 @@ def make_dataset(config: DataConfig, split: str, batch_size: int, training: bool
   replayed = source.kind == "synthetic" or not training or config.seed is not None
   # Whole batches: the stream repeats before it is batched.
   skip = int(skip_batches) * batch_size if replayed else 0
-  size = config.image_size
   options = tf.data.Options()
   options.deterministic = config.deterministic or not training  # eval order stays fixed
   options.experimental_optimization.map_parallelization = True
@@ -331,58 +396,9 @@ def make_dataset(config: DataConfig, split: str, batch_size: int, training: bool
     return ds.batch(batch_size, drop_remainder=drop_remainder).with_options(options).prefetch(
         tf.data.AUTOTUNE)
 
-  tfds = import_tfds()
-  name, start, stop = source.read_spec(split)
-  sliced = start is not None
-  # TFDS slices by name; ImageFolder cannot, so it reads in order and skips/takes.
-  tfds_split = f"{name}[{start}:{stop}]" if sliced and source.kind == "tfds" else name
-  slice_in_pipeline = sliced and source.kind != "tfds"
-  info = source.info()
-  read_config = tfds.ReadConfig(shuffle_seed=config.seed, try_autocache=False,
-                                options=options)
-  shard_by_element = False
-  if input_context and input_context.num_input_pipelines > 1:
-    shards = 0 if source.kind != "tfds" else (source.builder.info.splits[name].num_shards or 0)
-    if not slice_in_pipeline and shards >= input_context.num_input_pipelines:
-      read_config = dataclasses.replace(read_config, input_context=input_context)
-    else:
-      shard_by_element = True
   decode_bytes = not config.small  # large images: crop while decoding JPEGs
-  decoders = {"image": tfds.decode.SkipDecoding()} if decode_bytes else None
-  ds = source.builder.as_dataset(split=tfds_split, as_supervised=True, decoders=decoders,
-                                 shuffle_files=training and not slice_in_pipeline,
-                                 read_config=read_config)
-  if slice_in_pipeline:
-    ds = ds.skip(start).take(stop - start)
-  if shard_by_element:
-    ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-  n_examples = info.split_sizes.get(split)
-  h, w, c = (d or size for d in info.image_shape)
-  fits = n_examples is not None and n_examples * h * w * c < _CACHE_LIMIT_BYTES
-  if config.cache == "always" or (config.cache == "auto" and not decode_bytes and fits):
-    ds = ds.cache()
-  if training:
-    ds = ds.shuffle(config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True)
-  if repeat:
-    ds = ds.repeat()
-
-  if training:
-    ds = tf.data.Dataset.zip((ds, _seed_dataset(config.seed)))
-  if skip:
-    ds = ds.skip(skip)  # before the map: examples and their augmentation seeds, undecoded
-  if training:
-    if decode_bytes:
-      fn = lambda ex, seed: (preprocess.train_image_from_bytes(ex[0], size, seed), ex[1])
-    else:
-      fn = lambda ex, seed: (preprocess.train_image(ex[0], size, seed), ex[1])
-  else:
-    if decode_bytes:
-      fn = lambda image, label: (preprocess.eval_image_from_bytes(image, size), label)
-    else:
-      fn = lambda image, label: (preprocess.eval_image(image, size), label)
-  ds = ds.map(lambda *a: (lambda x, y: (tf.ensure_shape(x, [size, size, 3]),
-                                        tf.cast(y, tf.int32)))(*fn(*a)),
-              num_parallel_calls=tf.data.AUTOTUNE)
+  ds = _records(source, config, split, training, repeat, input_context, options, decode_bytes)
+  ds = _decoded(ds, config, training, skip, decode_bytes)
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)
   if training and not config.small and config.randaugment_layers > 0:
     import keras_cv
