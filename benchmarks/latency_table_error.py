@@ -33,7 +33,7 @@ QUICK_CASES = (("tiny", 16, 5),)
 flags.DEFINE_string("workdir", "runs/latency_error", "Tables and timings (reused by a rerun).")
 flags.DEFINE_integer("networks", None, "Random networks per space (default 20; 3 with --quick).")
 flags.DEFINE_integer("calibration_networks", None, "Networks the tables are calibrated on "
-                     "(default 5; 2 with --quick), apart from the test networks.")
+                     "(default 10; 2 with --quick), apart from the test networks.")
 flags.DEFINE_integer("passes", None, "Timing passes through every table and through the "
                      "networks (default 3; 2 with --quick).")
 flags.DEFINE_integer("seed", 0, "Seed of the random networks (`search.sampling.sample_arch`).")
@@ -69,7 +69,7 @@ def measure(space_name, size, classes, table, networks, threads, warmup, repeats
   """Rows (name, MACs, measured ms, summed ms, predicted ms, error) of `networks`
   random networks of the space, each timed end to end in `passes` passes
   through all of them (its `.tflite` kept in the workdir), and how many of
-  those timings were contended (`latency.contended`)."""
+  the networks' timings (`latency.add_pass` entries)."""
   from autonl_tf import arch as arch_lib
   from autonl_tf import latency
   from autonl_tf.search import sampling
@@ -102,11 +102,12 @@ def measure(space_name, size, classes, table, networks, threads, warmup, repeats
     predicted = table.predict(arch, size, classes)
     rows.append((name, flops.count(arch, size, classes).macs, measured,
                  predicted / table.scale, predicted, predicted / measured - 1))
-  return rows, sum(n.get("contended_passes", 0) for n in done["networks"].values())
+  return rows, [done["networks"][name] for name in archs]
 
 
 def main(argv):
   del argv
+  from autonl_tf import latency
   from autonl_tf.search import pieces
   if FLAGS.seed == pieces.CALIBRATION_SEED:
     print("error: --seed is the calibration networks' seed; pick another", file=sys.stderr)
@@ -118,15 +119,17 @@ def main(argv):
   _common.header("Latency table: predicted vs measured whole-network latency")
   passes = _common.pick(FLAGS.passes, 2, 3)
   cases = QUICK_CASES if FLAGS.quick else CASES
-  calibration = _common.pick(FLAGS.calibration_networks, 2, 5)
+  calibration = _common.pick(FLAGS.calibration_networks, 2, 10)
   # Every table first: the whole networks' conversions grow the process.
   tables = {case: build(*case, threads, warmup, repeats, passes, calibration) for case in cases}
   summary = []
   for (space_name, size, classes), (table, built_s) in tables.items():
-    rows, contended = measure(space_name, size, classes, table, networks, threads, warmup, repeats, passes)
+    rows, measured = measure(space_name, size, classes, table, networks, threads, warmup,
+                             repeats, passes)
     entries = len(table.entries)
-    timings = [*table.entries.values(), *table.calibration.get("networks", ())]
-    hit = sum(t.get("contended_passes", 0) for t in timings) + contended
+    timings = [*table.entries.values(), *table.calibration.get("networks", ()), *measured]
+    hit = sum(t.get("contended_passes", 0) for t in timings)
+    unsettled = sum(1 for t in timings if t.get("settled") is False)
     errors = [abs(r[-1]) for r in rows]
     raw = [r[3] / r[2] - 1 for r in rows]
     _common.title(f"{space_name} at {size}px, {classes} classes: {len(rows)} random networks, "
@@ -141,19 +144,23 @@ def main(argv):
                     f"{100 * max(abs(e) for e in raw):.1f}%",
                     f"{100 * statistics.median(errors):.1f}%", f"{100 * max(errors):.1f}%",
                     f"{100 * statistics.mean(r[-1] for r in rows):+.1f}%",
-                    f"{hit} of {passes * (len(timings) + len(rows))}",
+                    f"{hit} of {sum(len(t['passes_ms']) for t in timings)}",
+                    f"{unsettled} of {len(timings)}",
                     _common.verdict(statistics.median(errors) <= 0.05 and max(errors) <= 0.15)))
   _common.title("Summary (targets: median |error| <= 5%, worst <= 15%)")
   _common.table(["space", "table entries", "table build s (this run)", "scale",
                  "sum of pieces: median / worst |error|", "median |error|", "worst |error|",
-                 "mean error", "contended timings", "verdict"], summary)
+                 "mean error", "contended passes", "unsettled timings", "verdict"], summary)
   _common.note(f"error = predicted / measured - 1; predicted = scale x sum of pieces, the scale "
                f"the median of measured / sum over {calibration} other random networks "
                "(`search.pieces.calibration_archs`, not the test networks' seed). A table or "
                "timing already in --workdir is reused: the build time of a rerun counts only what "
-               "was missing. Contended timings: passes that, after `latency.CONTENTION_RETRIES` "
+               "was missing. Contended passes: those that, after `latency.CONTENTION_RETRIES` "
                "retries, still had fewer idle cores than threads (`latency.contended`); pause "
-               "other jobs and remove the workdir to redo them.")
+               "other jobs and remove the workdir to redo them. Unsettled timings: entries and "
+               "networks whose two fastest passes still differed by more than "
+               f"{100 * latency.SETTLE_TOLERANCE:g}% after {latency.SETTLE_MAX_PASSES} passes "
+               "(`latency.settled`).")
   return 0
 
 

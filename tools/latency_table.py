@@ -40,9 +40,10 @@ flags.DEFINE_integer("threads", 1, "LiteRT interpreter threads.")
 flags.DEFINE_integer("warmup", 20, "Untimed invokes before timing.")
 flags.DEFINE_integer("repeats", 100, "Timed invokes per pass; the fastest is the entry.")
 flags.DEFINE_integer("passes", 3, "Passes through the whole table (or timings of --arch); an "
-                     "entry is its fastest over all of them.")
+                     "entry is its fastest over all of them, timed again (up to 8 passes) "
+                     "until its two fastest agree within 3%.")
 flags.DEFINE_string("out", None, "The table file (JSON) to write or complete.")
-flags.DEFINE_integer("calibration_networks", 5, "Random networks of the space timed end to end "
+flags.DEFINE_integer("calibration_networks", 10, "Random networks of the space timed end to end "
                      "after the pieces; every prediction is scaled by the median of their "
                      "measured / summed latency (0: no calibration).")
 
@@ -70,6 +71,7 @@ def build():
   def progress(done, total, key):
     if "bar" not in bar:
       bar["bar"] = keras.utils.Progbar(total, unit_name=bar["unit"])
+    bar["bar"].target = total  # grows when unsettled entries are timed again
     bar["bar"].update(done)
 
   table = latency.build_table(pieces, FLAGS.out, settings(what), FLAGS.threads, FLAGS.warmup,
@@ -84,9 +86,12 @@ def build():
   spread = sorted((e["p90_ms"] - e["p10_ms"]) / e["median_ms"] for e in table.entries.values())
   calibrated = (f", calibrated on {len(table.calibration['networks'])} networks: scale "
                 f"{table.scale:.3f}" if table.calibration else "")
+  timings = [*table.entries.values(), *table.calibration.get("networks", ())]
+  unsettled = sum(1 for t in timings if t.get("settled") is False)
   print(f"{what} at {FLAGS.input_size}px: {len(table.entries)} entries (overhead "
         f"{table.entries[latency.OVERHEAD]['ms'] * 1e3:.1f} us), median p10-p90 spread "
-        f"{100 * spread[len(spread) // 2]:.1f}% of the entry{calibrated} -> {FLAGS.out}")
+        f"{100 * spread[len(spread) // 2]:.1f}% of the entry{calibrated}, "
+        f"{unsettled} of {len(timings)} timings unsettled -> {FLAGS.out}")
 
 
 def time_arch():
@@ -103,6 +108,8 @@ def time_arch():
   line = (f"{FLAGS.arch} at {FLAGS.input_size}px, {FLAGS.threads} thread(s): measured "
           f"{measured['ms']:.3f} ms (fastest invoke; median {measured['median_ms']:.3f}, p10-p90 "
           f"{measured['p10_ms']:.3f}-{measured['p90_ms']:.3f})")
+  if not measured.get("settled", True):
+    line += f", its {len(measured['passes_ms'])} passes never within 3% of each other"
   if table is not None:
     line += (f", predicted {predicted:.3f} ms ({100 * (predicted / measured['ms'] - 1):+.1f}%)")
   print(line)

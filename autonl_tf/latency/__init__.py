@@ -3,8 +3,8 @@
 * `keys`: `Piece`, a table entry's typed key (its `key` text names the
   entry in a table file), and `arch_pieces`, the pieces of a network;
 * `timing`: pieces and networks built as TFLite models and timed with the
-  LiteRT interpreter (fastest invoke, over passes, with a contention guard),
-  and the machine they were timed on;
+  LiteRT interpreter (fastest invoke, over passes until the two fastest
+  agree, with a contention guard), and the machine they were timed on;
 * `table`: `LatencyTable` (the file, its settings, predictions), its build
   (`build_table`) and calibration (`calibrate`).
 
@@ -20,13 +20,16 @@ from autonl_tf.latency.keys import OVERHEAD, OVERHEAD_PIECE, Piece, arch_pieces,
 from autonl_tf.latency.keys import stem_piece
 from autonl_tf.latency.table import STATISTIC, TABLE_FORMAT, LatencyTable, build_table
 from autonl_tf.latency.table import calibrate, table_settings
-from autonl_tf.latency.timing import (CONTENTION_RETRIES, CONTENTION_WINDOW_S, add_pass,
-                                      arch_tflite, contended, cpu_model, machine, model_tflite,
-                                      others_cores, piece_tflite, time_arch, time_in_passes,
-                                      time_passes, time_tflite)
+from autonl_tf.latency.timing import (CONTENTION_RETRIES, CONTENTION_WINDOW_S, SETTLE_MAX_PASSES,
+                                      SETTLE_RULE, SETTLE_TOLERANCE, add_pass, arch_tflite,
+                                      contended, cpu_model, machine, model_tflite, others_cores,
+                                      others_load, piece_tflite, settled, time_arch,
+                                      time_in_passes, time_passes, time_tflite)
 
 __all__ = ["OVERHEAD", "OVERHEAD_PIECE", "Piece", "arch_pieces", "block_piece", "stem_piece",
            "STATISTIC", "TABLE_FORMAT", "LatencyTable", "build_table", "calibrate",
-           "table_settings", "CONTENTION_RETRIES", "CONTENTION_WINDOW_S", "add_pass",
-           "arch_tflite", "contended", "cpu_model", "machine", "model_tflite", "others_cores",
-           "piece_tflite", "time_arch", "time_in_passes", "time_passes", "time_tflite"]
+           "table_settings", "CONTENTION_RETRIES", "CONTENTION_WINDOW_S", "SETTLE_MAX_PASSES",
+           "SETTLE_RULE", "SETTLE_TOLERANCE", "add_pass", "arch_tflite", "contended",
+           "cpu_model", "machine", "model_tflite", "others_cores", "others_load",
+           "piece_tflite", "settled", "time_arch", "time_in_passes", "time_passes",
+           "time_tflite"]

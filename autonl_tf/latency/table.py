@@ -40,7 +40,8 @@ def table_settings(what: str, input_size: int, num_classes: int, threads: int, w
   with this machine."""
   return {"what": what, "input_size": input_size, "num_classes": num_classes,
           "threads": threads, "warmup": warmup, "repeats": repeats, "passes": passes,
-          "statistic": STATISTIC, "machine": timing_lib.machine()}
+          "statistic": STATISTIC, "settle": timing_lib.SETTLE_RULE,
+          "machine": timing_lib.machine()}
 
 
 class LatencyTable:
@@ -134,9 +135,11 @@ def build_table(pieces: Sequence[Piece], path: str, settings: dict, threads: int
   """Times every piece (and the invoke overhead) `passes` times, one pass
   through them all after another, into the table at `path` (created, or
   completed when it holds a build with the same settings); an entry's `ms`
-  is the smallest of its passes' (`passes_ms`). The file is rewritten after
-  every timing: a rerun after a kill times only what is missing. Each
-  piece is converted once (`timer`, default: convert and `time_tflite`)."""
+  is the smallest of its passes' (`passes_ms`), and an entry whose two
+  fastest passes disagree is timed again (`timing.time_in_passes`). The
+  file is rewritten after every timing: a rerun after a kill times only
+  what is missing. Each piece is converted once (`timer`, default: convert
+  and `time_tflite`)."""
   flat = {}
 
   def convert_and_time(piece):

@@ -8,7 +8,10 @@ time, in bursts, and they hit a whole network's few milliseconds far more
 often than a piece's tenth of one, so medians would make a table of pieces
 under-predict whole networks. A table entry is the smallest of `passes`
 such timings spread over minutes (`time_in_passes`), past slow spells of
-the machine.
+the machine, and it is timed again (up to `SETTLE_MAX_PASSES`) until its
+two fastest passes agree within `SETTLE_TOLERANCE` (`settled`): a machine
+whose timings swing between a fast and a slow state from one interpreter
+to the next gives the fast one, or says it did not (`settled` False).
 
 With several threads, a job on another core takes a thread's core and the
 timing is that of fewer threads: `time_tflite` measures the load of other
@@ -109,6 +112,14 @@ def others_cores(before, after) -> Optional[float]:
   return max(0.0, ((after[2] - before[2]) - (after[1] - before[1])) / (after[0] - before[0]))
 
 
+def others_load(seconds: float) -> Optional[float]:
+  """The cores other processes kept busy over the next `seconds` (None
+  without `/proc/stat`): a check that the machine is idle before a timing."""
+  before = _cpu_snapshot()
+  time.sleep(seconds)
+  return others_cores(before, _cpu_snapshot())
+
+
 def contended(others: Optional[float], threads: int) -> bool:
   """Fewer idle cores than `threads` (a quarter core of slack) while timing:
   at 2 threads on 2 cores, a job on the other core takes the second thread's
@@ -122,6 +133,15 @@ def contended(others: Optional[float], threads: int) -> bool:
 #: a contended one is retried this many times, a second apart.
 CONTENTION_WINDOW_S = 0.25
 CONTENTION_RETRIES = 5
+
+#: A model timed in passes (2 or more) is timed again until its two fastest
+#: passes agree within this fraction, at most `SETTLE_MAX_PASSES` passes in all.
+SETTLE_TOLERANCE = 0.03
+SETTLE_MAX_PASSES = 8
+
+#: The rule above, as recorded in a table's settings.
+SETTLE_RULE = (f"timed again until the two fastest passes agree within "
+               f"{100 * SETTLE_TOLERANCE:g}%, at most {SETTLE_MAX_PASSES} passes")
 
 
 # --------------------------------------------------------------- timing --
@@ -174,29 +194,48 @@ def _time_invokes(flatbuffer: bytes, threads: int, warmup: int, repeats: int,
           "median_ms": 1e3 * float(p50), "p90_ms": 1e3 * float(p90), "repeats": len(samples)}
 
 
+def settled(passes_ms: Sequence[float]) -> bool:
+  """The two fastest of `passes_ms` agree within `SETTLE_TOLERANCE`."""
+  fastest = sorted(passes_ms)[:2]
+  return len(fastest) == 2 and fastest[1] <= (1 + SETTLE_TOLERANCE) * fastest[0]
+
+
 def add_pass(entry: Optional[dict], timing: dict) -> dict:
   """`entry` (None: none yet) with one more pass's `time_tflite` result:
-  `ms` the smallest of `passes_ms`, the latest spread kept (and the entry's
-  other fields)."""
+  `ms` the smallest of `passes_ms`, whether it is `settled`, the latest
+  spread kept (and the entry's other fields)."""
   runs = (entry or {}).get("passes_ms", []) + [timing["ms"]]
   hit = (entry or {}).get("contended_passes", 0) + int(bool(timing.get("contended")))
-  return {**(entry or {}), **timing, "ms": min(runs), "passes_ms": runs, "contended_passes": hit}
+  return {**(entry or {}), **timing, "ms": min(runs), "passes_ms": runs, "contended_passes": hit,
+          "settled": settled(runs)}
+
+
+def _settling(passes: int) -> range:
+  """The pass numbers after the first `passes` in which an entry that has
+  not settled is timed again (none for a single pass)."""
+  return range(passes, max(passes, SETTLE_MAX_PASSES) if passes >= 2 else passes)
 
 
 def time_in_passes(keys: Sequence[str], entries: dict, timer: Callable[[str], dict],
                    passes: int, save: Callable[[], None],
                    progress: Optional[Callable[[int, int, str], None]] = None):
   """Times every key `passes` times, one pass through all of them after
-  another: `entries[key]` becomes `add_pass(entries.get(key), timer(key))`,
-  skipping the passes an entry already has, and `save()` runs after every
-  timing, so a killed run resumes where it stopped (`build_table`,
-  `calibrate` and the benchmarks). `progress(done, total, key)` after each."""
+  another, then (with 2 passes or more) again those whose two fastest
+  passes do not agree (`settled`), one pass through them after another, up
+  to `SETTLE_MAX_PASSES`: `entries[key]` becomes
+  `add_pass(entries.get(key), timer(key))`, skipping the passes an entry
+  already has, and `save()` runs after every timing, so a killed run
+  resumes where it stopped (`build_table`, `calibrate` and the
+  benchmarks). `progress(done, total, key)` after each (`total` grows by
+  each settling pass's timings)."""
   count = lambda key: len((entries.get(key) or {}).get("passes_ms", ()))
   total, done = len(keys) * passes, sum(min(passes, count(key)) for key in keys)
-  for n in range(passes):
-    for key in keys:
-      if count(key) > n:
-        continue
+  for n in [*range(passes), *_settling(passes)]:
+    todo = [key for key in keys if count(key) <= n]
+    if n >= passes:
+      todo = [key for key in todo if not settled(entries[key]["passes_ms"])]
+      total += len(todo)
+    for key in todo:
       entries[key] = add_pass(entries.get(key), timer(key))
       save()
       done += 1
@@ -205,10 +244,13 @@ def time_in_passes(keys: Sequence[str], entries: dict, timer: Callable[[str], di
 
 
 def time_passes(flatbuffer: bytes, threads: int, warmup: int, repeats: int, passes: int) -> dict:
-  """One model timed like a table entry in `passes` timings back to back
-  (callers that time many models spread the passes out: `time_in_passes`)."""
+  """One model timed like a table entry in `passes` timings back to back,
+  then again until it is `settled` (as `time_in_passes`, which callers that
+  time many models use to spread the passes out)."""
   entry = None
-  for _ in range(passes):
+  for n in [*range(passes), *_settling(passes)]:
+    if n >= passes and entry["settled"]:
+      break
     entry = add_pass(entry, time_tflite(flatbuffer, threads, warmup, repeats))
   return entry
 
