@@ -181,7 +181,6 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   """Runs the search; returns the contents of `decisions.json`."""
   _check_config(config)
   strategy = strategy or tf.distribute.get_strategy()
-  chief = distribute.is_chief(strategy)
   start = time.time()
   info = datasets.dataset_info(config.data)
   # A table that does not fit, or cannot be measured against, fails before any output.
@@ -190,6 +189,7 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   data = dataclasses.replace(config.data, num_classes=info.num_classes)
   steps = fit_loop.steps_per_epoch(info, config.steps_per_epoch, config.batch_size)
   loop = fit_loop.FitLoop(config.model_dir, strategy, log)
+  chief = loop.chief
   config_path = os.path.join(config.model_dir, run_files.SEARCH_CONFIG)
   if loop.data_step and os.path.exists(config_path):
     _check_resumed_config(io.read_json(config_path), config)
