@@ -127,7 +127,7 @@ def main(argv):
     rows, measured = measure(space_name, size, classes, table, networks, threads, warmup,
                              repeats, passes)
     entries = len(table.entries)
-    timings = [*table.entries.values(), *table.calibration.get("networks", ()), *measured]
+    timings = [*table.timings, *measured]
     hit = sum(t.get("contended_passes", 0) for t in timings)
     unsettled = sum(1 for t in timings if t.get("settled") is False)
     errors = [abs(r[-1]) for r in rows]

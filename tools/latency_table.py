@@ -21,6 +21,7 @@ from absl import app
 from absl import flags
 
 from autonl_tf.arch import ACTIVATIONS, NL_NORMS
+from autonl_tf.latency import SETTLE_RULE
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("space", None, "Search space of the table (autonl-imagenet, autonl-cifar, "
@@ -40,8 +41,7 @@ flags.DEFINE_integer("threads", 1, "LiteRT interpreter threads.")
 flags.DEFINE_integer("warmup", 20, "Untimed invokes before timing.")
 flags.DEFINE_integer("repeats", 100, "Timed invokes per pass; the fastest is the entry.")
 flags.DEFINE_integer("passes", 3, "Passes through the whole table (or timings of --arch); an "
-                     "entry is its fastest over all of them, timed again (up to 8 passes) "
-                     "until its two fastest agree within 3%.")
+                     f"entry is its fastest over all of them, {SETTLE_RULE}.")
 flags.DEFINE_string("out", None, "The table file (JSON) to write or complete.")
 flags.DEFINE_integer("calibration_networks", 10, "Random networks of the space timed end to end "
                      "after the pieces; every prediction is scaled by the median of their "
@@ -86,7 +86,7 @@ def build():
   spread = sorted((e["p90_ms"] - e["p10_ms"]) / e["median_ms"] for e in table.entries.values())
   calibrated = (f", calibrated on {len(table.calibration['networks'])} networks: scale "
                 f"{table.scale:.3f}" if table.calibration else "")
-  timings = [*table.entries.values(), *table.calibration.get("networks", ())]
+  timings = table.timings
   unsettled = sum(1 for t in timings if t.get("settled") is False)
   print(f"{what} at {FLAGS.input_size}px: {len(table.entries)} entries (overhead "
         f"{table.entries[latency.OVERHEAD]['ms'] * 1e3:.1f} us), median p10-p90 spread "
@@ -109,7 +109,8 @@ def time_arch():
           f"{measured['ms']:.3f} ms (fastest invoke; median {measured['median_ms']:.3f}, p10-p90 "
           f"{measured['p10_ms']:.3f}-{measured['p90_ms']:.3f})")
   if not measured.get("settled", True):
-    line += f", its {len(measured['passes_ms'])} passes never within 3% of each other"
+    line += (f", unsettled: its {len(measured['passes_ms'])} passes never within "
+             f"{100 * latency.SETTLE_TOLERANCE:g}% of each other")
   if table is not None:
     line += (f", predicted {predicted:.3f} ms ({100 * (predicted / measured['ms'] - 1):+.1f}%)")
   print(line)

@@ -60,6 +60,12 @@ class LatencyTable:
     return float(self.calibration.get("scale", 1.0))
 
   @property
+  def timings(self) -> list:
+    """Every timing the table holds: its entries and its calibration's
+    networks (`timing.add_pass` results)."""
+    return [*self.entries.values(), *self.calibration.get("networks", ())]
+
+  @property
   def timing(self) -> tuple:
     """(threads, warmup, repeats, passes): `time_passes` / `time_arch`'s
     arguments that time a model like this table's entries."""

@@ -210,12 +210,6 @@ def add_pass(entry: Optional[dict], timing: dict) -> dict:
           "settled": settled(runs)}
 
 
-def _settling(passes: int) -> range:
-  """The pass numbers after the first `passes` in which an entry that has
-  not settled is timed again (none for a single pass)."""
-  return range(passes, max(passes, SETTLE_MAX_PASSES) if passes >= 2 else passes)
-
-
 def time_in_passes(keys: Sequence[str], entries: dict, timer: Callable[[str], dict],
                    passes: int, save: Callable[[], None],
                    progress: Optional[Callable[[int, int, str], None]] = None):
@@ -230,7 +224,8 @@ def time_in_passes(keys: Sequence[str], entries: dict, timer: Callable[[str], di
   each settling pass's timings)."""
   count = lambda key: len((entries.get(key) or {}).get("passes_ms", ()))
   total, done = len(keys) * passes, sum(min(passes, count(key)) for key in keys)
-  for n in [*range(passes), *_settling(passes)]:
+  last = max(passes, SETTLE_MAX_PASSES) if passes >= 2 else passes  # 1 pass: no settling
+  for n in range(last):
     todo = [key for key in keys if count(key) <= n]
     if n >= passes:
       todo = [key for key in todo if not settled(entries[key]["passes_ms"])]
@@ -244,15 +239,13 @@ def time_in_passes(keys: Sequence[str], entries: dict, timer: Callable[[str], di
 
 
 def time_passes(flatbuffer: bytes, threads: int, warmup: int, repeats: int, passes: int) -> dict:
-  """One model timed like a table entry in `passes` timings back to back,
-  then again until it is `settled` (as `time_in_passes`, which callers that
-  time many models use to spread the passes out)."""
-  entry = None
-  for n in [*range(passes), *_settling(passes)]:
-    if n >= passes and entry["settled"]:
-      break
-    entry = add_pass(entry, time_tflite(flatbuffer, threads, warmup, repeats))
-  return entry
+  """One model timed like a table entry (`time_in_passes` of it alone: its
+  passes back to back, then again until it is `settled`; callers that time
+  many models use `time_in_passes` to spread the passes out)."""
+  entries = {}
+  time_in_passes(["model"], entries, lambda _: time_tflite(flatbuffer, threads, warmup, repeats),
+                 passes, lambda: None)
+  return entries["model"]
 
 
 def time_arch(arch: arch_lib.Arch, input_size: int, num_classes: int, threads: int,
