@@ -34,7 +34,7 @@ from autonl_tf.arch import codec
 from autonl_tf.arch import presets
 from autonl_tf.data import DataConfig, dataset_info
 from autonl_tf.search.runner import SearchConfig
-from autonl_tf.training import recipes
+from autonl_tf import recipes
 from autonl_tf.training.trainer import TrainConfig
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +53,7 @@ class PipelineConfig:
 
 
 def _smoke(data_dir, seed):
-  data = DataConfig("synthetic", image_size=16, num_classes=4, seed=seed)
+  data = DataConfig("synthetic", input_size=16, num_classes=4, seed=seed)
   return PipelineConfig(
       name="smoke", data=data, description="synthetic data, tiny space and schedule (tests)",
       search=SearchConfig(space="tiny", data=data, model_dir="", epochs=2, supernet_warmup_epochs=1,
@@ -67,7 +67,7 @@ def _smoke(data_dir, seed):
 
 
 def _cifar10_quick(data_dir, seed):
-  data = DataConfig("cifar10", data_dir=data_dir, image_size=32, seed=seed)
+  data = DataConfig("cifar10", data_dir=data_dir, input_size=32, seed=seed)
   return PipelineConfig(
       name="cifar10-quick", data=data,
       description="CIFAR-10 at 32px on a 2-core CPU in about 40 minutes: a short search to "
@@ -83,7 +83,7 @@ def _cifar10_quick(data_dir, seed):
 
 
 def _imagenet_paper(data_dir, seed):
-  data = DataConfig("imagenet2012", data_dir=data_dir, image_size=224, seed=seed)
+  data = DataConfig("imagenet2012", data_dir=data_dir, input_size=224, seed=seed)
   return PipelineConfig(
       name="imagenet-paper", data=data,
       description="the paper's settings on ImageNet (a TPU / multi-GPU job): search to "
@@ -258,7 +258,7 @@ def drawn(run: Run) -> bool:
 def draw_pictures(run: Run):
   from autonl_tf import viz
   data = run.config.data
-  viz.plot_arch(run.files.arch_file, data.image_size, run.files.pictures["arch"],
+  viz.plot_arch(run.files.arch_file, data.input_size, run.files.pictures["arch"],
                 num_classes=dataset_info(data).num_classes)
   viz.plot_search(run.files.search_dir, run.files.pictures["search"])
 
@@ -353,7 +353,7 @@ def summarize(config: PipelineConfig, files: Layout, stages: dict) -> dict:
   evaluation = io.read_json(files.eval_file)
   decisions = io.read_json(files.decisions_file)
   arch = presets.load(files.arch_file)
-  count = flops.count(arch, config.data.image_size, metrics["num_classes"])
+  count = flops.count(arch, config.data.input_size, metrics["num_classes"])
   parity = {}
   for path in files.tflite_files:
     report = path[:-len(".tflite")] + ".parity.json"
@@ -364,7 +364,7 @@ def summarize(config: PipelineConfig, files: Layout, stages: dict) -> dict:
                                         "bytes": r["bytes"]}
   return {
       "config": config.name, "workdir": files.root, "dataset": config.data.dataset,
-      "input_size": config.data.image_size,
+      "input_size": config.data.input_size,
       "arch": codec.format_arch(arch), "macs": count.macs, "params": count.params,
       "target_macs": config.search.target_macs, "search_macs": decisions.get("macs"),
       "top1": evaluation["top1"], "top5": evaluation["top5"],

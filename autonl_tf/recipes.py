@@ -36,7 +36,8 @@ RECIPES: Dict[str, Dict[str, dict]] = {
         "train": dict(optimizer="sgd", nesterov=True, batch_size=128, lr_per_256=0.2,
                       lr_schedule="cosine", lr_warmup_epochs=1.0, weight_decay=5e-4,
                       drop_connect_rate=0.1, ema_momentum=0.0, bn_momentum=0.9),
-        "search": dict(optimizer="sgd", nesterov=True, lr=0.2, weight_decay=5e-4),
+        "search": dict(optimizer="sgd", nesterov=True, lr_per_256=0.2,
+                       weight_decay=5e-4),
     },
 }
 

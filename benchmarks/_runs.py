@@ -218,8 +218,8 @@ def data_config(seed, quick, data_dir):
   data of the same shape with --quick."""
   from autonl_tf.data import DataConfig
   if quick:
-    return DataConfig("synthetic", image_size=32, num_classes=10, seed=seed)
-  return DataConfig("cifar10", data_dir=data_dir, image_size=32, seed=seed)
+    return DataConfig("synthetic", input_size=32, num_classes=10, seed=seed)
+  return DataConfig("cifar10", data_dir=data_dir, input_size=32, seed=seed)
 
 
 def record_dir(flag: Optional[str], quick, name) -> Optional[str]:

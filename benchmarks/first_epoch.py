@@ -47,7 +47,7 @@ def _last_row(path):
 
 
 def run_network(name, data, model_dir, steps, batch):
-  from autonl_tf.training import recipes
+  from autonl_tf import recipes
   from autonl_tf.training.trainer import train
   arch = (name if "without" not in name
           else _without_lightnl(os.path.join(model_dir, run_files.ARCH)))
@@ -64,7 +64,7 @@ def run_network(name, data, model_dir, steps, batch):
 
 def run_supernet(data, model_dir, steps, batch):
   from autonl_tf.search.runner import search
-  from autonl_tf.training import recipes
+  from autonl_tf import recipes
   start = time.time()
   if not os.path.exists(os.path.join(model_dir, run_files.ARCH)):
     search(recipes.search_config("cifar", space="cifar", data=data, model_dir=model_dir,
@@ -84,7 +84,7 @@ def main(argv):
   batch = C.pick(None, 8, 128)
   rows = []
   for ds in datasets:
-    data = DataConfig(ds, data_dir=FLAGS.data_dir, image_size=32, seed=FLAGS.seed,
+    data = DataConfig(ds, data_dir=FLAGS.data_dir, input_size=32, seed=FLAGS.seed,
                       num_classes=10 if ds == "synthetic" else None)
     for name in NETWORKS:
       model_dir = os.path.join(FLAGS.workdir, ds, name.replace(" ", "_"))

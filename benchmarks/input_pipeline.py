@@ -77,7 +77,7 @@ def step_rate(arch, config, batch, classes, warmup, repeats, tmp):
   from autonl_tf.training.trainer import TrainConfig, build_and_compile
   model = build_and_compile(TrainConfig(arch=arch, data=config, model_dir=tmp,
                                         batch_size=batch), classes, steps_per_epoch=1000)
-  size = config.image_size
+  size = config.input_size
   rng = np.random.default_rng(0)
   x = tf.constant(rng.normal(size=(batch, size, size, 3)).astype("float32"))
   y = tf.constant(rng.integers(0, classes, batch).astype("int32"))
@@ -103,7 +103,7 @@ def main(argv):
     for case in FLAGS.cases:
       if case == "cifar10":
         batch, classes = _common.pick(FLAGS.cifar_batch, 64, 128), 10
-        config = DataConfig("cifar10", data_dir=FLAGS.data_dir, image_size=32)
+        config = DataConfig("cifar10", data_dir=FLAGS.data_dir, input_size=32)
         label = f"CIFAR-10 (TFDS), stem stride {FLAGS.cifar_stem_stride}"
         arch = os.path.join(tmp, "cifar_arch.txt")
         with open(arch, "w") as f:
@@ -120,14 +120,14 @@ def main(argv):
         n = _common.pick(FLAGS.num_jpegs, 64, 256)
         root = os.path.join(tmp, "jpegs")
         write_jpegs(root, n)
-        config = DataConfig(f"folder:{root}", image_size=224)
+        config = DataConfig(f"folder:{root}", input_size=224)
         label = f"{n} synthetic ~400x350 JPEGs (folder:)"
         arch = FLAGS.arch
       pipe = pipeline_rate(config, batch, warmup, repeats, n_batches)
       keras.backend.clear_session()
       step = step_rate(arch, config, batch, classes, warmup, repeats, tmp)
       r = pipe / step
-      rows.append([label, config.image_size, batch, f"{pipe:.0f}", f"{step:.1f}", _common.ratio(r),
+      rows.append([label, config.input_size, batch, f"{pipe:.0f}", f"{step:.1f}", _common.ratio(r),
                    _common.verdict(r >= TARGET)])
   finally:
     shutil.rmtree(tmp, ignore_errors=True)

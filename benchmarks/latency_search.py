@@ -73,7 +73,7 @@ def main(argv):
                count.macs, count.params))
   keras.utils.set_random_seed(FLAGS.seed)
   config = SearchConfig(
-      space="autonl-imagenet", data=DataConfig("synthetic", image_size=224, num_classes=1000,
+      space="autonl-imagenet", data=DataConfig("synthetic", input_size=224, num_classes=1000,
                                                seed=FLAGS.seed),
       model_dir=FLAGS.workdir, epochs=FLAGS.search_epochs, supernet_warmup_epochs=1,
       steps_per_epoch=FLAGS.search_steps, batch_size=8, cost="target", cost_model="latency",

@@ -2,7 +2,7 @@
 the end beside the networks every reader knows, accuracy and milliseconds
 side by side.
 
-Every network is trained by the CIFAR recipe (`training.recipes`, `cifar`)
+Every network is trained by the CIFAR recipe (`autonl_tf.recipes`, `cifar`)
 for --epochs at 32px on the 45,000 training images (5,000 held out of train
 for the per-epoch `val_*`, as in the 30-epoch run of the cubic product this
 table replaces), training seed --seed, then evaluated on the test split:
@@ -142,7 +142,7 @@ def data_config(seed):
 
 def execute(run: Run, workdir, log, records):
   def work(run_dir, prefix, clock):
-    from autonl_tf.training import recipes
+    from autonl_tf import recipes
     from autonl_tf.training.trainer import train
     extra = dict(batch_size=8, steps_per_epoch=2, validation_split=None, eval_steps=2,
                  bn_recalibration_batches=1) if quick() else {}

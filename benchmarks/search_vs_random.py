@@ -2,7 +2,7 @@
 budget on CIFAR-10 (Li & Talwalkar 2019; Yu et al. 2020: many searches do no
 better than random architectures of the same cost).
 
-Every network is trained by the same CIFAR recipe (`training.recipes`,
+Every network is trained by the same CIFAR recipe (`autonl_tf.recipes`,
 `cifar`), schedule and training seed, at 32px, in the study's search space
 scaled by `--width_multiplier` (every variant alike). Two studies
 (`--protocol`, `STUDIES`): `first`, in the 13-block `cifar13` space with the
@@ -236,7 +236,7 @@ def execute(run: Run, workdir, settings, log, records=None):
   def work(run_dir, prefix, clock):
     if run.search:
       from autonl_tf.search.runner import search
-      from autonl_tf.training import recipes
+      from autonl_tf import recipes
       fields = dict(cost="target", target_macs=float(settings["budget_macs"]),
                     tolerance=settings["tolerance"], verbose=0, **nl_norm_override())
       fields.update(run.search_fields or {})
@@ -248,7 +248,7 @@ def execute(run: Run, workdir, settings, log, records=None):
           **fields),
           log=prefix, extra_callbacks=[clock])
     else:
-      from autonl_tf.training import recipes
+      from autonl_tf import recipes
       from autonl_tf.training.trainer import train
       extra = dict(batch_size=8, validation_split=None, eval_steps=2,
                    bn_recalibration_batches=1) if quick() else {}

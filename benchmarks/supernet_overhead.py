@@ -62,7 +62,7 @@ def main(argv):
 
   _common.header("Supernet search step vs largest-child train step")
   space = get_space(space_name)
-  data = DataConfig("synthetic", image_size=size, num_classes=classes)
+  data = DataConfig("synthetic", input_size=size, num_classes=classes)
   tmp = tempfile.mkdtemp(prefix="supernet_overhead-")
   try:
     net = build_supernet(SearchConfig(space=space_name, data=data, model_dir=tmp, batch_size=batch),

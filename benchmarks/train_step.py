@@ -68,13 +68,13 @@ def main(argv):
   from autonl_tf.data import DataConfig
   from autonl_tf.layers import batch_norm, depthwise
   from autonl_tf.search.runner import build_supernet
-  from autonl_tf.training import recipes
+  from autonl_tf import recipes
   from autonl_tf.training.trainer import build_and_compile
 
   _common.header("Training step: Keras / TensorFlow paths vs autonl_tf's (fused BN, strip "
                  "depthwise gradient)")
   size, classes = 32, 10
-  data = DataConfig("synthetic", image_size=size, num_classes=classes)
+  data = DataConfig("synthetic", input_size=size, num_classes=classes)
   rng = np.random.default_rng(0)
   x = tf.constant(rng.normal(size=(batch, size, size, 3)).astype("float32"))
   y = tf.constant(rng.integers(0, classes, batch).astype("int32"))

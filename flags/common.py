@@ -46,7 +46,7 @@ def data_config_from_flags(num_classes=None):
   return DataConfig(
       dataset=FLAGS.dataset,
       data_dir=os.path.expanduser(FLAGS.data_dir) if FLAGS.data_dir else None,
-      image_size=FLAGS.input_size, num_classes=num_classes,
+      input_size=FLAGS.input_size, num_classes=num_classes,
       validation_fraction=FLAGS.validation_fraction,
       randaugment_layers=FLAGS.randaugment_layers,
       randaugment_magnitude=FLAGS.randaugment_magnitude, seed=FLAGS.seed,
@@ -97,7 +97,7 @@ def recipe_fields(kind, flag_values):
   flags of `flag_values` ({field: its flag's value}) given on the command
   line; flags not given take the recipe's value when it has one, else their
   default."""
-  from autonl_tf.training import recipes
+  from autonl_tf import recipes
   values = recipes.recipe(FLAGS.recipe, kind)
   for field, value in flag_values.items():
     if FLAGS[field].present or field not in values:

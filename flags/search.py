@@ -16,7 +16,7 @@ FLAGS = flags.FLAGS
 #: and `sync_bn` (`common.define_distribute_flags`).
 NOT_DERIVED = ("space", "data", "precision", "sync_bn")
 #: Old flag names -> `SearchConfig` field.
-ALIASES = {"lambda": "lam", "warmup_epochs": "supernet_warmup_epochs"}
+ALIASES = {"lambda": "lam", "warmup_epochs": "supernet_warmup_epochs", "lr": "lr_per_256"}
 CHOICES = {"activation": ACTIVATIONS, "nl_norm": NL_NORMS, "optimizer": OPTIMIZERS,
            **choices.BY_FIELD}
 

@@ -53,7 +53,7 @@ def test_without_the_patches_the_other_strategies_train(unpatched, tiny_arch, tm
   """train() does not patch Keras, and needs no patch on one device; a
   MirroredStrategy step is the same unpatched and patched (the patches hand
   every other strategy to Keras' own code)."""
-  data = DataConfig("synthetic", image_size=8, num_classes=4, seed=0)
+  data = DataConfig("synthetic", input_size=8, num_classes=4, seed=0)
   config = TrainConfig(arch=tiny_arch, data=data, model_dir=str(tmp_path / "run"), batch_size=16,
                        epochs=1, steps_per_epoch=2, lr_warmup_epochs=0, validation_split=None,
                        eval_steps=1, bn_recalibration_batches=0, verbose=0)

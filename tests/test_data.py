@@ -102,7 +102,7 @@ def check_batches(ds, batch, size, num_classes, max_batches=3):
 
 def test_image_folder(tmp_path):
   root = make_folder(tmp_path / "pets")
-  config = DataConfig(f"folder:{root}", image_size=32, seed=1)
+  config = DataConfig(f"folder:{root}", input_size=32, seed=1)
   info = dataset_info(config)
   assert info.num_classes == 2 and info.class_names == ["cat", "dog"]
   # No validation split: 10% of train (12 images) is held out.
@@ -110,7 +110,7 @@ def test_image_folder(tmp_path):
   assert check_batches(make_dataset(config, "train", 4, training=True), 4, 32, 2) == 3
   test = list(make_dataset(config, "test", 3, training=False))
   assert sum(int(b[1].shape[0]) for b in test) == 8
-  large = DataConfig(f"folder:{root}", image_size=72, randaugment_layers=1, seed=2)
+  large = DataConfig(f"folder:{root}", input_size=72, randaugment_layers=1, seed=2)
   assert check_batches(make_dataset(large, "train", 2, training=True), 2, 72, 2) == 3
   assert check_batches(make_dataset(large, "test", 4, training=False), 4, 72, 2) == 2
 
@@ -118,7 +118,7 @@ def test_image_folder(tmp_path):
 def test_corrupt_image_is_named(tmp_path):
   root = make_folder(tmp_path / "pets", corrupt=True)
   with pytest.raises(DataError, match=r"corrupt or unreadable image .*bad\.jpg"):
-    make_dataset(DataConfig(f"folder:{root}", image_size=32), "train", 2, training=True)
+    make_dataset(DataConfig(f"folder:{root}", input_size=32), "train", 2, training=True)
 
 
 def test_empty_class_folder_is_named(tmp_path):
@@ -128,17 +128,17 @@ def test_empty_class_folder_is_named(tmp_path):
   (root / "train" / "bird" / "notes.txt").write_text("no images here")
   with pytest.raises(DataError, match=f"^class folder {root}/train/bird has no images "
                      r"\(.jpg, .jpeg, .png, .gif, .bmp\): add some or remove it"):
-    dataset_info(DataConfig(f"folder:{root}", image_size=32))
+    dataset_info(DataConfig(f"folder:{root}", input_size=32))
 
 
 def test_input_size_must_be_positive():
   for size in (0, -32, 32.5, None):
     with pytest.raises(DataError, match=f"must be a positive number of pixels, got {size!r}$"):
-      DataConfig("synthetic", image_size=size, num_classes=2)
+      DataConfig("synthetic", input_size=size, num_classes=2)
 
 
 def test_synthetic_is_deterministic_and_learnable():
-  config = DataConfig("synthetic", image_size=16, num_classes=5)
+  config = DataConfig("synthetic", input_size=16, num_classes=5)
   a = next(iter(make_dataset(config, "test", 8, training=False)))
   b = next(iter(make_dataset(config, "test", 8, training=False)))
   np.testing.assert_array_equal(a[0].numpy(), b[0].numpy())
@@ -155,7 +155,7 @@ def test_tfds_mock_data_large_images():
   tfds = import_tfds()
   with tfds.testing.mock_data(num_examples=12), \
       mock.patch.object(tfds.core.DatasetBuilder, "is_prepared", return_value=True):
-    config = DataConfig("imagenette", image_size=80, seed=0)
+    config = DataConfig("imagenette", input_size=80, seed=0)
     info = dataset_info(config)
     assert info.num_classes == 10
     assert check_batches(make_dataset(config, "train", 4, training=True), 4, 80, 10) == 3
@@ -166,14 +166,14 @@ def test_tfds_mock_data_grayscale_small():
   tfds = import_tfds()
   with tfds.testing.mock_data(num_examples=10), \
       mock.patch.object(tfds.core.DatasetBuilder, "is_prepared", return_value=True):
-    config = DataConfig("fashion_mnist", image_size=32, seed=0)
+    config = DataConfig("fashion_mnist", input_size=32, seed=0)
     assert check_batches(make_dataset(config, "train", 5, training=True), 5, 32, 10) == 3
 
 
 def test_distributed_per_replica_batches():
   strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
   from autonl_tf.data import distributed_dataset
-  ds = distributed_dataset(strategy, DataConfig("synthetic", image_size=8, num_classes=3), "train",
+  ds = distributed_dataset(strategy, DataConfig("synthetic", input_size=8, num_classes=3), "train",
                            6, training=True)
   images, labels = next(iter(ds))
   assert images.shape == (6, 8, 8, 3)
@@ -191,4 +191,4 @@ def test_bad_inputs(tmp_path):
   with pytest.raises(DataError, match="needs num_classes"):
     dataset_info(DataConfig("synthetic"))
   with pytest.raises(DataError, match="unknown split 'dev'"):
-    make_dataset(DataConfig("synthetic", image_size=8, num_classes=2), "dev", 2, training=False)
+    make_dataset(DataConfig("synthetic", input_size=8, num_classes=2), "dev", 2, training=False)

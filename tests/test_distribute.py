@@ -35,7 +35,7 @@ def arch_file(tiny_arch):
 
 
 def train_config(arch_file, tmp_path, **kw):
-  base = dict(arch=arch_file, data=DataConfig("synthetic", image_size=SIZE, num_classes=CLASSES),
+  base = dict(arch=arch_file, data=DataConfig("synthetic", input_size=SIZE, num_classes=CLASSES),
               model_dir=str(tmp_path / "run"), batch_size=16, epochs=1, lr_warmup_epochs=0,
               dropout_rate=0.0, drop_connect_rate=0.0, ema_momentum=0.0, lr_per_256=0.5)
   base.update(kw)
@@ -126,7 +126,7 @@ def test_bfloat16_xla_search_step(tmp_path):
     result = {}
     for precision in ("float32", "mixed_bfloat16"):
       keras.utils.set_random_seed(5)
-      config = SearchConfig(space="test-dist", data=DataConfig("synthetic", image_size=SIZE,
+      config = SearchConfig(space="test-dist", data=DataConfig("synthetic", input_size=SIZE,
                                                                num_classes=CLASSES),
                             model_dir=str(tmp_path), batch_size=16, cost="target",
                             target_macs=2e5, supernet_warmup_epochs=0, jit_compile=precision != "float32",

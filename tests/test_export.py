@@ -24,7 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARCH = "#! stem_stride=1 head_filters=32\nr1_k3_s11_e1_i8_o8\nr1_k3_s22_e3_i8_o16_se0.25_nonlocal0.5\n"
 SIZE, CLASSES = 16, 4
 NAMES = ["red panda", "tabby", "ship", "tench"]
-DATA = DataConfig("synthetic", image_size=SIZE, num_classes=CLASSES, seed=0)
+DATA = DataConfig("synthetic", input_size=SIZE, num_classes=CLASSES, seed=0)
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 
 

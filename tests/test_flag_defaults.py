@@ -50,7 +50,7 @@ NOT_A_FLAG = {
     DataConfig: {
         "dataset": "a required field; --dataset defaults to imagenet2012",
         "data_dir": "--data_dir defaults to $TFDS_DATA_DIR",
-        "image_size": "--input_size (shared with the arch's MAC limits)",
+        "input_size": "--input_size (shared with the arch's MAC limits)",
         "num_classes": "--num_classes is for synthetic data only",
         "shuffle_buffer": "not a setting of the tools",
         "cache": "not a setting of the tools",
@@ -122,20 +122,39 @@ def test_old_flag_names_set_the_new_fields():
   assert (train["lr_per_256"], train["lr_warmup_epochs"], train["dropout_rate"],
           train["drop_connect_rate"], train["ema_momentum"]) == (0.05, 3.0, 0.3, 0.05, 0.99)
   assert train["optimizer"] == "sgd"  # the recipe's, where no flag was given
-  search = _config("search", "--model_dir=/tmp/x", "--lambda=0.7", "--warmup_epochs=1")
-  assert (search["lam"], search["supernet_warmup_epochs"], search["lr_warmup_epochs"]) == (
-      0.7, 1, 1.0)
+  search = _config("search", "--model_dir=/tmp/x", "--lambda=0.7", "--warmup_epochs=1",
+                   "--lr=0.05")
+  assert (search["lam"], search["supernet_warmup_epochs"], search["lr_warmup_epochs"],
+          search["lr_per_256"]) == (0.7, 1, 1.0, 0.05)
   search = _config("search", "--model_dir=/tmp/x", "--lam=0.7", "--supernet_warmup_epochs=1")
   assert (search["lam"], search["supernet_warmup_epochs"]) == (0.7, 1)
 
 
 def test_a_search_saved_under_the_old_field_names_resumes(tmp_path):
   from autonl_tf.search import runner
-  config = SearchConfig(space="tiny", data=DataConfig("synthetic", image_size=16, num_classes=5),
+  config = SearchConfig(space="tiny", data=DataConfig("synthetic", input_size=16, num_classes=5),
                         model_dir=str(tmp_path), supernet_warmup_epochs=1)
   saved = json.loads(json.dumps(dataclasses.asdict(config)))
   saved["warmup_epochs"] = saved.pop("supernet_warmup_epochs")
+  saved["lr"] = saved.pop("lr_per_256")
   runner._check_resumed_config(saved, config)
   saved["warmup_epochs"] = 2
   with pytest.raises(ValueError, match="supernet_warmup_epochs: 2 -> 1"):
     runner._check_resumed_config(saved, config)
+  saved["warmup_epochs"] = 1
+  saved["data"]["image_size"] = saved["data"].pop("input_size")  # DataConfig's old name
+  runner._check_resumed_config(saved, config)
+  saved["data"]["image_size"] = 32
+  with pytest.raises(ValueError, match="data.input_size: 32 -> 16"):
+    runner._check_resumed_config(saved, config)
+
+
+def test_a_training_saved_under_the_old_field_names_is_read(tmp_path):
+  from autonl_tf import io, run_files
+  from autonl_tf.export import workflow
+  data = DataConfig("synthetic", input_size=24, num_classes=3, seed=5)
+  saved = {"data": dict(dataclasses.asdict(data))}
+  saved["data"]["image_size"] = saved["data"].pop("input_size")
+  io.write_json(str(tmp_path / run_files.CONFIG), saved)
+  assert workflow.training_data_config(str(tmp_path / "final.keras")) == data
+  assert run_files.saved_fields(run_files.CONFIG, {"warmup_epochs": 3}) == {"warmup_epochs": 3}

@@ -18,7 +18,7 @@ import tensorflow as tf
 from PIL import Image
 
 import autonl_tf
-from autonl_tf.data import image_size
+from autonl_tf.data import decoded_size
 from autonl_tf.export import ExportError, export_saved_model, tflite
 from autonl_tf.export import loading
 from autonl_tf.export.classify import Classifier
@@ -28,7 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARCH = "#! stem_stride=1 head_filters=16\nr1_k3_s11_e1_i8_o8\nr1_k3_s22_e3_i8_o16_nonlocal0.5\n"
 SIZE, CLASSES = 16, 4
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-LIMIT = image_size.DEFAULT_MAX_PIXELS
+LIMIT = decoded_size.DEFAULT_MAX_PIXELS
 
 
 def run_tool(name, *args, timeout=300):
@@ -102,9 +102,9 @@ def test_decoded_size_reads_each_format_as_pil_does(fmt, options):
   for _ in range(3):
     height, width = rng.integers(1, 300, 2)
     data = encode(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), fmt, **options)
-    got = [int(v) for v in image_size.decoded_size(data)]
+    got = [int(v) for v in decoded_size.decoded_size(data)]
     pil = Image.open(io.BytesIO(data))
-    assert got == [*pil.size, 1, image_size.KINDS.index(fmt.replace("WEBP", "WebP"))], got
+    assert got == [*pil.size, 1, decoded_size.KINDS.index(fmt.replace("WEBP", "WebP"))], got
 
 
 def test_decoded_size_counts_animation_frames_as_pil_does():
@@ -112,19 +112,19 @@ def test_decoded_size_counts_animation_frames_as_pil_does():
     for frames in (2, 7):
       data = animation(fmt, frames)
       assert Image.open(io.BytesIO(data)).n_frames == frames
-      assert [int(v) for v in image_size.decoded_size(data)] == [
-          30, 20, frames, image_size.KINDS.index(kind)]
+      assert [int(v) for v in decoded_size.decoded_size(data)] == [
+          30, 20, frames, decoded_size.KINDS.index(kind)]
 
 
 def test_decoded_size_of_a_top_down_bmp_and_of_cut_or_foreign_bytes():
   data = bytearray(encode(np.zeros((13, 17, 3), np.uint8), "BMP"))
   data[22:26] = struct.pack("<i", -13)  # a top-down bitmap: negative height
   assert Image.open(io.BytesIO(bytes(data))).size == (17, 13)
-  assert [int(v) for v in image_size.decoded_size(bytes(data))][:2] == [17, 13]
+  assert [int(v) for v in decoded_size.decoded_size(bytes(data))][:2] == [17, 13]
   png = encode(np.zeros((13, 17, 3), np.uint8), "PNG")
-  assert [int(v) for v in image_size.decoded_size(png[:14])] == [0, 0, 1, 2]  # IHDR cut off
+  assert [int(v) for v in decoded_size.decoded_size(png[:14])] == [0, 0, 1, 2]  # IHDR cut off
   for junk in [b"", b"hello", b"\0" * 100]:
-    assert [int(v) for v in image_size.decoded_size(junk)] == [0, 0, 0, 0]
+    assert [int(v) for v in decoded_size.decoded_size(junk)] == [0, 0, 0, 0]
 
 
 # --- Decompression bombs ---------------------------------------------------------------
@@ -263,7 +263,7 @@ def test_probe_3_an_animated_gif_counts_all_its_frames(served):
 
 def test_probe_4_an_animated_webp_is_refused_before_the_decoder(served):
   """TF 2.21's WebP decoder corrupts the heap on animated files (see
-  `image_size.check_decoded_size`); the signature must refuse them first."""
+  `decoded_size.check_decoded_size`); the signature must refuse them first."""
   assert ("animated WebP (3 frames) is not accepted: send one frame as a still image"
           in refusal(served["serve"], [animation("WEBP", 3)]))
   still = encode(np.zeros((20, 30, 3), np.uint8), "WEBP")

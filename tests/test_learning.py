@@ -16,7 +16,7 @@ import autonl_tf
 from autonl_tf import constants
 from autonl_tf.data import DataConfig
 from autonl_tf.layers import MBConv
-from autonl_tf.training import recipes
+from autonl_tf import recipes
 from autonl_tf.training.trainer import build_and_compile, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -90,7 +90,7 @@ def test_residual_blocks_start_as_the_identity(block, identity):
 
 
 def _cifar_config(model_dir, **kw):
-  data = DataConfig("synthetic", image_size=32, num_classes=10, seed=0)
+  data = DataConfig("synthetic", input_size=32, num_classes=10, seed=0)
   base = dict(arch="autonl-s-cifar", data=data, model_dir=str(model_dir), epochs=2,
               steps_per_epoch=4, batch_size=16, validation_split="validation",
               validation_steps=2, eval_steps=2, bn_recalibration_batches=0, verbose=0)

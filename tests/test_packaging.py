@@ -57,7 +57,7 @@ def saved(tmp_path_factory):
   tmp = tmp_path_factory.mktemp("saved")
   arch = tmp / "arch.txt"
   arch.write_text(TINY_ARCH)
-  config = TrainConfig(arch=str(arch), data=DataConfig("synthetic", image_size=8, num_classes=4),
+  config = TrainConfig(arch=str(arch), data=DataConfig("synthetic", input_size=8, num_classes=4),
                        model_dir=str(tmp), batch_size=8, epochs=1)
   model = build_and_compile(config, num_classes=4, steps_per_epoch=2)
   rng = np.random.default_rng(0)

@@ -88,7 +88,7 @@ def test_killed_search_resumes_as_uninterrupted(tmp_path):
   def run(model_dir, callbacks):
     keras.utils.set_random_seed(1)  # as tools/search.py --seed=1
     config = SearchConfig(
-        space="tiny", data=DataConfig("synthetic", image_size=16, num_classes=5, seed=1,
+        space="tiny", data=DataConfig("synthetic", input_size=16, num_classes=5, seed=1,
                                       deterministic=True),
         model_dir=model_dir, epochs=3, supernet_warmup_epochs=warmup_epochs, steps_per_epoch=STEPS,
         batch_size=8, gate_dropout=0.5, verbose=0)
@@ -131,7 +131,7 @@ def test_killed_target_search_lands_as_uninterrupted(tmp_path, monkeypatch):
   def run(model_dir, callbacks):
     keras.utils.set_random_seed(1)
     config = runner.SearchConfig(
-        space="tiny", data=DataConfig("synthetic", image_size=16, num_classes=5, seed=1,
+        space="tiny", data=DataConfig("synthetic", input_size=16, num_classes=5, seed=1,
                                       deterministic=True),
         model_dir=model_dir, epochs=3, supernet_warmup_epochs=0, steps_per_epoch=STEPS, batch_size=8,
         cost="target", target_macs=2e6, tolerance=0.6, verbose=0)
@@ -159,7 +159,7 @@ def test_a_search_resumed_with_other_settings_is_refused(tmp_path):
   their defaults."""
   import dataclasses
   from autonl_tf.search.runner import SearchConfig, search
-  data = DataConfig("synthetic", image_size=16, num_classes=5, seed=1, data_dir="/a")
+  data = DataConfig("synthetic", input_size=16, num_classes=5, seed=1, data_dir="/a")
   saved = SearchConfig(space="tiny", data=data, model_dir=str(tmp_path), epochs=3,
                        steps_per_epoch=STEPS, batch_size=8, cost="target", target_macs=2e6)
   old = dataclasses.asdict(saved)
@@ -207,7 +207,7 @@ def test_killed_training_resumes_as_uninterrupted(tmp_path):
   def run(model_dir, callbacks):
     keras.utils.set_random_seed(1)
     config = TrainConfig(
-        arch=str(arch), data=DataConfig("synthetic", image_size=16, num_classes=5, seed=1,
+        arch=str(arch), data=DataConfig("synthetic", input_size=16, num_classes=5, seed=1,
                                         deterministic=True),
         model_dir=model_dir, batch_size=8, epochs=3, steps_per_epoch=STEPS, lr_warmup_epochs=1,
         lr_schedule="cosine", dropout_rate=0.3, drop_connect_rate=0.5, ema_momentum=0.9,
@@ -238,10 +238,10 @@ def test_skip_batches_goes_on_where_the_stream_was(tmp_path, source, size):
   """Over epoch boundaries (the folder's train split has 11 images: a new
   shuffle every 2.75 batches), with the augmentation seeds."""
   if source == "folder":
-    config = DataConfig(f"folder:{make_folder(tmp_path / 'pets')}", image_size=size, seed=3,
+    config = DataConfig(f"folder:{make_folder(tmp_path / 'pets')}", input_size=size, seed=3,
                         deterministic=True, randaugment_layers=0)
   else:
-    config = DataConfig("synthetic", image_size=size, num_classes=5, seed=3, deterministic=True)
+    config = DataConfig("synthetic", input_size=size, num_classes=5, seed=3, deterministic=True)
   stream = _batches(make_dataset(config, "train", 4, training=True), 8)
   resumed = _batches(make_dataset(config, "train", 4, training=True, skip_batches=3), 5)
   _assert_same_batches(resumed, stream[3:])
@@ -250,7 +250,7 @@ def test_skip_batches_goes_on_where_the_stream_was(tmp_path, source, size):
 
 def test_distributed_dataset_skips_every_replicas_batches(mirrored):
   """Two replicas fed by one pipeline: a step takes two of its batches."""
-  config = DataConfig("synthetic", image_size=8, num_classes=5, seed=3, deterministic=True)
+  config = DataConfig("synthetic", input_size=8, num_classes=5, seed=3, deterministic=True)
 
   def steps(skip, n):
     ds = distributed_dataset(mirrored, config, "train", 8, True, skip_steps=skip)

@@ -278,7 +278,7 @@ def test_the_weight_norms_a_decision_reads_are_invisible_to_the_loss():
 
 
 def _fit(net, steps, epochs=1, batch=16, seed=0, callbacks=()):
-  ds = make_dataset(DataConfig("synthetic", image_size=SIZE, num_classes=5, seed=seed,
+  ds = make_dataset(DataConfig("synthetic", input_size=SIZE, num_classes=5, seed=seed,
                                deterministic=True), "train", batch, training=True)
   return net.fit(ds, steps_per_epoch=steps, epochs=epochs, verbose=0, callbacks=list(callbacks))
 
@@ -305,7 +305,7 @@ def test_target_mode_lands_near_the_target(tmp_path, decision_value):
   net.search_phase.assign(1.0)
   # As tools/search.py: the landing records the visited states near the target.
   from autonl_tf.search.callbacks import LandingLog
-  landing_log = LandingLog(epochs=3, warmup_epochs=0, tolerance=0.05)
+  landing_log = LandingLog(epochs=3, supernet_warmup_epochs=0, tolerance=0.05)
   _fit(net, steps=20, epochs=3, callbacks=[landing_log])
   best = landing_log.visited.candidates(1)
   assert best, "no state within 5% of the target was visited"
@@ -364,7 +364,7 @@ def test_search_proper_starts_every_decision_on_one_line_with_a_fresh_arch_sched
   spans the search epochs only: arch_lr at its first step, 0 at its last."""
   from autonl_tf.search.callbacks import SearchPhase
   from autonl_tf.search.runner import SearchConfig, build_supernet
-  data = DataConfig("synthetic", image_size=SIZE, num_classes=5)
+  data = DataConfig("synthetic", input_size=SIZE, num_classes=5)
   for warmup in (0, 2):
     config = SearchConfig(space=TINY, data=data, model_dir=str(tmp_path), epochs=5,
                           supernet_warmup_epochs=warmup, arch_lr=0.5, margin=0.25)
@@ -410,7 +410,7 @@ def test_width_multiplier_scales_the_supernet_and_its_cost(tmp_path):
   is that network's exact MAC count."""
   from autonl_tf import arch as arch_lib
   from autonl_tf.search.runner import SearchConfig, make_supernet
-  data = DataConfig("synthetic", image_size=SIZE, num_classes=5)
+  data = DataConfig("synthetic", input_size=SIZE, num_classes=5)
   nets = [make_supernet(SearchConfig(space=TINY, data=data, model_dir=str(tmp_path),
                                      width_multiplier=w), 5) for w in (1.0, 2.0)]
   assert [s.channels for s in nets[1].space.stages] == [32, 48]

@@ -22,7 +22,7 @@ SIZE, CLASSES = 16, 5
 
 
 def _config(tmp_path, **fields):
-  data = DataConfig("synthetic", image_size=SIZE, num_classes=CLASSES, seed=1, deterministic=True)
+  data = DataConfig("synthetic", input_size=SIZE, num_classes=CLASSES, seed=1, deterministic=True)
   return SearchConfig(**{**dict(
       space="tiny", data=data, model_dir=str(tmp_path / "search"), epochs=2, supernet_warmup_epochs=1,
       steps_per_epoch=10, batch_size=16, cost="target", cost_model="latency",

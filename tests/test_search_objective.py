@@ -30,7 +30,7 @@ SIZE, CLASSES, STEPS = 12, 5, 6
 
 
 def _config(tmp_path, **fields):
-  data = DataConfig("synthetic", image_size=SIZE, num_classes=CLASSES, seed=1, deterministic=True)
+  data = DataConfig("synthetic", input_size=SIZE, num_classes=CLASSES, seed=1, deterministic=True)
   # No learning-rate ramp: the warm-up epoch trains the weights at full rate.
   return SearchConfig(**{**dict(space=TINY, data=data, model_dir=str(tmp_path), epochs=3,
                                 supernet_warmup_epochs=1, steps_per_epoch=STEPS, batch_size=16,

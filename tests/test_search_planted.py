@@ -62,9 +62,9 @@ def lines(n, seed, size=20, near=7, far=9, border=5, noise=0.3):
 
 
 def _config(size, **fields):
-  data = DataConfig("synthetic", image_size=size, num_classes=2)
+  data = DataConfig("synthetic", input_size=size, num_classes=2)
   return SearchConfig(**{**dict(space=SPACE, data=data, model_dir="", batch_size=64,
-                                optimizer="adam", lr=0.012, label_smoothing=0.0,
+                                optimizer="adam", lr_per_256=0.012, label_smoothing=0.0,
                                 weight_decay=0.0, gate_dropout=0.5), **fields})
 
 

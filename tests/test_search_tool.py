@@ -54,7 +54,7 @@ def test_bad_input_size_is_one_line(tmp_path):
       capture_output=True, text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines()[-1] == (
-      "error: the input size (image_size, --input_size) must be a positive number of pixels, "
+      "error: the input size (input_size, --input_size) must be a positive number of pixels, "
       "got 0")
   assert "Traceback" not in proc.stderr and not os.listdir(tmp_path)
 

@@ -20,7 +20,7 @@ from autonl_tf.training import evaluation
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def tiny_config(tiny_arch, model_dir, **kw):
-  base = dict(arch=tiny_arch, data=DataConfig("synthetic", image_size=8, num_classes=4, seed=0),
+  base = dict(arch=tiny_arch, data=DataConfig("synthetic", input_size=8, num_classes=4, seed=0),
               model_dir=str(model_dir), batch_size=16, epochs=3, steps_per_epoch=8,
               lr_per_256=0.2, lr_warmup_epochs=0, ema_momentum=0.9, drop_connect_rate=0.0,
               dropout_rate=0.0, validation_split=None, eval_steps=4, verbose=0,
@@ -86,7 +86,7 @@ def test_loss_decreases_and_ema_weights_are_evaluated(tiny_arch, tmp_path):
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-4, atol=1e-5)
   # ... and metrics.json is the evaluation of exactly those weights.
   from autonl_tf.data import make_dataset
-  ds = make_dataset(DataConfig("synthetic", image_size=8, num_classes=4), "test", 16, training=False)
+  ds = make_dataset(DataConfig("synthetic", input_size=8, num_classes=4), "test", 16, training=False)
   again = evaluation.evaluate(evaluation.keras_predict_fn(final), ds, steps=4, log=None)
   saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
   assert saved["top1"] == pytest.approx(again["top1"]) and saved["top5"] == pytest.approx(again["top5"])

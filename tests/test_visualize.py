@@ -66,7 +66,7 @@ def search_dir(tmp_path, supernet):
     _append_decision_log(str(d), supernet, epoch)
   (d / "search_config.json").write_text(json.dumps(
       {"cost": "target", "target_macs": 4e7, "warmup_epochs": 2, "space": "cifar13",
-       "data": {"image_size": 32, "num_classes": None}}))
+       "data": {"input_size": 32, "num_classes": None}}))
   (d / "arch.txt").write_text(
       "#! stem_stride=1\nr1_k3_s11_e1_i32_o16\nr1_k3_s11_e3_i16_o24_nonlocal0.125\n"
       "r1_k7_s22_e6_i24_o40_nonlocal0.125\nr1_k7_s22_e6_i40_o80_se0.25_nonlocal0.125\n"

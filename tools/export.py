@@ -17,7 +17,7 @@ import _bootstrap  # noqa: F401
 from absl import app
 from absl import flags
 
-from autonl_tf.data import image_size
+from autonl_tf.data import decoded_size
 from flags import common
 
 common.define_arch_flags(default_arch=None)
@@ -29,7 +29,7 @@ flags.DEFINE_string("export_dir", None, "Base directory; the SavedModel goes to 
 flags.DEFINE_integer("version", 1, "SavedModel version (TF Serving serves the highest).")
 flags.DEFINE_bool("overwrite", False, "Replace an existing <export_dir>/<version>.")
 flags.DEFINE_integer("top_k", 5, "Size of the top_k_* outputs.")
-flags.DEFINE_integer("max_image_pixels", image_size.DEFAULT_MAX_PIXELS,
+flags.DEFINE_integer("max_image_pixels", decoded_size.DEFAULT_MAX_PIXELS,
                      "predict_images refuses, before decoding, an image whose header declares "
                      "more pixels than this (all frames of an animated GIF together).")
 flags.DEFINE_string("labels", None, "Class names file, one per line (overrides the dataset's).")

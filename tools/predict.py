@@ -13,14 +13,14 @@ import _bootstrap  # noqa: F401
 from absl import app
 from absl import flags
 
-from autonl_tf.data import image_size
+from autonl_tf.data import decoded_size
 
 flags.DEFINE_string("model", None, "A SavedModel directory (E/<version>) or a .tflite file.")
 flags.DEFINE_integer("top_k", 5, "Classes to print per image.")
 flags.DEFINE_string("labels", None, "Class names file (default: the SavedModel's asset, or "
                     "labels.txt beside the .tflite file).")
 flags.DEFINE_enum("format", "text", ["text", "json"], "Output format.")
-flags.DEFINE_integer("max_image_pixels", image_size.DEFAULT_MAX_PIXELS,
+flags.DEFINE_integer("max_image_pixels", decoded_size.DEFAULT_MAX_PIXELS,
                      "A .tflite model refuses, before decoding, an image whose header declares "
                      "more pixels than this (a SavedModel applies the limit it was exported with).")
 flags.mark_flag_as_required("model")

@@ -49,8 +49,9 @@ def _read_json(path):
 def _search_defaults(search_dir):
   """(input_size, num_classes) the search ran with, None where unknown."""
   decisions = _read_json(os.path.join(search_dir, run_files.DECISIONS))
-  config = _read_json(os.path.join(search_dir, run_files.SEARCH_CONFIG))
-  size = decisions.get("input_size") or (config.get("data") or {}).get("image_size")
+  config = run_files.saved_fields(run_files.SEARCH_CONFIG,
+                                  _read_json(os.path.join(search_dir, run_files.SEARCH_CONFIG)))
+  size = decisions.get("input_size") or (config.get("data") or {}).get("input_size")
   classes = decisions.get("num_classes") or (config.get("data") or {}).get("num_classes")
   return size, classes
 

@@ -42,7 +42,7 @@ class DataConfig:
   Attributes:
     dataset: TFDS name, `folder:PATH` or `synthetic`.
     data_dir: TFDS data directory (None: TFDS's default).
-    image_size: model input height and width.
+    input_size: model input height and width.
     num_classes: required for `synthetic`; checked against the dataset
       otherwise when given.
     validation_fraction: share of train held out as validation when the
@@ -56,7 +56,7 @@ class DataConfig:
   """
   dataset: str
   data_dir: Optional[str] = None
-  image_size: int = 224
+  input_size: int = 224
   num_classes: Optional[int] = None
   validation_fraction: float = 0.1
   randaugment_layers: int = 2
@@ -67,14 +67,14 @@ class DataConfig:
   cache: str = "auto"
 
   def __post_init__(self):
-    if isinstance(self.image_size, bool) or not isinstance(self.image_size, numbers.Integral) \
-        or self.image_size < 1:
-      raise DataError(f"the input size (image_size, --input_size) must be a positive number of "
-                      f"pixels, got {self.image_size!r}")
+    if isinstance(self.input_size, bool) or not isinstance(self.input_size, numbers.Integral) \
+        or self.input_size < 1:
+      raise DataError(f"the input size (input_size, --input_size) must be a positive number of "
+                      f"pixels, got {self.input_size!r}")
 
   @property
   def small(self) -> bool:
-    return self.image_size <= preprocess.SMALL_IMAGE_MAX
+    return self.input_size <= preprocess.SMALL_IMAGE_MAX
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,7 +219,7 @@ class _Source:
     c = self.config
     if self.kind == "synthetic":
       return DatasetInfo(SYNTHETIC, c.num_classes, [f"class_{i}" for i in range(c.num_classes)],
-                         dict(_SYNTHETIC_SIZES), (c.image_size, c.image_size, 3))
+                         dict(_SYNTHETIC_SIZES), (c.input_size, c.input_size, 3))
     features = self.builder.info.features
     label = features["label"]
     sizes = {s: self.split_size(s) for s in SPLITS if self._has_split(s)}
@@ -248,11 +248,11 @@ def dataset_info(config: DataConfig) -> DatasetInfo:
 
 def _synthetic(config: DataConfig, split: str, input_context, repeat=False, skip=0):
   """Learnable random data: a class-dependent colour plus uniform noise,
-  already at `image_size`, 0-255 floats. Deterministic per (split, index).
+  already at `input_size`, 0-255 floats. Deterministic per (split, index).
   `skip` elements of the (repeated) stream are left out before they are
   generated."""
   n = _SYNTHETIC_SIZES[split]
-  size, classes = config.image_size, config.num_classes
+  size, classes = config.input_size, config.num_classes
   split_seed = SPLITS.index(split) + 1
   palette = tf.constant(np.random.default_rng(7).uniform(0, 255, (classes, 3)), tf.float32)
 
@@ -307,7 +307,7 @@ def _records(source: "_Source", config: DataConfig, split: str, training: bool, 
   if shard_by_element:
     ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
   n_examples = info.split_sizes.get(split)
-  h, w, c = (d or config.image_size for d in info.image_shape)
+  h, w, c = (d or config.input_size for d in info.image_shape)
   fits = n_examples is not None and n_examples * h * w * c < _CACHE_LIMIT_BYTES
   if config.cache == "always" or (config.cache == "auto" and not decode_bytes and fits):
     ds = ds.cache()
@@ -323,7 +323,7 @@ def _decoded(ds: tf.data.Dataset, config: DataConfig, training: bool, skip: int,
   """Examples decoded and preprocessed to `[S, S, 3]` float32 images and
   int32 labels, after the first `skip` (each training example paired with
   its augmentation seed first, so that a skip keeps the seeds in step)."""
-  size = config.image_size
+  size = config.input_size
   if training:
     ds = tf.data.Dataset.zip((ds, _seed_dataset(config.seed)))
   if skip:

@@ -9,7 +9,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from autonl_tf.data import image_size, preprocess
+from autonl_tf.data import decoded_size, preprocess
 from autonl_tf.export.loading import load_saved_model
 from autonl_tf.export.saved_model import LABELS_FILE, ExportError, read_labels, saved_model_labels
 
@@ -43,7 +43,7 @@ class Classifier:
   not an image gets a Prediction with `error` and does not stop the others."""
 
   def __init__(self, path: str, top_k: int = 5, labels: Optional[str] = None,
-               max_image_pixels: int = image_size.DEFAULT_MAX_PIXELS):
+               max_image_pixels: int = decoded_size.DEFAULT_MAX_PIXELS):
     """`max_image_pixels`: the decoded-size limit of a `.tflite` model's
     host-side decoding (a SavedModel's `predict_images` has its own, set at
     export)."""

@@ -30,7 +30,7 @@ import keras
 import tensorflow as tf
 
 from autonl_tf import io
-from autonl_tf.data import image_size, preprocess
+from autonl_tf.data import decoded_size, preprocess
 
 LABELS_FILE = "labels.txt"
 OUTPUTS = ("logits", "probabilities", "top_k_classes", "top_k_scores")
@@ -185,13 +185,13 @@ def remove_stale_temporaries(export_dir: str):
 def export_saved_model(model: keras.Model, export_dir: str, version: int = 1,
                        class_names: Optional[Sequence[str]] = None, top_k: int = 5,
                        overwrite: bool = False,
-                       max_image_pixels: int = image_size.DEFAULT_MAX_PIXELS) -> str:
+                       max_image_pixels: int = decoded_size.DEFAULT_MAX_PIXELS) -> str:
   """Writes `model` (taking ImageNet-normalised input) as a SavedModel into
   `export_dir/version`, atomically: it is built in a temporary directory
   beside the target and renamed into place only when complete. Temporary
   directories that killed exports left behind are removed first.
   `predict_images` refuses, before decoding, an image whose header declares
-  more than `max_image_pixels` pixels (`image_size.check_decoded_size`).
+  more than `max_image_pixels` pixels (`decoded_size.check_decoded_size`).
 
   Returns the version directory.
   """

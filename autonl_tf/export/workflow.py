@@ -11,7 +11,7 @@ import numpy as np
 from autonl_tf import io
 from autonl_tf import run_files
 from autonl_tf.arch.codec import ArchLimits
-from autonl_tf.data import DataConfig, DataError, dataset_info, image_size, make_dataset
+from autonl_tf.data import DataConfig, DataError, dataset_info, decoded_size, make_dataset
 from autonl_tf.export import saved_model, tflite
 from autonl_tf.export.loading import load_keras_model
 from autonl_tf.export.saved_model import ExportError
@@ -24,7 +24,7 @@ class ExportRequest:
   version: int = 1
   overwrite: bool = False
   top_k: int = 5
-  max_image_pixels: int = image_size.DEFAULT_MAX_PIXELS
+  max_image_pixels: int = decoded_size.DEFAULT_MAX_PIXELS
   labels: Optional[str] = None
   tflite: Sequence[str] = ()
   data: Optional[DataConfig] = None
@@ -47,7 +47,7 @@ def training_data_config(model_path: str) -> Optional[DataConfig]:
     path = os.path.join(d, run_files.CONFIG)
     if os.path.exists(path):
       try:
-        data = io.read_json(path).get("data")
+        data = run_files.saved_fields(run_files.CONFIG, io.read_json(path)).get("data")
         return DataConfig(**data) if data else None
       except (ValueError, TypeError):
         return None
@@ -126,7 +126,7 @@ def run_export(request: ExportRequest, log: Callable = print) -> dict:
   classes = saved_model.num_classes_of(model)
   data = None
   if request.data is not None:
-    data = dataclasses.replace(request.data, image_size=size)
+    data = dataclasses.replace(request.data, input_size=size)
     info = dataset_info(data)
     if info.num_classes != classes:
       raise ExportError(f"{data.dataset} has {info.num_classes} classes but the model "

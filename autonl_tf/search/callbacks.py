@@ -29,22 +29,22 @@ from autonl_tf.search import landing as landing_lib
 
 class SearchPhase(keras.callbacks.Callback):
   """Warm-up control: cost off, architecture frozen, gate dropout on, before
-  `warmup_epochs`; the search proper after. When the search proper starts,
+  `supernet_warmup_epochs`; the search proper after. When the search proper starts,
   every decision is put on the same starting line (`SuperNet.reset_margins`)
   and the architecture optimizer's step counter restarts at 0, so that its
   cosine schedule spans the search proper (warm-up steps apply zero
   gradients)."""
 
-  def __init__(self, warmup_epochs, gate_dropout):
+  def __init__(self, supernet_warmup_epochs, gate_dropout):
     super().__init__()
-    self.warmup_epochs = warmup_epochs
+    self.supernet_warmup_epochs = supernet_warmup_epochs
     self.gate_dropout = gate_dropout
 
   def on_epoch_begin(self, epoch, logs=None):
-    warm = epoch < self.warmup_epochs
+    warm = epoch < self.supernet_warmup_epochs
     self.model.search_phase.assign(0.0 if warm else 1.0)
     self.model.dropout_var.assign(self.gate_dropout if warm else 0.0)
-    if epoch == self.warmup_epochs:
+    if epoch == self.supernet_warmup_epochs:
       self.model.reset_margins()
       self.model.arch_optimizer.iterations.assign(0)
 
@@ -177,9 +177,9 @@ class LandingLog(keras.callbacks.Callback):
   `set_state`, through `ChiefBackupAndRestore(extra_state=...)`), so that a
   resumed search lands as the uninterrupted one would."""
 
-  def __init__(self, epochs, warmup_epochs, tolerance):
+  def __init__(self, epochs, supernet_warmup_epochs, tolerance):
     super().__init__()
-    self.first = min(epochs - 1, warmup_epochs)
+    self.first = min(epochs - 1, supernet_warmup_epochs)
     self.tolerance = tolerance
     self.visited = None
     self._active = False

@@ -1,5 +1,6 @@
-"""`SearchConfig`, every setting of a search and its default, and how a
-`search_config.json` written under older field names reads today.
+"""`SearchConfig`, every setting of a search and its default (a
+`search_config.json` written under older field names reads under today's:
+`run_files.saved_fields`).
 
 Pure Python, so that `flags/search.py` derives the tool's flags from it
 without importing TensorFlow.
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 @dataclasses.dataclass(frozen=True)
 class SearchConfig:
   """Every setting of a search; the weights' optimizer defaults are the
-  paper's ImageNet recipe (see `training.recipes`).
+  paper's ImageNet recipe (see `autonl_tf.recipes`).
 
   Attributes:
     space: search space name (`autonl-imagenet`, `autonl-cifar`, `cifar`,
@@ -100,7 +101,7 @@ class SearchConfig:
       the paper's recipe), `sgd` or `adam`.
     momentum: momentum of the weights' optimizer.
     nesterov: Nesterov momentum (`sgd`).
-    lr: the weights' learning rate per 256 images (linear warm-up over
+    lr_per_256: the weights' learning rate per 256 images (linear warm-up over
       `lr_warmup_epochs`, then cosine).
     lr_warmup_epochs: epochs of linear warm-up of the weights' learning rate.
     arch_lr: the architecture variables' learning rate (SGD on the
@@ -145,7 +146,7 @@ class SearchConfig:
   optimizer: str = "rmsprop"
   momentum: float = 0.9
   nesterov: bool = False
-  lr: float = 0.032
+  lr_per_256: float = 0.032
   lr_warmup_epochs: float = 1.0
   arch_lr: float = 0.005
   weight_decay: float = 1e-5
@@ -155,14 +156,3 @@ class SearchConfig:
   precision: str = "float32"
   sync_bn: bool = False
   verbose: int = 2
-
-
-#: Old field name -> `SearchConfig` field, for `search_config.json` files
-#: written before the rename.
-RENAMED_FIELDS = {"warmup_epochs": "supernet_warmup_epochs"}
-
-
-def saved_fields(saved: dict) -> dict:
-  """A saved `search_config.json` (`dataclasses.asdict` of a `SearchConfig`)
-  under today's field names."""
-  return {RENAMED_FIELDS.get(k, k): v for k, v in saved.items()}

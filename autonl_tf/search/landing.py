@@ -114,7 +114,7 @@ def latency_timer(table, config: SearchConfig, strategy, num_classes: int):
     raise ValueError("landing_latency=measured times the candidates on this machine: it needs "
                      "a strategy on one machine (the workers of a cluster would each time "
                      "their own)")
-  return lambda arch: latency.time_arch(arch, config.data.image_size, num_classes,
+  return lambda arch: latency.time_arch(arch, config.data.input_size, num_classes,
                                         *table.timing)["ms"]
 
 

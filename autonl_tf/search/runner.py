@@ -18,7 +18,7 @@ from autonl_tf import run_files
 from autonl_tf.data import datasets
 from autonl_tf.search import callbacks as search_cb
 from autonl_tf.search import choices
-from autonl_tf.search.config import SearchConfig, saved_fields
+from autonl_tf.search.config import SearchConfig
 from autonl_tf.search import landing
 from autonl_tf.search.derive import write_derived
 from autonl_tf.search.space import SearchSpace, get_space
@@ -26,14 +26,7 @@ from autonl_tf.search.supernet import SuperNet
 from autonl_tf.training import fit_loop
 from autonl_tf.training.losses import apply_weight_decay
 from autonl_tf.training import optimizers
-
-
-def _cosine(peak, total_steps, warmup_steps):
-  """Linear from 0 to `peak` over `warmup_steps`, then cosine to 0 at
-  `total_steps`."""
-  return keras.optimizers.schedules.CosineDecay(
-      0.0 if warmup_steps else peak, max(1, total_steps - warmup_steps),
-      warmup_target=peak if warmup_steps else None, warmup_steps=warmup_steps)
+from autonl_tf.training import schedules
 
 
 #: `SearchConfig` fields that override the space's own when not None.
@@ -65,7 +58,7 @@ def _latency_table(config: SearchConfig, num_classes: int):
   from autonl_tf import latency
   from autonl_tf.search import pieces
   table = latency.LatencyTable.load(config.latency_table)
-  table.check(config.latency_table, input_size=config.data.image_size, num_classes=num_classes)
+  table.check(config.latency_table, input_size=config.data.input_size, num_classes=num_classes)
   what, want = table.settings.get("what"), pieces.space_what(_space(config))
   if what is not None and what != want:
     raise ValueError(f"the latency table {config.latency_table} was built for {what}, not "
@@ -87,8 +80,8 @@ def _check_resumed_config(saved: dict, config: SearchConfig):
   in `config`, and `_LEGACY_SPACE_VALUES` in `saved` (files written before
   the resolved values were recorded), so that a search saved before a
   space's default changed is not resumed under the new one. A file written
-  under older field names is read under today's (`config.saved_fields`)."""
-  saved = saved_fields(saved)
+  under older field names is read under today's (`run_files.saved_fields`)."""
+  saved = run_files.saved_fields(run_files.SEARCH_CONFIG, saved)
   now = json.loads(json.dumps(dataclasses.asdict(config)))
   defaults = json.loads(json.dumps(dataclasses.asdict(SearchConfig(
       space=config.space, data=datasets.DataConfig(config.data.dataset),
@@ -121,7 +114,7 @@ def make_supernet(config: SearchConfig, num_classes: int) -> SuperNet:
   table = _latency_table(config, num_classes)
   with distribute.precision(config.precision):
     lam = config.lam if config.lam is not None else 0.5 if config.cost == "log" else 0.0
-    net = SuperNet(_space(config), config.data.image_size, num_classes, cost=config.cost,
+    net = SuperNet(_space(config), config.data.input_size, num_classes, cost=config.cost,
                    cost_model=config.cost_model, target_macs=config.target_macs,
                    target_latency_ms=config.target_latency_ms, latency_table=table,
                    lam=lam, dual_lr=config.dual_lr,
@@ -129,7 +122,7 @@ def make_supernet(config: SearchConfig, num_classes: int) -> SuperNet:
                    decision_value=config.decision_value,
                    gate_dropout=config.gate_dropout, label_smoothing=config.label_smoothing,
                    dropout_rate=0.0, sync_bn=config.sync_bn)
-    net.build((None, config.data.image_size, config.data.image_size, 3))
+    net.build((None, config.data.input_size, config.data.input_size, 3))
   return net
 
 
@@ -137,15 +130,16 @@ def build_supernet(config: SearchConfig, num_classes: int, steps_per_epoch: int)
   """`make_supernet` with weight decay and both optimizers compiled in."""
   net = make_supernet(config, num_classes)
   apply_weight_decay(net, config.weight_decay)
-  peak = config.lr * config.batch_size / 256.0
-  total = config.epochs * steps_per_epoch
+  weights_lr = schedules.learning_rate_schedule(
+      "cosine", config.lr_per_256, config.batch_size, steps_per_epoch, config.epochs,
+      config.lr_warmup_epochs)
   # The architecture optimizer's step counter restarts at 0 when the search
   # proper starts (`SearchPhase`): its cosine spans the search epochs.
-  weight_warm = int(config.lr_warmup_epochs * steps_per_epoch)
   search_steps = max(1, (config.epochs - config.supernet_warmup_epochs) * steps_per_epoch)
-  net.compile(optimizer=optimizers.make(config.optimizer, _cosine(peak, total, weight_warm),
+  net.compile(optimizer=optimizers.make(config.optimizer, weights_lr,
                                         momentum=config.momentum, nesterov=config.nesterov),
-              arch_optimizer=keras.optimizers.SGD(_cosine(config.arch_lr, search_steps, 0)),
+              arch_optimizer=keras.optimizers.SGD(
+                  keras.optimizers.schedules.CosineDecay(config.arch_lr, search_steps)),
               jit_compile=config.jit_compile)
   return net
 
@@ -224,7 +218,7 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   if chief:
     _, info_out = write_derived(net, config.model_dir, extra)
   else:  # the chief writes; the other workers report the same architecture
-    count = flops.count(net.derive(), data.image_size, info.num_classes)
+    count = flops.count(net.derive(), data.input_size, info.num_classes)
     info_out = dict(extra, macs=count.macs, params=count.params)
   predicted = f", {info_out['latency_ms']:.3f} ms predicted" if "latency_ms" in info_out else ""
   if "measured_latency_ms" in landed:

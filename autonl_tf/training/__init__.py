@@ -1,4 +1,5 @@
-"""Training recipe, evaluation and callbacks.
+"""Training: the trainer, evaluation, schedules, losses and callbacks (the named
+recipes, which set search settings too, are `autonl_tf.recipes`).
 
 The names below are imported on first use (PEP 562), so that importing one
 module of the package (`autonl_tf.training.losses`, as Keras' registration

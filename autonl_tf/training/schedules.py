@@ -41,11 +41,11 @@ class WarmupExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def learning_rate_schedule(kind, base_lr_per_256, global_batch_size, steps_per_epoch,
-                           epochs, warmup_epochs, decay_rate=0.97, decay_epochs=2.4):
+                           epochs, lr_warmup_epochs, decay_rate=0.97, decay_epochs=2.4):
   """Builds the schedule: `exponential` (the paper's) or `cosine` (Keras'
   CosineDecay with its own linear warm-up)."""
   peak = base_lr_per_256 * global_batch_size / 256.0
-  warmup = int(round(warmup_epochs * steps_per_epoch))
+  warmup = int(round(lr_warmup_epochs * steps_per_epoch))
   if kind == "exponential":
     return WarmupExponentialDecay(peak, warmup, decay_epochs * steps_per_epoch, decay_rate)
   if kind == "cosine":

@@ -63,7 +63,7 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
 
 def build_and_compile(config: TrainConfig, num_classes: int, steps_per_epoch: int):
   """The model, compiled with the recipe's loss, optimizer and metrics."""
-  size = config.data.image_size
+  size = config.data.input_size
   with distribute.precision(config.precision):
     if anchors.is_anchor(config.arch):
       model = anchors.build_anchor(config.arch, (size, size, 3), num_classes,
@@ -194,7 +194,7 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
   arch = count = None
   if not anchors.is_anchor(config.arch):
     arch = arch_lib.load(config.arch, config.arch_limits)
-    count = flops.check_limits(arch, data.image_size, num_classes, config.arch_limits)
+    count = flops.check_limits(arch, data.input_size, num_classes, config.arch_limits)
   os.makedirs(config.model_dir, exist_ok=True)
   if chief:
     io.write_json(os.path.join(config.model_dir, run_files.CONFIG), dataclasses.asdict(config))
@@ -203,8 +203,8 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
   train_ds = loop.train_data(data, config.batch_size)
   val_ds = _validation_data(config, data, strategy)
   if arch is not None:
-    quiet(f"building {sum(b.repeats for b in arch.blocks)} blocks at {data.image_size}x"
-          f"{data.image_size}: {count.macs / 1e6:.1f}M MACs, {count.params / 1e6:.2f}M params")
+    quiet(f"building {sum(b.repeats for b in arch.blocks)} blocks at {data.input_size}x"
+          f"{data.input_size}: {count.macs / 1e6:.1f}M MACs, {count.params / 1e6:.2f}M params")
   with strategy.scope():
     model = build_and_compile(config, num_classes, steps_per_epoch)
   history = loop.fit(
@@ -236,7 +236,7 @@ def train(config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None
       "wall_time_s": round(time.time() - start, 1),
       "train_time_s": round(train_time, 1), "ema": config.ema_momentum > 0,
       "bn_recalibration_batches": recalibrated,
-      "input_size": data.image_size, "num_classes": num_classes, "arch": config.arch,
+      "input_size": data.input_size, "num_classes": num_classes, "arch": config.arch,
       "arch_text": arch_text,
   }
   if chief:

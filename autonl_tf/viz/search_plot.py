@@ -14,7 +14,6 @@ from matplotlib.ticker import MaxNLocator
 
 from autonl_tf import io
 from autonl_tf import run_files
-from autonl_tf.search import config as search_config
 from autonl_tf.viz import figures
 
 # What `runner.DecisionLog` writes (see its `on_epoch_end`): the file name,
@@ -64,7 +63,7 @@ def _float(text: str) -> float:
 
 def _read_config(directory: str) -> Tuple[Optional[float], Optional[int]]:
   """(target_macs, supernet_warmup_epochs) of the search that wrote the log
-  (a file of either field naming, `search.config.saved_fields`); the config
+  (a file of either field naming, `run_files.saved_fields`); the config
   is optional decoration, so an unreadable one is ignored."""
   try:
     config = io.read_json(os.path.join(directory, _CONFIG_FILE))
@@ -72,7 +71,7 @@ def _read_config(directory: str) -> Tuple[Optional[float], Optional[int]]:
     return None, None
   if not isinstance(config, dict):
     return None, None
-  config = search_config.saved_fields(config)
+  config = run_files.saved_fields(_CONFIG_FILE, config)
   target = config.get("target_macs") if config.get("cost", "target") == "target" else None
   warm = config.get("supernet_warmup_epochs")
   target = float(target) if isinstance(target, (int, float)) and target > 0 else None
