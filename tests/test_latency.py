@@ -102,6 +102,49 @@ def test_one_entry_on_a_tiny_shape_times_what_keras_computes():
   np.testing.assert_allclose(y, model(x, training=False).numpy(), atol=1e-4)
 
 
+def test_a_network_converts_as_through_a_saved_model():
+  """`model_tflite` freezes the function and converts it directly: the same
+  TFLite ops, tensors and outputs as the SavedModel route (what
+  `export.tflite.convert` takes, its input normalisation aside), on a
+  network with SE, a LightNL of each product and a residual block."""
+  import keras
+  import tensorflow as tf
+  import tempfile
+  from ai_edge_litert.interpreter import Interpreter
+  from autonl_tf.export import tflite
+  from autonl_tf.models.network import build_model
+  arch = arch_lib.parse_arch("#! stem_stride=1 head_filters=64 nl_norm=second_moment\n"
+                             "r1_k3_s11_e1_i16_o8\n"
+                             "r1_k5_s22_e6_i8_o16_se0.25_nonlocal0.25\n"
+                             "r1_k3_s11_e3_i16_o16_se0.25_nonlocal0.5\n")
+  keras.utils.set_random_seed(5)
+  model = build_model(arch, (16, 16, 3), 5)
+  direct = latency.model_tflite(model, (16, 16, 3))
+  with tempfile.TemporaryDirectory() as tmp:
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", lambda x: model(x, training=False),
+                         input_signature=[tf.TensorSpec([1, 16, 16, 3], tf.float32)])
+    archive.write_out(tmp, verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    saved = converter.convert()
+  assert tflite.op_counts(direct) == tflite.op_counts(saved)
+  assert tflite.op_counts(direct)["MEAN"] >= 2  # the SE squeezes are there
+  x = np.random.default_rng(2).standard_normal((1, 16, 16, 3)).astype(np.float32)
+  outputs = []
+  for flat in (direct, saved):
+    interp = Interpreter(model_content=flat)
+    interp.allocate_tensors()
+    interp.set_tensor(interp.get_input_details()[0]["index"], x)
+    interp.invoke()
+    outputs.append(interp.get_tensor(interp.get_output_details()[0]["index"]))
+    outputs.append(len(interp.get_tensor_details()))
+  assert outputs[1] == outputs[3]
+  np.testing.assert_allclose(outputs[0], model(x, training=False).numpy(), atol=1e-5)
+  np.testing.assert_allclose(outputs[0], outputs[2], atol=1e-6)
+
+
 class Killed(Exception):
   pass
 
@@ -195,39 +238,70 @@ def test_one_model_timed_in_passes_settles_the_same_way(monkeypatch):
     assert entry["settled"] == (key == "b")
 
 
-def test_calibration_scales_by_the_median_ratio_and_resumes(tmp_path):
-  """Three networks whose whole-network timings are 1.05x, 1.2x and 0.9x
-  their pieces' sum: the scale is 1.05; a calibration killed after two
-  timings is completed (two passes: each network timed twice, no more)."""
+def test_calibration_and_check_networks_are_timed_among_the_pieces_and_resume(tmp_path):
+  """Three calibration networks whose whole-network timings are 1.05x, 1.2x
+  and 0.9x their pieces' sum and one check network at 3x: each pass times
+  the pieces with the four networks spread evenly among them; the scale is
+  the calibration networks' median ratio (1.05, the check held out), a
+  build killed in its second pass is completed (each piece and network
+  timed twice, no more), and a table timed with other networks is refused."""
   space = get_space("tiny")
-  table = random_latency_table(space, 16, 5)
-  table.calibration = {}
-  archs = search_pieces.calibration_archs(space, 3)
-  assert archs == search_pieces.calibration_archs(space, 3)  # the same networks every build
-  sums = [table.predict(a, 16, 5) for a in archs]
-  factor = {arch_lib.format_arch(a): f for a, f in zip(archs, (1.05, 1.2, 0.9))}
+  pieces = search_pieces.space_pieces(space, 16, 5)
+  reference = random_latency_table(space, 16, 5)  # each piece's ms
+  reference.calibration = {}
+  archs = search_pieces.calibration_archs(space, 4)
+  assert archs == search_pieces.calibration_archs(space, 4)  # the same networks every build
+  calibration, check = archs[:3], archs[3]
+  texts = [arch_lib.format_arch(a) for a in archs]
+  factor = dict(zip(texts, (1.05, 1.2, 0.9, 3.0)))
+  sums = {t: reference.predict(a, 16, 5) for t, a in zip(texts, archs)}
   timed = []
 
-  def timer(arch, kill_after=None):
+  def timer(item, kill_after=None):
     if kill_after is not None and len(timed) == kill_after:
       raise Killed
-    text = arch_lib.format_arch(arch)
-    timed.append(text)
-    ms = factor[text] * sums[[arch_lib.format_arch(a) for a in archs].index(text)]
-    return {"ms": ms + 0.01 * timed.count(text), "p10_ms": ms, "median_ms": ms, "p90_ms": ms,
-            "repeats": 1}
+    key = item.key if isinstance(item, latency.Piece) else arch_lib.format_arch(item)
+    timed.append(key)
+    ms = reference.entry(key) if key in reference.entries else factor[key] * sums[key]
+    return {"ms": ms, "p10_ms": ms, "median_ms": ms, "p90_ms": ms, "repeats": 1}
 
   path = str(tmp_path / "lut.json")
+  settings = latency.table_settings("tiny", 16, 5, 1, 0, 1, 2)
+  n = len(pieces) + 1  # and the overhead
+  build = lambda t, archs=archs: latency.build_table(
+      pieces, path, settings, 1, 0, 1, timer=t, passes=2, calibration_archs=archs[:3],
+      check_archs=archs[3:])
   with pytest.raises(Killed):
-    latency.calibrate(table, path, archs, 16, 5, 1, 0, 1, passes=2,
-                      timer=lambda a: timer(a, 2))
+    build(lambda item: timer(item, 7))  # in the first pass, past the first network
   saved = latency.LatencyTable.load(path)
-  assert len([n for n in saved.calibration["networks"] if "passes_ms" in n]) == 2
-  out = latency.calibrate(saved, path, archs, 16, 5, 1, 0, 1, passes=2, timer=timer)
-  assert len(timed) == 6 and all(timed.count(t) == 2 for t in factor)
-  assert out.scale == pytest.approx(1.05 + 0.01 / sums[0], rel=1e-9)  # the fastest pass
-  assert latency.LatencyTable.load(path).scale == out.scale
-  assert out.predict(archs[1], 16, 5) == pytest.approx(out.scale * sums[1])
+  assert len(saved.entries) == 6 and "scale" not in saved.calibration
+  assert [len(x.get("passes_ms", ())) for x in saved.calibration["networks"]] == [1, 0, 0]
+  assert [c["arch"] for c in saved.checks] == [texts[3]] and "ms" not in saved.checks[0]
+  table = build(timer)
+  assert len(timed) == 2 * (n + 4)  # nothing timed twice in one pass
+  one_pass = timed[:n + 4]
+  assert timed[n + 4:] == one_pass
+  # The networks at about (j + 1/2) / 4 of the pieces: after 4, 14, 24 and 34 of the 39.
+  at = [one_pass.index(t) for t in texts]
+  assert n == 39 and [i - j for j, i in enumerate(at)] == [4, 14, 24, 34]
+  assert [k for k in one_pass if k not in texts] == [latency.OVERHEAD] + [p.key for p in pieces]
+  assert table.scale == pytest.approx(1.05, rel=1e-9)
+  assert latency.LatencyTable.load(path).scale == table.scale
+  nets = {x["arch"]: x for x in table.calibration["networks"]}
+  assert list(nets) == texts[:3]
+  for t in texts[:3]:
+    assert nets[t]["pieces_ms"] == pytest.approx(sums[t], rel=1e-9)
+    assert len(nets[t]["passes_ms"]) == 2 and nets[t]["ms"] == pytest.approx(factor[t] * sums[t])
+  assert [c["arch"] for c in table.checks] == [texts[3]]
+  assert table.checks[0]["ms"] / table.checks[0]["pieces_ms"] == pytest.approx(3.0)
+  assert table.predict(check, 16, 5) == pytest.approx(1.05 * sums[texts[3]])
+  assert len(table.timings) == n + 4
+  with pytest.raises(ValueError, match="other calibration or check networks"):
+    build(timer, archs=archs[1:])
+  assert settings["calibration"] == latency.CALIBRATION_RULE
+  with pytest.raises(ValueError, match="other settings"):
+    latency.build_table(pieces, path, dict(settings, calibration="timed after the pieces"),
+                        1, 0, 1, timer=timer, passes=2, calibration_archs=calibration)
 
 
 def test_a_file_that_is_no_table_is_named(tmp_path):

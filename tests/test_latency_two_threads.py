@@ -56,8 +56,8 @@ def test_two_thread_table_predicts_a_7x7_lightnl_block_at_4x4(tmp_path):
   path = str(tmp_path / "t.json")
   pieces = {p.key: p for a in (OUTLIER, SIBLING) for p in latency.arch_pieces(a, 32, 10)}
   table = latency.build_table(list(pieces.values()), path,
-                              latency.table_settings("test", 32, 10, **timing), **timing)
-  table = latency.calibrate(table, path, [SIBLING], 32, 10, **timing)
+                              latency.table_settings("test", 32, 10, **timing), **timing,
+                              calibration_archs=[SIBLING])
   whole = latency.time_arch(OUTLIER, 32, 10, **timing)
   hit = sum(t["contended_passes"] for t in [whole, *table.timings])
   if hit:

@@ -44,8 +44,9 @@ flags.DEFINE_integer("passes", 3, "Passes through the whole table (or timings of
                      f"entry is its fastest over all of them, {SETTLE_RULE}.")
 flags.DEFINE_string("out", None, "The table file (JSON) to write or complete.")
 flags.DEFINE_integer("calibration_networks", 10, "Random networks of the space timed end to end "
-                     "after the pieces; every prediction is scaled by the median of their "
-                     "measured / summed latency (0: no calibration).")
+                     "in the same passes as the pieces, spread among them; every prediction is "
+                     "scaled by the median of their measured / summed latency (0: no "
+                     "calibration).")
 
 
 def settings(what):
@@ -66,23 +67,18 @@ def build():
                     activation=FLAGS.activation, **override)
   pieces = pieces_lib.space_pieces(space, FLAGS.input_size, FLAGS.num_classes)
   what = pieces_lib.space_what(space)
-  bar = {"unit": "entry"}
+  bar = {}
 
   def progress(done, total, key):
     if "bar" not in bar:
-      bar["bar"] = keras.utils.Progbar(total, unit_name=bar["unit"])
+      bar["bar"] = keras.utils.Progbar(total, unit_name="timing")
     bar["bar"].target = total  # grows when unsettled entries are timed again
     bar["bar"].update(done)
 
-  table = latency.build_table(pieces, FLAGS.out, settings(what), FLAGS.threads, FLAGS.warmup,
-                              FLAGS.repeats, progress, passes=FLAGS.passes)
-  if FLAGS.calibration_networks:
-    bar.clear()
-    bar["unit"] = "network"
-    table = latency.calibrate(table, FLAGS.out,
-                              pieces_lib.calibration_archs(space, FLAGS.calibration_networks),
-                              FLAGS.input_size, FLAGS.num_classes, FLAGS.threads, FLAGS.warmup,
-                              FLAGS.repeats, FLAGS.passes, progress)
+  table = latency.build_table(
+      pieces, FLAGS.out, settings(what), FLAGS.threads, FLAGS.warmup, FLAGS.repeats, progress,
+      passes=FLAGS.passes,
+      calibration_archs=pieces_lib.calibration_archs(space, FLAGS.calibration_networks))
   spread = sorted((e["p90_ms"] - e["p10_ms"]) / e["median_ms"] for e in table.entries.values())
   calibrated = (f", calibrated on {len(table.calibration['networks'])} networks: scale "
                 f"{table.scale:.3f}" if table.calibration else "")

@@ -8,7 +8,8 @@ nothing; every entry includes it once, a whole network only once, so
 
   predicted(arch) = scale * (overhead + sum over its pieces of (entry - overhead)),
 
-`scale` the table's calibration (`calibrate`; 1 without one). The file is
+`scale` the table's calibration (whole networks timed in `build_table`'s
+passes; 1 without one). The file is
 JSON (`TABLE_FORMAT`), keyed by the pieces' `key` text, and rewritten after
 every timing, so a killed build keeps what it finished and a rerun times
 only the rest.
@@ -33,6 +34,11 @@ TABLE_FORMAT = 1
 #: another statistic are refused rather than mixed).
 STATISTIC = "fastest invoke"
 
+#: How the calibration networks are timed, as recorded in a table's settings
+#: (so that a table calibrated another way is refused on resume, not mixed).
+CALIBRATION_RULE = "whole networks timed in the passes through the pieces, spread among them"
+
+
 
 def table_settings(what: str, input_size: int, num_classes: int, threads: int, warmup: int,
                    repeats: int, passes: int) -> dict:
@@ -41,19 +47,22 @@ def table_settings(what: str, input_size: int, num_classes: int, threads: int, w
   return {"what": what, "input_size": input_size, "num_classes": num_classes,
           "threads": threads, "warmup": warmup, "repeats": repeats, "passes": passes,
           "statistic": STATISTIC, "settle": timing_lib.SETTLE_RULE,
-          "machine": timing_lib.machine()}
+          "calibration": CALIBRATION_RULE, "machine": timing_lib.machine()}
 
 
 class LatencyTable:
-  """{piece key: timing} with the settings it was measured under, and the
-  calibration (`calibrate`): whole networks of the space timed end to end,
-  and `scale`, the median of their measured / summed latency, by which
-  every prediction is multiplied (1 without a calibration)."""
+  """{piece key: timing} with the settings it was measured under; the
+  calibration (`build_table`'s `calibration_archs`): whole networks of the
+  space timed end to end (`networks`, each with its summed entries
+  `pieces_ms`) and `scale`, the median of their measured / summed latency,
+  by which every prediction is multiplied (1 without a calibration); and
+  `checks`, held-out networks timed the same way."""
 
-  def __init__(self, entries=None, settings=None, calibration=None):
+  def __init__(self, entries=None, settings=None, calibration=None, checks=None):
     self.entries: Dict[str, dict] = dict(entries or {})
     self.settings: dict = dict(settings or {})
     self.calibration: dict = dict(calibration or {})
+    self.checks: list = list(checks or ())
 
   @property
   def scale(self) -> float:
@@ -61,9 +70,9 @@ class LatencyTable:
 
   @property
   def timings(self) -> list:
-    """Every timing the table holds: its entries and its calibration's
-    networks (`timing.add_pass` results)."""
-    return [*self.entries.values(), *self.calibration.get("networks", ())]
+    """Every timing the table holds: its entries, its calibration's and its
+    check networks (`timing.add_pass` results)."""
+    return [*self.entries.values(), *self.calibration.get("networks", ()), *self.checks]
 
   @property
   def timing(self) -> tuple:
@@ -82,12 +91,14 @@ class LatencyTable:
         not isinstance(data.get("entries"), dict):
       raise ValueError(f"{path} is not a latency table (format {TABLE_FORMAT}) of "
                        f"tools/latency_table.py")
-    return cls(data["entries"], data.get("settings"), data.get("calibration"))
+    return cls(data["entries"], data.get("settings"), data.get("calibration"),
+               data.get("checks"))
 
   def save(self, path):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     io.write_json(path, {"format": TABLE_FORMAT, "settings": self.settings,
-                         "entries": self.entries, "calibration": self.calibration})
+                         "entries": self.entries, "calibration": self.calibration,
+                         "checks": self.checks})
 
   def check(self, path, **wanted):
     """Raises a ValueError naming the difference unless the table was built
@@ -135,23 +146,47 @@ class LatencyTable:
     return out
 
 
+def _interleaved(pieces: Sequence[str], networks: Sequence[str]) -> list:
+  """`pieces` with `networks` spread evenly among them (network j after
+  about (j + 1/2) / len(networks) of the pieces)."""
+  order = list(pieces)
+  for j in reversed(range(len(networks))):
+    order.insert(int((j + 0.5) * len(pieces) / len(networks)), networks[j])
+  return order
+
+
 def build_table(pieces: Sequence[Piece], path: str, settings: dict, threads: int, warmup: int,
                 repeats: int, progress: Optional[Callable[[int, int, str], None]] = None,
-                timer=None, passes: int = 1) -> LatencyTable:
+                timer=None, passes: int = 1, calibration_archs: Sequence[arch_lib.Arch] = (),
+                check_archs: Sequence[arch_lib.Arch] = ()) -> LatencyTable:
   """Times every piece (and the invoke overhead) `passes` times, one pass
   through them all after another, into the table at `path` (created, or
   completed when it holds a build with the same settings); an entry's `ms`
   is the smallest of its passes' (`passes_ms`), and an entry whose two
-  fastest passes disagree is timed again (`timing.time_in_passes`). The
-  file is rewritten after every timing: a rerun after a kill times only
-  what is missing. Each piece is converted once (`timer`, default: convert
-  and `time_tflite`)."""
+  fastest passes disagree is timed again (`timing.time_in_passes`).
+
+  `calibration_archs`, whole networks of the space (at the settings'
+  `input_size` and `num_classes`), are timed end to end in the same passes,
+  spread among the pieces, and set the table's `scale`: the median of their
+  measured / summed entries, the part of a whole network's time that its
+  pieces timed alone miss. In the same passes and not after them because on
+  a shared host the ratio of a whole network to its pieces drifts (by
+  10-20% within an hour at 2 threads on a 2-core VM): timed together,
+  scale and entries share the host's state. `check_archs`, timed the same
+  way but held out of the scale, are the table's own check
+  (`LatencyTable.checks`: measured against predicted).
+
+  The file is rewritten after every timing: a rerun after a kill times only
+  what is missing. Each piece and network is converted once (`timer(item)`,
+  item a `Piece` or an `Arch`; default: convert and `time_tflite`)."""
   flat = {}
 
-  def convert_and_time(piece):
-    if piece.key not in flat:
-      flat[piece.key] = timing_lib.piece_tflite(piece)
-    return timing_lib.time_tflite(flat[piece.key], threads, warmup, repeats)
+  def convert_and_time(item):
+    key = item.key if isinstance(item, Piece) else arch_lib.format_arch(item)
+    if key not in flat:
+      flat[key] = (timing_lib.piece_tflite(item) if isinstance(item, Piece) else
+                   timing_lib.arch_tflite(item, settings["input_size"], settings["num_classes"]))
+    return timing_lib.time_tflite(flat[key], threads, warmup, repeats)
 
   timer = timer or convert_and_time
   table = LatencyTable(settings=settings)
@@ -162,46 +197,39 @@ def build_table(pieces: Sequence[Piece], path: str, settings: dict, threads: int
                        f"remove it or pass another --out")
     table = old
   todo = dict((p.key, p) for p in [OVERHEAD_PIECE] + list(pieces))
-  timing_lib.time_in_passes(list(todo), table.entries, lambda key: timer(todo[key]), passes,
-                 lambda: table.save(path), progress)
-  return table
-
-
-def calibrate(table: LatencyTable, path: str, archs: Sequence[arch_lib.Arch], input_size: int,
-              num_classes: int, threads: int, warmup: int, repeats: int, passes: int = 1,
-              progress: Optional[Callable[[int, int, str], None]] = None,
-              timer=None) -> LatencyTable:
-  """Times the networks `archs` end to end (`passes` passes through all of
-  them; each converted once) and sets the table's `scale` to the median of
-  measured / summed entries: the part of a whole network's time that its
-  pieces timed alone miss (a few percent: a whole network runs slower than
-  the sum of its pieces). Resumable like `build_table`: the file is
-  rewritten after every timing. `timer(arch)` (default: `time_tflite` of
-  `arch_tflite`) returns a timing like `time_tflite`'s."""
-  flat = {}
-
-  def convert_and_time(arch):
-    key = arch_lib.format_arch(arch)
-    if key not in flat:
-      flat[key] = timing_lib.arch_tflite(arch, input_size, num_classes)
-    return timing_lib.time_tflite(flat[key], threads, warmup, repeats)
-
-  timer = timer or convert_and_time
-  by_text = {arch_lib.format_arch(a): a for a in archs}
-  old = {n["arch"]: n for n in table.calibration.get("networks", ())}
-  unscaled = LatencyTable(table.entries, table.settings)
-  nets = {t: dict(old.get(t, {}), arch=t, pieces_ms=unscaled.predict(a, input_size, num_classes))
-          for t, a in by_text.items()}
+  roles = {"calibration": calibration_archs, "check": check_archs}
+  networks = {f"{role} network {arch_lib.format_arch(a)}": (role, a)
+              for role, archs in roles.items() for a in archs}
+  saved = {n["arch"]: n for n in [*table.calibration.get("networks", ()), *table.checks]}
+  if saved and set(saved) != {arch_lib.format_arch(a) for _, a in networks.values()}:
+    raise ValueError(f"{path} holds a table timed with other calibration or check networks; "
+                     f"remove it or pass another --out")
+  timings = dict(table.entries)
+  for key, (_, arch) in networks.items():
+    if arch_lib.format_arch(arch) in saved:
+      timings[key] = saved[arch_lib.format_arch(arch)]
+  unscaled = LatencyTable(settings=settings)
 
   def save():
-    table.calibration = {"networks": list(nets.values())}
+    table.entries = {k: timings[k] for k in todo if k in timings}
+    unscaled.entries = table.entries
+    done = len(table.entries) == len(todo)
+    by_role = {role: [] for role in roles}
+    for key, (role, arch) in networks.items():
+      net = dict(timings.get(key, {}), arch=arch_lib.format_arch(arch))
+      if done:
+        net["pieces_ms"] = unscaled.predict(arch, settings["input_size"],
+                                            settings["num_classes"])
+      by_role[role].append(net)
+    table.calibration = {"networks": by_role["calibration"]} if calibration_archs else {}
+    if done and calibration_archs and all("ms" in n for n in by_role["calibration"]):
+      table.calibration["scale"] = float(np.median(
+          [n["ms"] / n["pieces_ms"] for n in by_role["calibration"]]))
+    table.checks = by_role["check"]
     table.save(path)
 
+  item = lambda key: todo[key] if key in todo else networks[key][1]
+  timing_lib.time_in_passes(_interleaved(list(todo), list(networks)), timings,
+                            lambda key: timer(item(key)), passes, save, progress)
   save()
-  timing_lib.time_in_passes(list(nets), nets, lambda text: timer(by_text[text]), passes, save,
-                            progress)
-  nets = list(nets.values())
-  if nets:
-    table.calibration["scale"] = float(np.median([n["ms"] / n["pieces_ms"] for n in nets]))
-    table.save(path)
   return table

@@ -23,7 +23,6 @@ inside the functions that need them.
 
 import os
 import platform
-import tempfile
 import time
 from typing import Callable, Optional, Sequence
 
@@ -59,18 +58,21 @@ def _piece_model(piece: Piece):
 
 
 def model_tflite(model, input_shape) -> bytes:
-  """float32 TFLite flatbuffer of `model` (builtin ops only)."""
-  import keras
+  """float32 TFLite flatbuffer of `model` (builtin ops only), batch 1.
+
+  The inference function is frozen and converted directly
+  (`TFLiteConverter.from_concrete_functions` without a trackable object,
+  so the converter does not lower it to a SavedModel first): the same ops
+  and outputs as the SavedModel route of `export.tflite.convert`
+  (tests/test_latency.py checks it) in a sixth of the time, which is what
+  building a table of a hundred pieces costs. No signature is kept: these
+  models are only timed."""
   import tensorflow as tf
-  with tempfile.TemporaryDirectory() as tmp:
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint("serve", lambda x: model(x, training=False),
-                         input_signature=[tf.TensorSpec([1, *input_shape], tf.float32)])
-    archive.write_out(tmp, verbose=False)
-    converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    return converter.convert()
+  serve = tf.function(lambda x: model(x, training=False),
+                      input_signature=[tf.TensorSpec([1, *input_shape], tf.float32)])
+  converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()])
+  converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+  return converter.convert()
 
 
 def piece_tflite(piece: Piece) -> bytes:
@@ -219,7 +221,7 @@ def time_in_passes(keys: Sequence[str], entries: dict, timer: Callable[[str], di
   to `SETTLE_MAX_PASSES`: `entries[key]` becomes
   `add_pass(entries.get(key), timer(key))`, skipping the passes an entry
   already has, and `save()` runs after every timing, so a killed run
-  resumes where it stopped (`build_table`, `calibrate` and the
+  resumes where it stopped (`build_table` and the
   benchmarks). `progress(done, total, key)` after each (`total` grows by
   each settling pass's timings)."""
   count = lambda key: len((entries.get(key) or {}).get("passes_ms", ()))
