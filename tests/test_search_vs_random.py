@@ -35,7 +35,8 @@ def record(records, name, arch, top1):
   count = flops.count(arch, 32, 10)
   io.write_json(os.path.join(records, name, "metrics.json"),
                 {"top1": top1, "macs": count.macs, "params": count.params, "max_abs_logit": 3.5,
-                 "arch_text": arch_lib.format_arch(arch)})
+                 "arch_text": arch_lib.format_arch(arch), "dataset": "synthetic", "epochs": 1,
+                 "steps_per_epoch": 2, "eval_examples": 16})  # a --quick training's settings
   io.write_json(os.path.join(records, name, "epoch_times.json"), {"1": 20.0})
 
 
@@ -45,18 +46,19 @@ def test_quick_study_reports_every_variant_from_its_runs(tmp_path):
   hand = dataclasses.replace(arch_lib.scale_width(arch_lib.load("autonl-s-cifar"), 0.25),
                              nl_norm="none")
   budget = flops.count(hand, 32, 10).macs
-  # Four of the seven trainings come from records (made-up results of the networks the study
-  # plans: the second seed of hand-lightnl, hand-nonl and both random draws); the three others
-  # (hand-lightnl, the searched network, the anchor) train.
+  # Five of the seven trainings come from records (made-up results of the networks the study
+  # plans: both seeds of hand-lightnl, hand-nonl and both random draws); the two others (the
+  # searched network and the anchor) train.
   records = str(tmp_path / "records")
   space = get_space("cifar13", width_multiplier=0.25, nl_norm="none")
   random1, random2 = [s.arch for s in sampling.sample_within(space, budget, 2, 0, 32, 10, 0.03)]
+  record(records, "hand-lightnl-seed1", hand, 4.0)
   record(records, "hand-lightnl-seed2", hand, 1.5)
   record(records, "hand-nonl", arch_lib.without_lightnl(hand), 9.5)
   record(records, "random-1", random1, 11.75)
   record(records, "random-2", random2, 14.25)
   out = run_study(workdir, f"--record_dir={records}")
-  assert out.count("restored from") == 4 and "[random-2] restored from" in out
+  assert out.count("restored from") == 5 and "[random-2] restored from" in out
   with open(os.path.join(workdir, "study.json")) as f:
     study = json.load(f)
   assert study["budget_macs"] == budget and study["width_multiplier"] == 0.25
@@ -113,7 +115,7 @@ def test_quick_study_reports_every_variant_from_its_runs(tmp_path):
   assert anchor["name"].startswith("keras:mobilenet_v2:")
   w, h = viz.png_size(study["plot"])
   assert w > 500 and h > 300
-  assert out.count("epoch 1:") == 4  # three trainings and the search's first epoch
+  assert out.count("epoch 1:") == 3  # two trainings and the search's first epoch
 
   # Every run finished: skipped, the same table; each run's record is kept in --record_dir,
   # from which a lost workdir is restored: nothing trains again, the same table.
@@ -205,21 +207,22 @@ def test_quick_deep_study_reports_the_three_verdicts(tmp_path):
   """--protocol=deep: the `cifar` space (which holds the hand network), the
   library's defaults, hand-lightnl and hand-nonl at both seeds in the means,
   MobileNetV2 at 32px as the anchor; verdicts (a), (b) and (c) recomputed
-  from the runs' own files. Six of the nine trainings come from records
-  (made-up results of the networks the study plans), three train."""
+  from the runs' own files. Seven of the nine trainings come from records
+  (made-up results of the networks the study plans), two train."""
   workdir, records = str(tmp_path / "deep"), str(tmp_path / "records")
   hand = arch_lib.scale_width(arch_lib.load("autonl-s-cifar"), 0.25)
   assert hand.nl_norm == "second_moment"  # the preset's own product
   budget = flops.count(hand, 32, 10).macs
   space = get_space("cifar", width_multiplier=0.25)
   random1, random2 = [s.arch for s in sampling.sample_within(space, budget, 2, 0, 32, 10, 0.03)]
+  record(records, "hand-lightnl-seed1", hand, 12.0)
   record(records, "hand-lightnl-seed2", hand, 12.5)
   record(records, "random-1", random1, 10.75)
   record(records, "hand-nonl-seed1", arch_lib.without_lightnl(hand), 13.0)
   record(records, "hand-nonl-seed2", arch_lib.without_lightnl(hand), 11.0)
   record(records, "random-2", random2, 14.25)
   out = run_study(workdir, f"--record_dir={records}", "--protocol=deep")
-  assert out.count("restored from") == 5
+  assert out.count("restored from") == 6
   with open(os.path.join(workdir, "search-seed1", "search_config.json")) as f:
     config = json.load(f)
   assert (config["space"], config["decision_value"], config["nl_norm"]) == (
