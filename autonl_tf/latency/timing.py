@@ -61,8 +61,9 @@ def model_tflite(model, input_shape) -> bytes:
   """float32 TFLite flatbuffer of `model` (builtin ops only), batch 1.
 
   The inference function is frozen and converted directly
-  (`TFLiteConverter.from_concrete_functions` without a trackable object,
-  so the converter does not lower it to a SavedModel first): the same ops
+  (`TFLiteConverter.from_concrete_functions` with
+  `experimental_lower_to_saved_model` off, so the converter does not save
+  and reload it as a SavedModel first): the same ops
   and outputs as the SavedModel route of `export.tflite.convert`
   (tests/test_latency.py checks it) in a sixth of the time, which is what
   building a table of a hundred pieces costs. No signature is kept: these
@@ -70,7 +71,9 @@ def model_tflite(model, input_shape) -> bytes:
   import tensorflow as tf
   serve = tf.function(lambda x: model(x, training=False),
                       input_signature=[tf.TensorSpec([1, *input_shape], tf.float32)])
-  converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()])
+  converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()],
+                                                              model)
+  converter.experimental_lower_to_saved_model = False
   converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
   return converter.convert()
 
