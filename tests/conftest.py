@@ -7,12 +7,6 @@ The tests import the checkout's `autonl_tf` through pytest.ini's
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# Under xdist each worker is one of the machine's cores: its TensorFlow (and the tools it runs,
-# which inherit the environment) on one thread, so that two workers do not put four busy
-# threads on two cores (test_resume.py + test_search_planted.py at -n 2: 181 s, 164 s so).
-if os.environ.get("PYTEST_XDIST_WORKER"):
-  os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
-  os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 import pytest  # noqa: E402
 
