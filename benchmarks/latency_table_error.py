@@ -48,7 +48,7 @@ def _paths(space_name, size, threads):
   return where
 
 
-def test_archs(space_name, networks):
+def held_out_archs(space_name, networks):
   """{name: arch} of the `networks` random test networks (seed --seed)."""
   from autonl_tf.search import sampling
   from autonl_tf.search.space import get_space
@@ -142,7 +142,7 @@ def main(argv):
   passes = _common.pick(FLAGS.passes, 2, 3)
   cases = QUICK_CASES if FLAGS.quick else CASES
   calibration = _common.pick(FLAGS.calibration_networks, 2, 10)
-  tests = {case: test_archs(case[0], networks) for case in cases}
+  tests = {case: held_out_archs(case[0], networks) for case in cases}
   # Every table first (the networks' conversions grow the process), then the test networks
   # again: the host's drift over the sitting.
   tables = {case: build(*case, threads, warmup, repeats, passes, calibration, tests[case])

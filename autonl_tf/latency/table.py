@@ -39,7 +39,6 @@ STATISTIC = "fastest invoke"
 CALIBRATION_RULE = "whole networks timed in the passes through the pieces, spread among them"
 
 
-
 def table_settings(what: str, input_size: int, num_classes: int, threads: int, warmup: int,
                    repeats: int, passes: int) -> dict:
   """The settings a table is built and checked under (`LatencyTable.check`),
@@ -198,16 +197,19 @@ def build_table(pieces: Sequence[Piece], path: str, settings: dict, threads: int
     table = old
   todo = dict((p.key, p) for p in [OVERHEAD_PIECE] + list(pieces))
   roles = {"calibration": calibration_archs, "check": check_archs}
-  networks = {f"{role} network {arch_lib.format_arch(a)}": (role, a)
-              for role, archs in roles.items() for a in archs}
+  networks = {}  # key -> (role, arch, its text)
+  for role, archs in roles.items():
+    for arch in archs:
+      text = arch_lib.format_arch(arch)
+      networks[f"{role} network {text}"] = (role, arch, text)
   saved = {n["arch"]: n for n in [*table.calibration.get("networks", ()), *table.checks]}
-  if saved and set(saved) != {arch_lib.format_arch(a) for _, a in networks.values()}:
+  if saved and set(saved) != {text for _, _, text in networks.values()}:
     raise ValueError(f"{path} holds a table timed with other calibration or check networks; "
                      f"remove it or pass another --out")
   timings = dict(table.entries)
-  for key, (_, arch) in networks.items():
-    if arch_lib.format_arch(arch) in saved:
-      timings[key] = saved[arch_lib.format_arch(arch)]
+  for key, (_, _, text) in networks.items():
+    if text in saved:
+      timings[key] = saved[text]
   unscaled = LatencyTable(settings=settings)
 
   def save():
@@ -215,8 +217,8 @@ def build_table(pieces: Sequence[Piece], path: str, settings: dict, threads: int
     unscaled.entries = table.entries
     done = len(table.entries) == len(todo)
     by_role = {role: [] for role in roles}
-    for key, (role, arch) in networks.items():
-      net = dict(timings.get(key, {}), arch=arch_lib.format_arch(arch))
+    for key, (role, arch, text) in networks.items():
+      net = dict(timings.get(key, {}), arch=text)
       if done:
         net["pieces_ms"] = unscaled.predict(arch, settings["input_size"],
                                             settings["num_classes"])

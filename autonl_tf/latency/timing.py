@@ -63,11 +63,11 @@ def model_tflite(model, input_shape) -> bytes:
   The inference function is frozen and converted directly
   (`TFLiteConverter.from_concrete_functions` with
   `experimental_lower_to_saved_model` off, so the converter does not save
-  and reload it as a SavedModel first): the same ops
-  and outputs as the SavedModel route of `export.tflite.convert`
-  (tests/test_latency.py checks it) in a sixth of the time, which is what
-  building a table of a hundred pieces costs. No signature is kept: these
-  models are only timed."""
+  and reload it as a SavedModel first): the same ops, tensors and outputs
+  as converting the model through a SavedModel (the route of
+  `export.tflite.convert`; tests/test_latency.py checks it) in a sixth of
+  the time, which is what building a table of a hundred pieces costs. No
+  signature is kept: these models are only timed."""
   import tensorflow as tf
   serve = tf.function(lambda x: model(x, training=False),
                       input_signature=[tf.TensorSpec([1, *input_shape], tf.float32)])
