@@ -154,6 +154,18 @@ def _interleaved(pieces: Sequence[str], networks: Sequence[str]) -> list:
   return order
 
 
+def _resumed(path: str, settings: dict) -> LatencyTable:
+  """The table at `path` to complete (a new one where there is none); a
+  build with other settings is refused."""
+  if not os.path.exists(path):
+    return LatencyTable(settings=settings)
+  old = LatencyTable.load(path)
+  if old.settings != settings:
+    raise ValueError(f"{path} holds a table built with other settings ({old.settings}); "
+                     f"remove it or pass another --out")
+  return old
+
+
 def build_table(pieces: Sequence[Piece], path: str, settings: dict, threads: int, warmup: int,
                 repeats: int, progress: Optional[Callable[[int, int, str], None]] = None,
                 timer=None, passes: int = 1, calibration_archs: Sequence[arch_lib.Arch] = (),
@@ -188,13 +200,7 @@ def build_table(pieces: Sequence[Piece], path: str, settings: dict, threads: int
     return timing_lib.time_tflite(flat[key], threads, warmup, repeats)
 
   timer = timer or convert_and_time
-  table = LatencyTable(settings=settings)
-  if os.path.exists(path):
-    old = LatencyTable.load(path)
-    if old.settings != settings:
-      raise ValueError(f"{path} holds a table built with other settings ({old.settings}); "
-                       f"remove it or pass another --out")
-    table = old
+  table = _resumed(path, settings)
   todo = dict((p.key, p) for p in [OVERHEAD_PIECE] + list(pieces))
   roles = {"calibration": calibration_archs, "check": check_archs}
   networks = {}  # key -> (role, arch, its text)
