@@ -149,7 +149,7 @@ def execute(run, workdir, work: Callable, log, records=None):
   except (ArithmeticError, RuntimeError, ValueError) as e:  # a diverged run is a result
     record = {"failed": f"{type(e).__name__}: {e}"}
     io.write_json(failed, record)
-    kept = f" and {os.path.join(records, run.name, 'failed.json')}" if records else ""
+    kept = f" and {os.path.join(records, run.name, run_files.FAILED)}" if records else ""
     log(f"[{run.name}] failed: {record['failed']} (recorded in {failed}{kept}; delete it to "
         "retry)")
   else:

@@ -181,9 +181,8 @@ def build_table(pieces: Sequence[Piece], path: str, settings: dict, threads: int
   spread among the pieces, and set the table's `scale`: the median of their
   measured / summed entries, the part of a whole network's time that its
   pieces timed alone miss. In the same passes and not after them because on
-  a shared host the ratio of a whole network to its pieces drifts (by
-  10-20% within an hour at 2 threads on a 2-core VM): timed together,
-  scale and entries share the host's state. `check_archs`, timed the same
+  a shared host the ratio of a whole network to its pieces drifts with the
+  host's state: timed together, scale and entries share that state. `check_archs`, timed the same
   way but held out of the scale, are the table's own check
   (`LatencyTable.checks`: measured against predicted).
 

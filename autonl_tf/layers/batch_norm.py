@@ -4,9 +4,8 @@ Why: Keras 3's `BatchNormalization` computes a training call from separate
 ops (`tf.nn.moments`, then `tf.nn.batch_normalization`), about ten
 element-wise kernels forward and more backward, where tf.keras used one
 `FusedBatchNormV3` (keras-team/keras-core#225, "BatchNorm is slow": Keras
-Core's BN is much slower than tf.keras' without XLA). On this project's CPU
-the fused kernel makes a training step of the CIFAR study's networks 1.26-1.37x
-faster.
+Core's BN is much slower than tf.keras' without XLA). The fused kernel makes a
+CPU training step markedly faster (`benchmarks/train_step.py` measures it).
 
 `BatchNormalization` is Keras' layer (same variables, config and inference
 path) whose non-synchronized training call on NHWC tensors runs

@@ -197,9 +197,7 @@ class SuperMBConv(keras.layers.Layer):
     # The residual branch's BN gamma starts at 1, not at 0 as in the fixed
     # network (`MBConv(zero_init_residual=True)`): a decision's cross-entropy
     # force is its option's effect on the output, and in a branch scaled by 0
-    # nothing has any; after the 50-step warm-up of a CIFAR-10 search every
-    # decision of the skippable blocks was 10-40x weaker than the other
-    # blocks'.
+    # nothing has any.
     self.project_bn = bn("project_bn")
     self.project_bn.build(out_shape)
     self.nl_dw = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False,
@@ -371,10 +369,9 @@ class SuperMBConv(keras.layers.Layer):
     chain = cast(self.ratio_chain(g))
     g = cast(g)
     # The expansion mask once, after the depthwise conv's BN and activation:
-    # masked twice (also before the depthwise conv), an off `e_large` saw the
+    # masked before the depthwise conv too, an off `e_large` would see its
     # channels' output as act(BN(0)), a per-channel constant, and its
-    # straight-through gradient no longer measured what turning them on would
-    # do.
+    # straight-through gradient would not measure what turning them on does.
     x = self._act(self.expand_bn(self.expand_conv(inputs), training=training))
     x = depthwise.depthwise_conv2d(x, g["kernel"], self.stride, training)
     x = self._act(self.dw_bn(x, training=training)) * self._channel_mask(g)
