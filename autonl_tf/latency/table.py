@@ -182,9 +182,9 @@ def build_table(pieces: Sequence[Piece], path: str, settings: dict, threads: int
   measured / summed entries, the part of a whole network's time that its
   pieces timed alone miss. In the same passes and not after them because on
   a shared host the ratio of a whole network to its pieces drifts with the
-  host's state: timed together, scale and entries share that state. `check_archs`, timed the same
-  way but held out of the scale, are the table's own check
-  (`LatencyTable.checks`: measured against predicted).
+  host's state: timed together, scale and entries share that state.
+  `check_archs`, timed the same way but held out of the scale, are the
+  table's own check (`LatencyTable.checks`: measured against predicted).
 
   The file is rewritten after every timing: a rerun after a kill times only
   what is missing. Each piece and network is converted once (`timer(item)`,
