@@ -8,6 +8,10 @@ ImageNet mean/std in 0-255 units. Two initialisations differ from MnasNet's
 MnasNet's, a 10-class network starts far above chance and its early layers
 get gradients 50x their weights' norm.
 
+Also the names the library's strategies and precisions go by
+(`distribute`), so that the tools' flags offer them without importing
+TensorFlow.
+
 Pure Python: Keras is imported inside the functions that build its objects.
 """
 
@@ -15,6 +19,9 @@ BN_MOMENTUM = 0.99
 BN_EPSILON = 1e-3
 #: Added to the mean square that LightNL's `second_moment` product divides by.
 NL_NORM_EPSILON = 1e-3
+#: ImageNet at the paper's resolution: the default input of whatever takes one.
+INPUT_SIZE = 224
+NUM_CLASSES = 1000
 STEM_FILTERS = 32
 HEAD_FILTERS = 1280
 DROPOUT_RATE = 0.2
@@ -22,6 +29,10 @@ DROPOUT_RATE = 0.2
 MEAN_RGB = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 STDDEV_RGB = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 EVAL_CROP_PADDING = 32  # centre crop of size/(size+32) of the short side
+
+#: `distribute.make_strategy`'s strategies and `distribute.precision`'s policies.
+STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 def conv_initializer():
@@ -44,13 +55,3 @@ def dense_initializer():
   return keras.initializers.VarianceScaling(
       scale=1.0 / 3.0, mode="fan_in", distribution="uniform")
 
-
-def batch_norm(name, gamma_initializer="ones", momentum=BN_MOMENTUM,
-               epsilon=BN_EPSILON, synchronized=False):
-  """BN with the paper's settings (`layers.batch_norm.BatchNormalization`:
-  Keras' layer, trained with the fused kernel); `synchronized` computes batch
-  statistics over all replicas of a tf.distribute strategy."""
-  from autonl_tf.layers.batch_norm import BatchNormalization
-  return BatchNormalization(
-      momentum=momentum, epsilon=epsilon, gamma_initializer=gamma_initializer,
-      synchronized=synchronized, name=name)

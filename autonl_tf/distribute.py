@@ -24,8 +24,10 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
-STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+from autonl_tf import constants
+
+STRATEGIES = constants.STRATEGIES
+PRECISIONS = constants.PRECISIONS
 
 
 class DistributeError(ValueError):

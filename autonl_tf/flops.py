@@ -19,6 +19,7 @@ import dataclasses
 import math
 from typing import List, Optional, Sequence, Tuple, Union
 
+from autonl_tf import constants
 from autonl_tf.arch import codec
 
 __all__ = [
@@ -238,8 +239,8 @@ def head_macs(h: int, w: int, in_filters: int, head_filters: int, num_classes: i
       head_filters * num_classes
 
 
-def count(arch: codec.Arch, input_size: Union[int, Sequence[int]] = 224,
-          num_classes: int = 1000) -> NetworkCount:
+def count(arch: codec.Arch, input_size: Union[int, Sequence[int]] = constants.INPUT_SIZE,
+          num_classes: int = constants.NUM_CLASSES) -> NetworkCount:
   """Counts MACs and trainable parameters of the network `arch` builds.
 
   Args:
@@ -268,8 +269,8 @@ def count(arch: codec.Arch, input_size: Union[int, Sequence[int]] = 224,
       input_size=_as_hw(input_size), num_classes=num_classes)
 
 
-def check_limits(arch: codec.Arch, input_size: Union[int, Sequence[int]] = 224,
-                 num_classes: int = 1000,
+def check_limits(arch: codec.Arch, input_size: Union[int, Sequence[int]] = constants.INPUT_SIZE,
+                 num_classes: int = constants.NUM_CLASSES,
                  limits: Optional[codec.ArchLimits] = None) -> NetworkCount:
   """`codec.check_limits`, then the parameters and MACs of the network at
   `input_size` against `limits`; returns the count.

@@ -139,14 +139,16 @@ class Layout:
   @classmethod
   def of(cls, root: str, tflite_variants: Sequence[str]) -> "Layout":
     at = lambda *parts: os.path.join(root, *parts)
-    return cls(root=root, search_dir=at("search"), arch_file=at("search", run_files.ARCH),
-               decisions_file=at("search", run_files.DECISIONS), train_dir=at("train"),
-               model_file=at("train", run_files.FINAL_MODEL),
-               metrics_file=at("train", run_files.METRICS),
-               eval_file=at("eval.json"), export_dir=at("export"),
-               saved_model_dir=at("export", "1"),
-               tflite_files=tuple(at("export", f"model_{v}.tflite") for v in tflite_variants),
-               pictures={"arch": at("arch.png"), "search": at("search.png")})
+    search, train, export = run_files.PIPELINE_SEARCH, run_files.PIPELINE_TRAIN, run_files.EXPORT
+    return cls(root=root, search_dir=at(search), arch_file=at(search, run_files.ARCH),
+               decisions_file=at(search, run_files.DECISIONS), train_dir=at(train),
+               model_file=at(train, run_files.FINAL_MODEL),
+               metrics_file=at(train, run_files.METRICS),
+               eval_file=at(run_files.EVAL), export_dir=at(export),
+               saved_model_dir=at(export, "1"),
+               tflite_files=tuple(at(export, run_files.tflite_model(v)) for v in tflite_variants),
+               pictures={"arch": at(run_files.ARCH_PICTURE),
+                         "search": at(run_files.SEARCH_PICTURE)})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -286,7 +288,7 @@ class _Record:
   """pipeline.json: status and seconds of each stage (summed over resumes)."""
 
   def __init__(self, workdir, chief):
-    self.path = os.path.join(workdir, "pipeline.json")
+    self.path = os.path.join(workdir, run_files.PIPELINE_STATE)
     self.chief = chief
     self.state = {}
     if os.path.exists(self.path):
@@ -343,7 +345,7 @@ def run_pipeline(config: PipelineConfig, workdir: str,
       return {}
     run_stage(stage, run, record)
   summary = summarize(config, run.files, record.state)
-  io.write_json(os.path.join(workdir, "summary.json"), summary)
+  io.write_json(os.path.join(workdir, run_files.SUMMARY), summary)
   log(format_summary(summary))
   return summary
 
@@ -356,7 +358,7 @@ def summarize(config: PipelineConfig, files: Layout, stages: dict) -> dict:
   count = flops.count(arch, config.data.input_size, metrics["num_classes"])
   parity = {}
   for path in files.tflite_files:
-    report = path[:-len(".tflite")] + ".parity.json"
+    report = run_files.parity_report(path)
     if os.path.exists(report):
       r = io.read_json(report)
       parity[os.path.basename(path)] = {"top1_agreement": r["top1_agreement"],

@@ -81,7 +81,7 @@ def main(argv):
       arch_lr=FLAGS.arch_lr, dual_lr=FLAGS.dual_lr, landing_candidates=FLAGS.landing_candidates,
       landing_latency=FLAGS.landing_latency,
       landing_window=FLAGS.landing_window if FLAGS.landing_latency == "measured" else None,
-      validation_steps=2, landing_bn_batches=2, verbose=0)
+      validation_steps=2, bn_recalibration_batches=2, verbose=0)
   info = search(config, log=lambda line: print(line, file=sys.stderr))
   searched = arch_lib.load(os.path.join(FLAGS.workdir, run_files.ARCH))
   rows.append((f"searched (latency target = MobileNetV2's, landing on {FLAGS.landing_latency} "

@@ -5,10 +5,14 @@ import os
 
 from absl import flags
 
+from autonl_tf import constants
+from flags import from_config
+
 FLAGS = flags.FLAGS
 
 
-def define_arch_flags(default_arch="autonl-s", default_size=224, default_classes=1000):
+def define_arch_flags(default_arch="autonl-s", default_size=constants.INPUT_SIZE,
+                      default_classes=constants.NUM_CLASSES):
   flags.DEFINE_string("arch", default_arch,
                       "Architecture: a preset (autonl-s, autonl-l, autonl-s-cifar, autonl-l-cifar, "
                       "mobilenet-v2), an arch file path, or (tools/train.py) a keras.applications "
@@ -28,29 +32,29 @@ def arch_limits_from_flags():
   return ArchLimits.parse(FLAGS.arch_limits)
 
 
+#: `DataConfig` fields that are not derived flags: `dataset` and `data_dir`
+#: (below: other defaults), `input_size` and `num_classes` (shared with the
+#: arch: `define_arch_flags`, `flags.search`), `shuffle_buffer` and `cache`
+#: (not settings of the tools).
+DATA_NOT_DERIVED = ("dataset", "data_dir", "input_size", "num_classes", "shuffle_buffer", "cache")
+
+
 def define_data_flags():
+  from autonl_tf.data.config import DataConfig
   flags.DEFINE_string("dataset", "imagenet2012",
                       "TFDS name (imagenet2012, cifar10, fashion_mnist, imagenette, ...), "
                       "folder:PATH (PATH/<split>/<class>/<image>) or synthetic.")
   flags.DEFINE_string("data_dir", os.environ.get("TFDS_DATA_DIR"), "TFDS data directory.")
-  flags.DEFINE_float("validation_fraction", 0.1,
-                     "Share of train held out as validation when the dataset has no validation split.")
-  flags.DEFINE_integer("randaugment_layers", 2, "RandAugment ops per image (large images; 0: off).")
-  flags.DEFINE_float("randaugment_magnitude", 0.5, "RandAugment magnitude in [0, 1].")
-  flags.DEFINE_integer("seed", None, "Seed of initialisation, shuffling and augmentation.")
-  flags.DEFINE_bool("deterministic", False, "Reproducible input order (slower).")
+  from_config.define(DataConfig, skip=DATA_NOT_DERIVED, module_name=__name__)
 
 
 def data_config_from_flags(num_classes=None):
-  from autonl_tf.data import DataConfig
+  from autonl_tf.data.config import DataConfig
   return DataConfig(
       dataset=FLAGS.dataset,
       data_dir=os.path.expanduser(FLAGS.data_dir) if FLAGS.data_dir else None,
       input_size=FLAGS.input_size, num_classes=num_classes,
-      validation_fraction=FLAGS.validation_fraction,
-      randaugment_layers=FLAGS.randaugment_layers,
-      randaugment_magnitude=FLAGS.randaugment_magnitude, seed=FLAGS.seed,
-      deterministic=FLAGS.deterministic)
+      **from_config.values(DataConfig, DATA_NOT_DERIVED))
 
 
 def synthetic_classes():
@@ -58,8 +62,14 @@ def synthetic_classes():
   return FLAGS.num_classes if FLAGS.dataset == "synthetic" else None
 
 
-def define_distribute_flags():
-  flags.DEFINE_enum("strategy", "default", ["default", "one_device", "mirrored", "multi_worker", "tpu"],
+#: The config fields `define_distribute_flags` makes flags of.
+DISTRIBUTE_FIELDS = ("precision", "sync_bn")
+
+
+def define_distribute_flags(config_cls):
+  """--strategy and its devices, and `config_cls`'s (`TrainConfig` or
+  `SearchConfig`) `precision` and `sync_bn` as flags."""
+  flags.DEFINE_enum("strategy", "default", list(constants.STRATEGIES),
                     "tf.distribute strategy: mirrored = all local GPUs (or --cpu_devices logical "
                     "CPUs); multi_worker = MultiWorkerMirroredStrategy, cluster from TF_CONFIG; "
                     "tpu = TPUStrategy on --tpu.")
@@ -67,10 +77,9 @@ def define_distribute_flags():
   flags.DEFINE_integer("num_gpus", None, "mirrored: use only the first N GPUs.")
   flags.DEFINE_integer("cpu_devices", None, "Split the CPU into N logical devices (to exercise "
                        "mirrored on a machine without GPUs).")
-  flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
-                    "Compute precision: mixed_bfloat16 for TPUs and bf16 CPUs, mixed_float16 "
-                    "for GPUs (with dynamic loss scaling).")
-  flags.DEFINE_bool("sync_bn", False, "Batch-norm statistics over all replicas (the global batch).")
+  from_config.define(config_cls, skip=[f.name for f in dataclasses.fields(config_cls)
+                                       if f.name not in DISTRIBUTE_FIELDS],
+                     choices={"precision": constants.PRECISIONS}, module_name=__name__)
 
 
 def strategy_from_flags():
@@ -86,7 +95,8 @@ def strategy_from_flags():
 
 
 def define_recipe_flag():
-  flags.DEFINE_enum("recipe", "imagenet", ["imagenet", "cifar"],
+  from autonl_tf import recipes
+  flags.DEFINE_enum("recipe", "imagenet", list(recipes.RECIPES),
                     "Training recipe: imagenet (the paper's: RMSProp, exponential decay) or cifar "
                     "(SGD + Nesterov, cosine, weight decay 5e-4). It sets the defaults of the "
                     "optimizer flags; a flag given on the command line overrides its value.")

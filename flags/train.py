@@ -21,7 +21,7 @@ ALIASES = {"lr": "lr_per_256", "warmup_epochs": "lr_warmup_epochs", "dropout": "
 def define_train_flags():
   common.define_arch_flags()
   common.define_data_flags()
-  common.define_distribute_flags()
+  common.define_distribute_flags(train_config.TrainConfig)
   common.define_recipe_flag()
   from_config.define(train_config.TrainConfig, skip=NOT_DERIVED, choices=train_config.CHOICES,
                      aliases=ALIASES, module_name=__name__)

@@ -1,6 +1,8 @@
-"""The flags of tools/train.py and tools/search.py are the fields of their
-configs: same names, same defaults, help from the docstrings; the old flag
-names set the new fields; a search saved under the old field names resumes."""
+"""The flags of tools/train.py, tools/search.py and tools/export.py are the
+fields of their configs: same names, same defaults, help from the
+docstrings; the train and search flags are defined without importing
+TensorFlow; the old flag names set the new fields; a search saved under the
+old field names resumes."""
 
 import dataclasses
 import json
@@ -11,8 +13,11 @@ import sys
 import pytest
 
 from autonl_tf.data import DataConfig
+from autonl_tf.export.workflow import ExportRequest
 from autonl_tf.search.config import SearchConfig
 from autonl_tf.training.config import TrainConfig
+from flags import common
+from flags import export as export_flags
 from flags import from_config
 from flags import search as search_flags
 from flags import train as train_flags
@@ -31,7 +36,8 @@ for name, flag in flags.FLAGS._flags().items():
     continue
   out[name] = dict(default=flag.default, help=flag.help,
                    enum=list(getattr(flag.parser, "enum_values", None) or []))
-print(json.dumps(out))
+heavy = sorted(set(m.split(".")[0] for m in sys.modules) & set(["tensorflow", "keras"]))
+print(json.dumps(dict(flags=out, heavy=heavy)))
 """
 
 #: Config fields that are deliberately not a flag of the same name and
@@ -42,6 +48,11 @@ NOT_A_FLAG = {
         "arch": "a required field; --arch defaults to the autonl-s preset",
         "data": "a nested config: the data flags (DataConfig below)",
         "arch_limits": "--arch_limits name=value pairs, parsed into an ArchLimits",
+    },
+    ExportRequest: {
+        "data": "a nested config: the data flags (DataConfig below)",
+        "arch_limits": "--arch_limits name=value pairs, parsed into an ArchLimits",
+        "seed": "the seed of the random parity pixels, not a setting of the tool",
     },
     SearchConfig: {
         "space": "a required field; --space defaults to a space for --input_size",
@@ -60,9 +71,10 @@ NOT_A_FLAG = {
 
 @pytest.fixture(scope="module")
 def tool_flags():
-  """{module (train / search): its flags' {name: default, help, enum}}."""
+  """{module (train / search / export): its flags' {name: default, help,
+  enum} and the heavy packages (TensorFlow, Keras) defining them imported}."""
   out = {}
-  for module in ("train", "search"):
+  for module in ("train", "search", "export"):
     proc = subprocess.run([sys.executable, "-c", _DUMP.format(module=module)],
                           capture_output=True, text=True, check=True,
                           env=dict(os.environ, PYTHONPATH=ROOT))
@@ -78,9 +90,10 @@ def _default(field):
 
 def test_every_flag_default_is_the_config_default(tool_flags):
   tools = {"train": (train_flags, TrainConfig, DataConfig),
-           "search": (search_flags, SearchConfig, DataConfig)}
+           "search": (search_flags, SearchConfig, DataConfig),
+           "export": (export_flags, ExportRequest, DataConfig)}
   for module, (flags_module, *configs) in tools.items():
-    defined = tool_flags[module]
+    defined = tool_flags[module]["flags"]
     for config in configs:
       docs = from_config.field_docs(config)
       for field in dataclasses.fields(config):
@@ -90,12 +103,23 @@ def test_every_flag_default_is_the_config_default(tool_flags):
         assert field.name in defined, f"{where} has no flag (nor a reason in NOT_A_FLAG)"
         flag = defined[field.name]
         assert flag["default"] == json.loads(json.dumps(_default(field))), where
-        if config is not DataConfig and field.name not in flags_module.NOT_DERIVED:
+        derived_elsewhere = (common.DATA_NOT_DERIVED if config is DataConfig
+                             else flags_module.NOT_DERIVED)
+        if field.name not in derived_elsewhere:
           assert flag["help"].endswith(docs[field.name]), where
-  assert tool_flags["train"]["optimizer"]["enum"] == ["rmsprop", "sgd", "adam"]
-  assert tool_flags["search"]["optimizer"]["enum"] == ["rmsprop", "sgd", "adam"]
-  assert tool_flags["search"]["cost"]["enum"] == ["log", "target"]
-  assert tool_flags["train"]["lr_schedule"]["enum"] == ["exponential", "cosine"]
+  train, search = tool_flags["train"]["flags"], tool_flags["search"]["flags"]
+  assert train["optimizer"]["enum"] == ["rmsprop", "sgd", "adam"]
+  assert search["optimizer"]["enum"] == ["rmsprop", "sgd", "adam"]
+  assert search["cost"]["enum"] == ["log", "target"]
+  assert train["lr_schedule"]["enum"] == ["exponential", "cosine"]
+  assert train["precision"]["enum"] == search["precision"]["enum"] == [
+      "float32", "mixed_bfloat16", "mixed_float16"]
+  assert train["recipe"]["enum"] == ["imagenet", "cifar"]
+  assert tool_flags["export"]["flags"]["dataset"]["default"] is None
+
+
+def test_the_train_and_search_flags_are_defined_without_tensorflow(tool_flags):
+  assert tool_flags["train"]["heavy"] == tool_flags["search"]["heavy"] == []
 
 
 # Parses argv with a tool's flags and prints the config it builds.

@@ -27,7 +27,7 @@ def _config(tmp_path, **fields):
       space="tiny", data=data, model_dir=str(tmp_path / "search"), epochs=2, supernet_warmup_epochs=1,
       steps_per_epoch=10, batch_size=16, cost="target", cost_model="latency",
       latency_table=str(tmp_path / "lut.json"), tolerance=0.1, arch_lr=0.05, dual_lr=0.5,
-      penalty=2.0, validation_steps=2, landing_bn_batches=2, landing_candidates=2,
+      penalty=2.0, validation_steps=2, bn_recalibration_batches=2, landing_candidates=2,
       verbose=0), **fields})
 
 

@@ -186,7 +186,7 @@ def test_landing_derives_the_most_accurate_candidate_and_describes_it(tmp_path):
   from autonl_tf.training.evaluation import recalibrate_batch_norm
   x, y = (np.concatenate(a) for a in zip(*_batches(config, 4)))
   calibration = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
-  config = dataclasses.replace(config, landing_bn_batches=3)
+  config = dataclasses.replace(config, bn_recalibration_batches=3)
   want = []
   for bits in landing.candidates(5):
     net.force_state(landing.state(bits))

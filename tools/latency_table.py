@@ -20,6 +20,7 @@ import _bootstrap  # noqa: F401
 from absl import app
 from absl import flags
 
+from autonl_tf import constants
 from autonl_tf.arch import ACTIVATIONS, NL_NORMS
 from autonl_tf.latency import SETTLE_RULE
 
@@ -35,8 +36,8 @@ flags.DEFINE_enum("nl_norm", None, list(NL_NORMS),
 flags.DEFINE_string("arch", None, "Instead of a table: time this network (preset or arch file) "
                     "end to end.")
 flags.DEFINE_string("table", None, "With --arch: also print the table's prediction and its error.")
-flags.DEFINE_integer("input_size", 224, "Input image height and width.")
-flags.DEFINE_integer("num_classes", 1000, "Classifier width.")
+flags.DEFINE_integer("input_size", constants.INPUT_SIZE, "Input image height and width.")
+flags.DEFINE_integer("num_classes", constants.NUM_CLASSES, "Classifier width.")
 flags.DEFINE_integer("threads", 1, "LiteRT interpreter threads.")
 flags.DEFINE_integer("warmup", 20, "Untimed invokes before timing.")
 flags.DEFINE_integer("repeats", 100, "Timed invokes per pass; the fastest is the entry.")

@@ -19,6 +19,8 @@ import _bootstrap  # noqa: F401
 from absl import app
 from absl import flags
 
+from autonl_tf import recipes
+from autonl_tf.training.config import TrainConfig
 from flags import common
 
 flags.DEFINE_enum("config", "cifar10-quick", ["smoke", "cifar10-quick", "imagenet-paper"],
@@ -28,10 +30,10 @@ flags.DEFINE_string("data_dir", os.environ.get("TFDS_DATA_DIR"),
                     "TFDS data directory (default: $TFDS_DATA_DIR, else <workdir>/tfds).")
 flags.DEFINE_integer("seed", 1, "Seed of initialisation, shuffling and augmentation.")
 flags.DEFINE_bool("jit_compile", False, "XLA-compile the search and train steps.")
-flags.DEFINE_enum("recipe", None, ["imagenet", "cifar"],
+flags.DEFINE_enum("recipe", None, list(recipes.RECIPES),
                   "Optimizer recipe of the search and the training (default: the config's own: "
                   "cifar for cifar10-quick, imagenet for imagenet-paper).")
-common.define_distribute_flags()
+common.define_distribute_flags(TrainConfig)
 flags.mark_flag_as_required("workdir")
 FLAGS = flags.FLAGS
 

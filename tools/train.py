@@ -9,12 +9,14 @@ Rerun the same command after a kill: training resumes at the next epoch. Rerun
 after it finished: it says so and leaves the run alone (--retrain trains again).
 """
 
+import os
 import sys
 
 import _bootstrap  # noqa: F401
 from absl import app
 from absl import flags
 
+from autonl_tf import run_files
 from flags import common
 from flags import train as train_flags
 
@@ -36,7 +38,8 @@ def main(argv):
     metrics = train(config, strategy, retrain=FLAGS.retrain)
     print(f"final: top1={metrics['top1']:.2f} top5={metrics['top5']:.2f} "
           f"MACs={metrics['macs'] / 1e6:.1f}M params={metrics['params'] / 1e6:.2f}M "
-          f"steps={metrics['optimizer_steps']} -> {config.model_dir}/final.keras, metrics.json")
+          f"steps={metrics['optimizer_steps']} -> "
+          f"{os.path.join(config.model_dir, run_files.FINAL_MODEL)}, {run_files.METRICS}")
 
   return _bootstrap.run(job)
 

@@ -18,22 +18,24 @@ import _bootstrap  # noqa: F401
 from absl import app
 from absl import flags
 
+from autonl_tf import constants
 from autonl_tf import io
 from autonl_tf import run_files
 from autonl_tf import viz
 from autonl_tf.arch import presets
 
 flags.DEFINE_string("search_dir", None,
-                    "Model directory of tools/search.py (search_log.csv, arch.txt).")
+                    f"Model directory of tools/search.py ({run_files.SEARCH_LOG}, {run_files.ARCH}).")
 flags.DEFINE_string("arch", None,
                     "Architecture to draw: a preset (autonl-s, autonl-l, mobilenet-v2) or an arch "
-                    "file path (default with --search_dir: DIR/arch.txt).")
+                    f"file path (default with --search_dir: DIR/{run_files.ARCH}).")
 flags.DEFINE_integer("input_size", None,
                      "Input image height and width (default: the search's, else 224).")
 flags.DEFINE_integer("num_classes", None,
                      "Classifier width for the MAC count (default: the search's, else 1000).")
 flags.DEFINE_string("out_dir", None,
-                    "Where to write arch.png / search.png (default: --search_dir, else the "
+                    f"Where to write {run_files.ARCH_PICTURE} / {run_files.SEARCH_PICTURE} (default: "
+                    "--search_dir, else the "
                     "current directory).")
 FLAGS = flags.FLAGS
 
@@ -81,20 +83,21 @@ def main(argv):
       if not arch and os.path.exists(os.path.join(search_dir, run_files.ARCH)):
         arch = os.path.join(search_dir, run_files.ARCH)
       if log_path is None and arch is None:
-        raise ValueError(f"'{search_dir}' has neither {viz.LOG_FILE} nor arch.txt "
+        raise ValueError(f"'{search_dir}' has neither {viz.LOG_FILE} nor {run_files.ARCH} "
                          "(is it a model dir of tools/search.py?)")
       if log_path is None:
-        notes.append(f"note: no {viz.LOG_FILE} in {search_dir}; skipped search.png")
+        notes.append(f"note: no {viz.LOG_FILE} in {search_dir}; skipped "
+                     f"{run_files.SEARCH_PICTURE}")
       if arch is None:
-        notes.append(f"note: no arch.txt in {search_dir} (the search has not finished); "
-                     "skipped arch.png")
+        notes.append(f"note: no {run_files.ARCH} in {search_dir} (the search has not "
+                     f"finished); skipped {run_files.ARCH_PICTURE}")
     else:
       arch = FLAGS.arch
     if FLAGS.input_size is not None:
       size = FLAGS.input_size
     if FLAGS.num_classes is not None:
       classes = FLAGS.num_classes
-    size, classes = size or 224, classes or 1000
+    size, classes = size or constants.INPUT_SIZE, classes or constants.NUM_CLASSES
     if size < 1 or classes < 1:
       raise ValueError("--input_size and --num_classes must be positive")
     out_dir = FLAGS.out_dir or search_dir or "."
@@ -102,12 +105,12 @@ def main(argv):
     if arch is not None:
       title = arch if arch in presets.PRESETS else os.path.basename(os.path.normpath(
           os.path.dirname(arch) or ".")) + "/" + os.path.basename(arch)
-      written.append(viz.plot_arch(arch, size, os.path.join(out_dir, "arch.png"), title=title,
+      written.append(viz.plot_arch(arch, size, os.path.join(out_dir, run_files.ARCH_PICTURE), title=title,
                                    num_classes=classes))
     if log is not None:
-      path, drawn = viz.plot_search(log, os.path.join(out_dir, "search.png"))
+      path, drawn = viz.plot_search(log, os.path.join(out_dir, run_files.SEARCH_PICTURE))
       written.append(path)
-      notes.append(f"search.png: {len(log[viz.STEP_COLUMN])} epochs, {len(drawn)} decision gates")
+      notes.append(f"{run_files.SEARCH_PICTURE}: {len(log[viz.STEP_COLUMN])} epochs, {len(drawn)} decision gates")
   except (ValueError, OSError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

@@ -1,8 +1,13 @@
-"""Input pipelines and preprocessing."""
+"""Input pipelines and preprocessing.
 
-from autonl_tf.data.datasets import (FOLDER_PREFIX, SPLITS, SYNTHETIC, DataConfig, DataError,
-                                     DatasetInfo, dataset_info, distributed_dataset, import_tfds,
-                                     is_prepared, make_dataset)
+The names below are imported on first use (PEP 562), so that `DataConfig`
+(pure Python) comes without the TensorFlow pipelines behind the others.
+"""
 
-__all__ = ["FOLDER_PREFIX", "SPLITS", "SYNTHETIC", "DataConfig", "DataError", "DatasetInfo",
-           "dataset_info", "distributed_dataset", "import_tfds", "is_prepared", "make_dataset"]
+from autonl_tf import lazy as _lazy
+
+__all__, __getattr__, __dir__ = _lazy.exports(__name__, {
+    "config": ("DataConfig", "DataError"),
+    "datasets": ("FOLDER_PREFIX", "SPLITS", "SYNTHETIC", "DatasetInfo", "dataset_info",
+                 "distributed_dataset", "import_tfds", "is_prepared", "make_dataset"),
+})

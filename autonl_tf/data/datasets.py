@@ -14,7 +14,6 @@ has none) and `test` (the validation split when the dataset has no test).
 
 import dataclasses
 import functools
-import numbers
 import os
 from typing import List, Optional
 
@@ -22,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from autonl_tf.data import preprocess
+from autonl_tf.data.config import DataConfig, DataError
 
 SPLITS = ("train", "validation", "test")
 SYNTHETIC = "synthetic"
@@ -29,52 +29,6 @@ FOLDER_PREFIX = "folder:"
 _SYNTHETIC_SIZES = {"train": 10000, "validation": 1000, "test": 1000}
 _CACHE_LIMIT_BYTES = 4 << 30
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
-
-
-class DataError(ValueError):
-  """A dataset problem a user can fix (bad name, missing files, corrupt image)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class DataConfig:
-  """What to read and how to preprocess it.
-
-  Attributes:
-    dataset: TFDS name, `folder:PATH` or `synthetic`.
-    data_dir: TFDS data directory (None: TFDS's default).
-    input_size: model input height and width.
-    num_classes: required for `synthetic`; checked against the dataset
-      otherwise when given.
-    validation_fraction: share of train held out as validation when the
-      dataset has no validation split.
-    randaugment_layers: RandAugment ops per image for large images (0: off).
-    randaugment_magnitude: RandAugment magnitude in [0, 1].
-    seed: seed of shuffling and augmentation (None: a fresh one per run).
-    deterministic: keep element order fixed (reproducible with a seed).
-    shuffle_buffer: shuffle buffer size.
-    cache: cache decoded examples in memory ('auto': when they fit in 4 GB).
-  """
-  dataset: str
-  data_dir: Optional[str] = None
-  input_size: int = 224
-  num_classes: Optional[int] = None
-  validation_fraction: float = 0.1
-  randaugment_layers: int = 2
-  randaugment_magnitude: float = 0.5
-  seed: Optional[int] = None
-  deterministic: bool = False
-  shuffle_buffer: int = 10000
-  cache: str = "auto"
-
-  def __post_init__(self):
-    if isinstance(self.input_size, bool) or not isinstance(self.input_size, numbers.Integral) \
-        or self.input_size < 1:
-      raise DataError(f"the input size (input_size, --input_size) must be a positive number of "
-                      f"pixels, got {self.input_size!r}")
-
-  @property
-  def small(self) -> bool:
-    return self.input_size <= preprocess.SMALL_IMAGE_MAX
 
 
 @dataclasses.dataclass(frozen=True)

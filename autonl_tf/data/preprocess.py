@@ -12,10 +12,7 @@ import tensorflow as tf
 
 from autonl_tf import constants
 from autonl_tf.data import decoded_size
-
-#: Input sizes up to this are "small" (CIFAR-like): pad-crop-flip for training
-#: and no centre crop for evaluation.
-SMALL_IMAGE_MAX = 64
+from autonl_tf.data.config import SMALL_IMAGE_MAX
 
 
 def normalize(image):

@@ -14,6 +14,7 @@ from typing import Callable, Optional
 import keras
 import tensorflow as tf
 
+from autonl_tf import constants
 from autonl_tf.export.saved_model import ExportError, check_classifier
 from autonl_tf.export.tflite import TFLiteModel
 from autonl_tf.models.network import build_model
@@ -84,8 +85,8 @@ def load_saved_model(path: str):
                          f"{msg[0] if msg else type(e).__name__}") from None
 
 
-def load_keras_model(path: str, arch: Optional[str] = None, input_size: int = 224,
-                     num_classes: int = 1000, arch_limits=None):
+def load_keras_model(path: str, arch: Optional[str] = None, input_size: int = constants.INPUT_SIZE,
+                     num_classes: int = constants.NUM_CLASSES, arch_limits=None):
   """A `.keras` file or a `.weights.h5` checkpoint (EMA weights when it holds
   them) -> (Keras model taking normalised images, description)."""
   if not os.path.exists(path):
@@ -113,8 +114,9 @@ def load_keras_model(path: str, arch: Optional[str] = None, input_size: int = 22
                        "file or a .weights.h5 checkpoint")
 
 
-def load_for_inference(path: str, arch: Optional[str] = None, input_size: int = 224,
-                       num_classes: int = 1000, arch_limits=None):
+def load_for_inference(path: str, arch: Optional[str] = None,
+                       input_size: int = constants.INPUT_SIZE,
+                       num_classes: int = constants.NUM_CLASSES, arch_limits=None):
   """Returns (predict_fn(images) -> logits ndarray, takes_raw_pixels, description).
 
   `.keras` files and checkpoints take normalised images; SavedModels and

@@ -30,9 +30,10 @@ import keras
 import tensorflow as tf
 
 from autonl_tf import io
+from autonl_tf import run_files
 from autonl_tf.data import decoded_size, preprocess
 
-LABELS_FILE = "labels.txt"
+LABELS_FILE = run_files.LABELS
 OUTPUTS = ("logits", "probabilities", "top_k_classes", "top_k_scores")
 PIXEL_RANGE = (0.0, 255.0)
 

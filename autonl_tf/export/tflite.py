@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from autonl_tf import io
+from autonl_tf import run_files
 from autonl_tf.data import preprocess
 from autonl_tf.export.saved_model import (CLASSIFIER, PIXEL_RANGE, VALUES_MESSAGE, ExportError,
                                           input_size_of, shape_message)
@@ -224,12 +225,8 @@ def export_tflite(model: keras.Model, path: str, variant: str,
   report["builtin_only"] = not report["non_builtin_ops"]
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   io.write_bytes(path, flat)  # a killed export's temporary is removed by the next one
-  io.write_json(parity_report_path(path), report, sort_keys=False)
+  io.write_json(run_files.parity_report(path), report, sort_keys=False)
   return report
-
-
-def parity_report_path(tflite_path):
-  return tflite_path[:-len(".tflite")] + ".parity.json"
 
 
 def format_report(report: dict) -> str:

@@ -8,6 +8,7 @@ from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
+from autonl_tf import constants
 from autonl_tf import io
 from autonl_tf import run_files
 from autonl_tf.arch.codec import ArchLimits
@@ -19,6 +20,34 @@ from autonl_tf.export.saved_model import ExportError
 
 @dataclasses.dataclass
 class ExportRequest:
+  """One export: what to load, where to write, which formats.
+
+  Attributes:
+    model: a .keras file or a .weights.h5 checkpoint (with `arch`; EMA
+      weights are used when it holds them).
+    export_dir: base directory; the SavedModel goes to <export_dir>/<version>.
+    version: SavedModel version (TF Serving serves the highest).
+    overwrite: replace an existing <export_dir>/<version> (or TFLite files).
+    top_k: size of the top_k_* outputs.
+    max_image_pixels: predict_images refuses, before decoding, an image whose
+      header declares more pixels than this (all frames of an animated GIF
+      together).
+    labels: class names file, one per line (overrides the dataset's).
+    tflite: write TFLite models instead of the SavedModel: any of
+      `tflite.VARIANTS` (int8 needs `data`).
+    data: the dataset of the parity and calibration images (None: the
+      training run's, read beside `model`, else random pixels for parity).
+    arch: the architecture of a checkpoint (a .keras file holds its own).
+    input_size: a checkpoint's input height and width.
+    num_classes: a checkpoint's classes.
+    arch_limits: raised architecture limits for a checkpoint's arch.
+    representative_images: int8: calibration images from
+      `representative_split`.
+    representative_split: int8: split of the calibration images.
+    parity_images: held-out images for the TFLite parity report.
+    parity_split: split of the parity images.
+    seed: seed of the random parity pixels (no `data`).
+  """
   model: str
   export_dir: str
   version: int = 1
@@ -29,8 +58,8 @@ class ExportRequest:
   tflite: Sequence[str] = ()
   data: Optional[DataConfig] = None
   arch: Optional[str] = None          # checkpoints only
-  input_size: int = 224               # checkpoints only
-  num_classes: int = 1000             # checkpoints only
+  input_size: int = constants.INPUT_SIZE      # checkpoints only
+  num_classes: int = constants.NUM_CLASSES    # checkpoints only
   arch_limits: Optional[ArchLimits] = None  # checkpoints only
   representative_images: int = 200
   representative_split: str = "train"
@@ -114,7 +143,7 @@ def run_export(request: ExportRequest, log: Callable = print) -> dict:
       request = dataclasses.replace(request, data=trained_on)
   if "int8" in request.tflite and request.data is None:
     raise ExportError("--tflite=int8 needs --dataset for its representative images")
-  paths = {v: os.path.join(request.export_dir, f"model_{v}.tflite") for v in request.tflite}
+  paths = {v: os.path.join(request.export_dir, run_files.tflite_model(v)) for v in request.tflite}
   existing = [p for p in paths.values() if os.path.exists(p)]
   if existing and not request.overwrite:  # all or nothing: checked before anything is written
     raise ExportError(f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}: "

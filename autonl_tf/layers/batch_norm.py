@@ -21,6 +21,7 @@ backends) is Keras' own code.
 import keras
 import tensorflow as tf
 
+from autonl_tf import constants
 from autonl_tf.saving import KERAS_PACKAGE
 
 #: False: every call is Keras' own (read when a call is traced), to measure or
@@ -55,3 +56,13 @@ class BatchNormalization(keras.layers.BatchNormalization):
     self.moving_variance.assign(tf.cast(self.moving_variance, "float32") * m
                                 + variance * (1.0 - m))
     return tf.cast(y, self.compute_dtype)
+
+
+def paper_batch_norm(name, gamma_initializer="ones", momentum=constants.BN_MOMENTUM,
+                     epsilon=constants.BN_EPSILON, synchronized=False):
+  """`BatchNormalization` with the paper's settings (`constants.BN_MOMENTUM`,
+  `constants.BN_EPSILON`); `synchronized` computes batch statistics over all
+  replicas of a tf.distribute strategy."""
+  return BatchNormalization(
+      momentum=momentum, epsilon=epsilon, gamma_initializer=gamma_initializer,
+      synchronized=synchronized, name=name)

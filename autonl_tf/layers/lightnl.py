@@ -8,6 +8,7 @@ import tensorflow as tf
 from autonl_tf import constants
 from autonl_tf import flops
 from autonl_tf.arch import codec
+from autonl_tf.layers import batch_norm
 from autonl_tf.layers.common import static_hwc
 from autonl_tf.saving import KERAS_PACKAGE
 
@@ -119,8 +120,8 @@ class LightNL(keras.layers.Layer):
     self.nl_dw = keras.layers.DepthwiseConv2D(
         3, padding="same", use_bias=False,
         depthwise_initializer=constants.conv_initializer(), name="nl_dw")
-    self.nl_bn = constants.batch_norm("nl_bn", "zeros", self.bn_momentum, self.bn_epsilon,
-                                      self.sync_bn)
+    self.nl_bn = batch_norm.paper_batch_norm("nl_bn", "zeros", self.bn_momentum,
+                                             self.bn_epsilon, self.sync_bn)
     self.nl_dw.build(input_shape)
     self.nl_bn.build(input_shape)
 

@@ -10,6 +10,7 @@ from autonl_tf import constants
 from autonl_tf import flops
 from autonl_tf.arch import codec
 from autonl_tf.layers import activations
+from autonl_tf.layers import batch_norm
 from autonl_tf.layers.drop_connect import DropConnect
 from autonl_tf.layers.grouped_conv import GroupedConv2D
 from autonl_tf.layers.lightnl import LightNL
@@ -80,7 +81,7 @@ class MBConv(keras.layers.Layer):
     if input_shape[-1] != s.in_filters:
       raise ValueError(f"block '{self.block}' expects {s.in_filters} input channels, "
                        f"got shape {tuple(input_shape)}")
-    bn = lambda name, gamma="ones": constants.batch_norm(
+    bn = lambda name, gamma="ones": batch_norm.paper_batch_norm(
         name, gamma, self.bn_momentum, self.bn_epsilon, self.sync_bn)
     expanded = s.in_filters * s.expand_ratio
     shape = tuple(input_shape)

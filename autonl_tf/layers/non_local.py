@@ -5,6 +5,7 @@ import keras
 import tensorflow as tf
 
 from autonl_tf import constants
+from autonl_tf.layers import batch_norm
 from autonl_tf.layers.common import static_hwc
 from autonl_tf.saving import KERAS_PACKAGE
 
@@ -47,7 +48,8 @@ class NonLocal(keras.layers.Layer):
     self.phi = conv(inner, "phi", True)
     self.g = conv(inner, "g", True)
     self.out_conv = conv(c, "out_conv", False)
-    self.out_bn = constants.batch_norm("out_bn", "zeros", self.bn_momentum, self.bn_epsilon)
+    self.out_bn = batch_norm.paper_batch_norm("out_bn", "zeros", self.bn_momentum,
+                                              self.bn_epsilon)
     for layer in (self.theta, self.phi, self.g):
       layer.build(input_shape)
     inner_shape = tuple(input_shape[:3]) + (inner,)

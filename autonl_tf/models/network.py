@@ -9,6 +9,7 @@ from autonl_tf import arch as arch_lib
 from autonl_tf import constants
 from autonl_tf import flops
 from autonl_tf.layers import activations
+from autonl_tf.layers import batch_norm
 from autonl_tf.layers.mbconv import MBConv
 
 
@@ -25,7 +26,8 @@ def _check_input_shape(input_shape):
 
 
 def build_model(arch: Union[str, os.PathLike, arch_lib.Arch, Sequence],
-                input_shape=(224, 224, 3), num_classes: int = 1000,
+                input_shape=(constants.INPUT_SIZE, constants.INPUT_SIZE, 3),
+                num_classes: int = constants.NUM_CLASSES,
                 dropout_rate: float = constants.DROPOUT_RATE,
                 drop_connect_rate: float = 0.0,
                 bn_momentum: float = constants.BN_MOMENTUM,
@@ -76,8 +78,8 @@ def build_model(arch: Union[str, os.PathLike, arch_lib.Arch, Sequence],
   flops.check_limits(arch, input_shape[:2], int(num_classes), arch_limits)
   if not 0 <= dropout_rate < 1:
     raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate}")
-  bn = lambda n: constants.batch_norm(n, momentum=bn_momentum, epsilon=bn_epsilon,
-                                      synchronized=sync_bn)
+  bn = lambda n: batch_norm.paper_batch_norm(n, momentum=bn_momentum, epsilon=bn_epsilon,
+                                             synchronized=sync_bn)
 
   inputs = keras.Input(shape=input_shape, name="images")
   x = stem(inputs, arch, bn)
@@ -92,7 +94,7 @@ def build_model(arch: Union[str, os.PathLike, arch_lib.Arch, Sequence],
 
 
 def _default_bn(name):
-  return constants.batch_norm(name)
+  return batch_norm.paper_batch_norm(name)
 
 
 def stem(x, arch: arch_lib.Arch, bn=_default_bn):

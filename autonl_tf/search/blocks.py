@@ -53,6 +53,7 @@ from autonl_tf import flops
 from autonl_tf.arch import codec
 from autonl_tf.layers import SqueezeExcite
 from autonl_tf.layers import activations
+from autonl_tf.layers import batch_norm
 from autonl_tf.layers import depthwise
 from autonl_tf.layers.lightnl import second_moment_scale
 from autonl_tf.saving import KERAS_PACKAGE
@@ -172,8 +173,8 @@ class SuperMBConv(keras.layers.Layer):
     self.expanded_small = self.in_filters * e_small
     kmax = max(self.kernel_sizes)
     init = constants.conv_initializer()
-    bn = lambda name, gamma="ones": constants.batch_norm(name, gamma, self.bn_momentum,
-                                                         self.bn_epsilon, self.sync_bn)
+    bn = lambda name, gamma="ones": batch_norm.paper_batch_norm(
+        name, gamma, self.bn_momentum, self.bn_epsilon, self.sync_bn)
     exp_shape = (n, h, w, self.expanded)
     out_exp_shape = (n,) + self.out_hw + (self.expanded,)
     out_shape = (n,) + self.out_hw + (self.out_filters,)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Optional, Union
 from autonl_tf.search.space import SearchSpace
 
 if TYPE_CHECKING:
-  from autonl_tf.data.datasets import DataConfig
+  from autonl_tf.data.config import DataConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,9 +79,9 @@ class SearchConfig:
       architectures within tolerance the landing evaluates on the validation
       split (the held-out tail of train when the dataset has no validation
       split; never test); the most accurate is derived.
-    landing_bn_batches: training batches over which each landing
+    bn_recalibration_batches: training batches over which each landing
       candidate's BN statistics are re-estimated before it is evaluated (0:
-      none).
+      none; `landing_bn_batches` before).
     landing_latency: with `cost_model=latency` and `cost=target`, what the
       landing holds to the target: `table`, the predicted ms, or `measured`,
       each candidate timed end to end on this machine (LiteRT, the table's
@@ -139,7 +139,7 @@ class SearchConfig:
   margin: float = 0.1
   decision_value: str = "logit"
   landing_candidates: int = 5
-  landing_bn_batches: int = 20
+  bn_recalibration_batches: int = 20
   landing_latency: str = "table"
   landing_window: Optional[float] = None
   validation_steps: Optional[int] = None

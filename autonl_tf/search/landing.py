@@ -138,13 +138,13 @@ def time_nearest(predicted, timer, target, count):
 def validation_data(visited, strategy, data, config: SearchConfig):
   """`(val_ds, calibration_ds)` for `land`: the validation split (distributed
   by `strategy`) when `visited` (a `Landing`, or None) holds a candidate, and
-  with it `landing_bn_batches` worth of training batches to re-estimate each
+  with it `bn_recalibration_batches` worth of training batches to re-estimate each
   candidate's BN statistics; None where not needed."""
   val_ds = None
   if visited is not None and visited.candidates(1):
     val_ds = datasets.distributed_dataset(strategy, data, "validation", config.batch_size, False)
   calibration_ds = None
-  if val_ds is not None and config.landing_bn_batches:
+  if val_ds is not None and config.bn_recalibration_batches:
     calibration_ds = datasets.make_dataset(data, "train", config.batch_size, training=True)
   return val_ds, calibration_ds
 
@@ -160,7 +160,7 @@ def land(net, visited, val_ds, config: SearchConfig, log=None, calibration_ds=No
   `landing_candidates` most visited states within tolerance of `visited` (a
   `Landing`; else the nearest state seen); in `log` mode (`visited` None)
   the last state. With `calibration_ds` (training batches), each candidate's
-  BN statistics are re-estimated over `landing_bn_batches` of them first:
+  BN statistics are re-estimated over `bn_recalibration_batches` of them first:
   the moving statistics were gathered under whichever states the search
   visited, mostly the most visited one, and would otherwise favour it. With
   `timer` (an `Arch` -> measured ms: `landing_latency=measured`), the
@@ -181,8 +181,8 @@ def land(net, visited, val_ds, config: SearchConfig, log=None, calibration_ds=No
   unit = net.cost_unit
 
   def calibrate():
-    if calibration_ds is not None and config.landing_bn_batches:
-      recalibrate_batch_norm(net, calibration_ds, config.landing_bn_batches)
+    if calibration_ds is not None and config.bn_recalibration_batches:
+      recalibrate_batch_norm(net, calibration_ds, config.bn_recalibration_batches)
 
   def evaluate(bits):
     """The validation result of state `bits`, its BN statistics re-estimated first."""
@@ -190,7 +190,7 @@ def land(net, visited, val_ds, config: SearchConfig, log=None, calibration_ds=No
     calibrate()
     return net.evaluate(val_ds, steps=config.validation_steps, verbose=0, return_dict=True)
 
-  bn_batches = config.landing_bn_batches if calibration_ds is not None else 0
+  bn_batches = config.bn_recalibration_batches if calibration_ds is not None else 0
   if timer is None:
     rows = []
     for bits in names:

@@ -226,5 +226,5 @@ def search(config: SearchConfig, strategy: Optional[tf.distribute.Strategy] = No
   net.force_state(None)
   quiet(f"derived: {info_out.get('macs', 0) / 1e6:.2f}M MACs{predicted}, "
         f"{info_out.get('params', 0) / 1e6:.2f}M params ({landed['chosen_by']}) "
-        f"-> {config.model_dir}/arch.txt")
+        f"-> {os.path.join(config.model_dir, run_files.ARCH)}")
   return info_out

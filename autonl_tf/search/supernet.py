@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from autonl_tf import constants
 from autonl_tf.layers import activations
+from autonl_tf.layers import batch_norm
 from autonl_tf.layers.mbconv import MBConv
 from autonl_tf.search import choices
 from autonl_tf.search import cost as cost_lib
@@ -101,7 +102,7 @@ class SuperNet(keras.Model):
     self.stem_conv = keras.layers.Conv2D(space.stem_filters, 3, strides=space.stem_stride,
                                          padding="same", use_bias=False, kernel_initializer=init,
                                          name="stem_conv")
-    self.stem_bn = constants.batch_norm("stem_bn", synchronized=sync_bn)
+    self.stem_bn = batch_norm.paper_batch_norm("stem_bn", synchronized=sync_bn)
     self._act = activations.get(space.activation)
     self.first = (MBConv(space.first_block, activation=space.activation, nl_norm=space.nl_norm,
                          name="block_first")
@@ -114,7 +115,7 @@ class SuperNet(keras.Model):
           nl_norm=space.nl_norm, decision_value=decision_value, name=f"sblock_{i}"))
     self.head_conv = keras.layers.Conv2D(space.head_filters, 1, use_bias=False,
                                          kernel_initializer=init, name="head_conv")
-    self.head_bn = constants.batch_norm("head_bn", synchronized=sync_bn)
+    self.head_bn = batch_norm.paper_batch_norm("head_bn", synchronized=sync_bn)
     self.pool = keras.layers.GlobalAveragePooling2D(name="avg_pool")
     self.dropout = keras.layers.Dropout(dropout_rate) if dropout_rate > 0 else None
     self.classifier = keras.layers.Dense(num_classes, kernel_initializer=constants.dense_initializer(),

@@ -22,6 +22,7 @@ import keras
 import numpy as np
 
 from autonl_tf import io
+from autonl_tf import run_files
 
 #: Top-level group of the backup's weights file holding the model's
 #: `SeedGenerator` states (`model.save_weights` leaves them out; Keras'
@@ -36,8 +37,8 @@ def saved_step(backup_dir) -> int:
   from the metadata, the previous backup's when the latest weights file
   cannot be opened (the restore falls back to it); `ChiefBackupAndRestore`
   warns when the step it restores is another."""
-  meta = os.path.join(backup_dir, "training_metadata.json")
-  weights = os.path.join(backup_dir, "latest.weights.h5")
+  meta = os.path.join(backup_dir, run_files.BACKUP_METADATA)
+  weights = os.path.join(backup_dir, run_files.BACKUP_WEIGHTS)
   if os.path.exists(weights):
     try:
       h5py.File(weights, "r").close()

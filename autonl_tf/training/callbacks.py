@@ -47,8 +47,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
     if not self.is_chief:
       return
     os.makedirs(self.directory, exist_ok=True)
-    io.save_weights(self.model, os.path.join(self.directory, f"epoch_{epoch + 1:03d}.weights.h5"))
-    for old in sorted(glob.glob(os.path.join(self.directory, "epoch_*.weights.h5")))[:-self.keep]:
+    io.save_weights(self.model, os.path.join(self.directory, run_files.checkpoint(epoch + 1)))
+    for old in sorted(glob.glob(os.path.join(self.directory, run_files.CHECKPOINT_GLOB)))[:-self.keep]:
       os.remove(old)
 
 
@@ -62,7 +62,7 @@ def chief_logging(model_dir, chief=True):
 
 
 def latest_checkpoint(directory):
-  paths = sorted(glob.glob(os.path.join(directory, "epoch_*.weights.h5")))
+  paths = sorted(glob.glob(os.path.join(directory, run_files.CHECKPOINT_GLOB)))
   return paths[-1] if paths else None
 
 

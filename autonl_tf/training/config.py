@@ -13,7 +13,7 @@ from autonl_tf import constants
 from autonl_tf.arch import codec
 
 if TYPE_CHECKING:
-  from autonl_tf.data.datasets import DataConfig
+  from autonl_tf.data.config import DataConfig
 
 #: `optimizer`: the weight optimizers of `training.optimizers.make`.
 OPTIMIZERS = ("rmsprop", "sgd", "adam")
@@ -31,7 +31,7 @@ class TrainConfig:
   Attributes:
     arch: preset name, arch file, or a `keras.applications` anchor
       (`keras:mobilenet_v2:<alpha>`, see `models.anchors`).
-    data: what to read (`pipeline.DataConfig`).
+    data: what to read (`autonl_tf.data.DataConfig`).
     model_dir: output directory: checkpoints, logs, `final.keras` and
       `metrics.json`.
     batch_size: global batch size.

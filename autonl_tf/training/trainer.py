@@ -99,7 +99,8 @@ def finished_metrics(model_dir: str) -> Optional[dict]:
   try:
     return io.read_json(os.path.join(model_dir, run_files.METRICS))
   except ValueError as e:
-    raise ValueError(f"{model_dir}/metrics.json is not valid JSON ({e}): pass --retrain to "
+    raise ValueError(f"{os.path.join(model_dir, run_files.METRICS)} is not valid JSON ({e}): "
+                     "pass --retrain to "
                      "train again into it") from None
 
 
@@ -130,7 +131,7 @@ def _finished_or_cleared(model_dir: str, retrain: bool, chief: bool, log) -> Opt
     return None
   done = finished_metrics(model_dir)
   if done is not None:
-    log(f"{model_dir} holds a finished run (final.keras, metrics.json: top-1 "
+    log(f"{model_dir} holds a finished run ({run_files.FINAL_MODEL}, {run_files.METRICS}: top-1 "
         f"{done.get('top1', float('nan')):.2f} after {done.get('epochs')} epochs): left as "
         "it is; pass --retrain to train again into it")
   return done

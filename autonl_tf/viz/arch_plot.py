@@ -12,6 +12,7 @@ from matplotlib import patches
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from autonl_tf import constants
 from autonl_tf import flops
 from autonl_tf.arch import codec
 from autonl_tf.arch import presets
@@ -55,7 +56,7 @@ def _resolution_groups(sizes: Sequence[Tuple[int, int]]) -> List[Tuple[int, int,
 
 def plot_arch(arch: Union[codec.Arch, str, os.PathLike], input_size: Union[int, Sequence[int]],
               path: Union[str, os.PathLike], title: Optional[str] = None,
-              num_classes: int = 1000) -> str:
+              num_classes: int = constants.NUM_CLASSES) -> str:
   """Draws `arch` as a row of blocks and saves a PNG.
 
   One box per built block (repeats expanded), between a stem and a head box.

@@ -16,7 +16,7 @@ from autonl_tf import io
 from autonl_tf import run_files
 from autonl_tf.viz import figures
 
-# What `runner.DecisionLog` writes (see its `on_epoch_end`): the file name,
+# What `search.callbacks.DecisionLog` writes (see its `on_epoch_end`): the file name,
 # `epoch` (1-based), `derived_macs` (exact MACs of the hard architecture),
 # the epoch-mean Keras logs (`accuracy`, `ce`, `lambda`, `loss`, `macs`),
 # `lambda_now` (lambda at the end of the epoch) and one `<block>/<decision>`
@@ -80,7 +80,7 @@ def _read_config(directory: str) -> Tuple[Optional[float], Optional[int]]:
 
 
 def read_search_log(path: Union[str, os.PathLike]) -> SearchLog:
-  """Reads a `search_log.csv` written by `runner.DecisionLog`.
+  """Reads a `search_log.csv` written by `search.callbacks.DecisionLog`.
 
   Args:
     path: the CSV, or the search's model directory holding it.
@@ -113,7 +113,7 @@ def read_search_log(path: Union[str, os.PathLike]) -> SearchLog:
   if missing:
     raise ValueError(f"search log '{path}' lacks the column(s) {', '.join(missing)} "
                      f"(has: {', '.join(header[:8])}{', ...' if len(header) > 8 else ''}); "
-                     "is it a search_log.csv of tools/search.py?")
+                     f"is it a {LOG_FILE} of tools/search.py?")
   if len(set(header)) != len(header):
     raise ValueError(f"search log '{path}' has duplicate column names")
   if not body:
