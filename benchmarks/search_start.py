@@ -3,8 +3,9 @@ the settings of the short search check (`tools/search.py --recipe=cifar
 --epochs=4 --warmup_epochs=1 --steps_per_epoch=50 --batch_size=64`), for
 each of --arms: a search space, optionally with the residual branches'
 last BN scale started at 0 (`<space>+zero_residual`, the fixed network's
-`MBConv(zero_init_residual=True)`; the supernet starts it at 1) or without
-the warm-up's gate dropout (`<space>+no_gate_dropout`).
+`MBConv(zero_init_residual=True)`; the supernet starts it at 1), at another
+value (`<space>+residual_scale=0.25`), or without the warm-up's gate dropout
+(`<space>+no_gate_dropout`).
 
 Printed per arm: the cross-entropy step by step (the mean over the epoch is
 the search log's epoch-1 `ce`), then per block, at the first step and after
@@ -35,6 +36,7 @@ FLAGS = flags.FLAGS
 
 ZERO_RESIDUAL = "+zero_residual"
 NO_GATE_DROPOUT = "+no_gate_dropout"
+RESIDUAL_SCALE = "residual_scale="
 
 
 def _config(space, data, steps, batch, **fields):
@@ -87,17 +89,22 @@ def run_arm(arm, data, steps, batch):
   from autonl_tf.data import make_dataset
   from autonl_tf.search import runner
   space, *changes = arm.split("+")
-  unknown = set(changes) - {ZERO_RESIDUAL[1:], NO_GATE_DROPOUT[1:]}
+  scale = 0.0 if ZERO_RESIDUAL[1:] in changes else None
+  for change in changes:
+    if change.startswith(RESIDUAL_SCALE):
+      scale = float(change[len(RESIDUAL_SCALE):])
+  unknown = {c for c in changes if not c.startswith(RESIDUAL_SCALE)} - {
+      ZERO_RESIDUAL[1:], NO_GATE_DROPOUT[1:]}
   if unknown:
     raise ValueError(f"arm {arm!r}: unknown change(s) {', '.join(sorted(unknown))}")
   keras.utils.set_random_seed(FLAGS.seed)
   fields = {"gate_dropout": 0.0} if NO_GATE_DROPOUT[1:] in changes else {}
   config = _config(space, data, steps, batch, **fields)
   net = runner.build_supernet(config, data.num_classes or 10, steps)
-  if ZERO_RESIDUAL[1:] in changes:
+  if scale is not None:
     for b in net.blocks:
       if b.residual:
-        b.project_bn.gamma.assign(keras.ops.zeros_like(b.project_bn.gamma))
+        b.project_bn.gamma.assign(keras.ops.full_like(b.project_bn.gamma, scale))
   batches = iter(make_dataset(data, "train", batch, training=True))
   probe_x, probe_y = next(batches)
   before = probe_blocks(net, probe_x, probe_y)
